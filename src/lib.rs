@@ -1,0 +1,27 @@
+//! cnnc: a compiler and trainer for small convolutional networks.
+//!
+//! ```text
+//! &str ──syntax::parse──▶ Program ──model::check──▶ Model
+//!      ──codegen::lower──▶ Plan (kernels as WGSL, validated by naga)
+//!      ──runtime──▶ wgpu (train / eval / predict)
+//! ```
+//!
+//! Each stage is a plain function from one value to the next, with its own
+//! error type; [`load`] chains the first two.
+
+pub mod diagnostic;
+pub mod model;
+pub mod source;
+pub mod summary;
+pub mod syntax;
+pub mod units;
+
+use diagnostic::Diagnostics;
+use model::{CheckOptions, Model};
+use source::Source;
+
+/// Parses and checks a model's source.
+pub fn load(source: &Source, options: &CheckOptions) -> Result<Model, Diagnostics> {
+    let program = syntax::parse(&source.text)?;
+    model::check(&program, options)
+}

@@ -1,0 +1,684 @@
+//! [`Program`] to [`Model`]: resolve parameters, propagate shapes, cost
+//! every layer, and report every problem with its place in the source.
+
+use std::collections::HashMap;
+
+use super::{Conv, Dense, Layer, LayerKind, Model, Pool, Shape, conv_out};
+use crate::diagnostic::{Diagnostic, Diagnostics, Span, Spanned};
+use crate::syntax::{Activation, BinOp, Expr, Padding, Program, Statement};
+use crate::units::human_bytes;
+
+/// What the command line adds to a model file.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// The model's name when the file has no `model` line (the file stem).
+    pub default_name: String,
+    /// `--input HxWxC`, for files without an `input` line.
+    pub input: Option<[usize; 3]>,
+    /// `--set NAME=VALUE`, each overriding a declared `param`.
+    pub overrides: Vec<(String, i64)>,
+}
+
+/// Largest tensor, in bytes of f32, that any layer may hold for one sample,
+/// and the largest total of weights: beyond this no GPU binding can hold it.
+pub const MAX_TENSOR_BYTES: u64 = 1 << 31;
+
+pub fn check(program: &Program, options: &CheckOptions) -> Result<Model, Diagnostics> {
+    let mut checker = Checker {
+        errors: Vec::new(),
+        params: HashMap::new(),
+        param_order: Vec::new(),
+        declared_later: HashMap::new(),
+    };
+    let model = checker.run(program, options);
+    if checker.errors.is_empty() {
+        Ok(model.expect("a model when there are no errors"))
+    } else {
+        Err(Diagnostics(checker.errors))
+    }
+}
+
+struct Checker {
+    errors: Vec<Diagnostic>,
+    /// Parameter values, by name, with where each was declared.
+    params: HashMap<String, (i64, Span)>,
+    param_order: Vec<String>,
+    /// Every `param` in the file, to tell "declared later" from "unknown".
+    declared_later: HashMap<String, Span>,
+}
+
+impl Checker {
+    fn run(&mut self, program: &Program, options: &CheckOptions) -> Option<Model> {
+        if program.statements.is_empty() {
+            self.errors.push(
+                Diagnostic::error("the file defines no model")
+                    .note("it has no statements, only blank lines or comments")
+                    .help("a model is a list of layers, for example: `input 28x28x1; conv 32 3x3 relu; pool 2; dense 10 softmax`"),
+            );
+            return None;
+        }
+        for s in &program.statements {
+            if let Statement::Param { name, .. } = &s.node {
+                self.declared_later
+                    .entry(name.node.clone())
+                    .or_insert(name.span);
+            }
+        }
+        self.check_overrides(options);
+
+        let mut name: Option<&Spanned<String>> = None;
+        let mut input: Option<Spanned<[u64; 3]>> = None;
+        let mut first_layer: Option<Span> = None;
+        let mut layers: Vec<(Span, LayerSpec)> = Vec::new();
+        let mut layer_statements = 0;
+
+        for statement in &program.statements {
+            let span = statement.span;
+            match &statement.node {
+                Statement::Model(n) => match name {
+                    Some(first) => self.errors.push(
+                        Diagnostic::error("the model is named twice")
+                            .label(span, "second `model` line")
+                            .label(first.span, "first named here"),
+                    ),
+                    None => name = Some(n),
+                },
+                Statement::Input(dims) => {
+                    if let Some(first) = &input {
+                        self.errors.push(
+                            Diagnostic::error("duplicate `input`")
+                                .label(span, "second `input` line")
+                                .label(first.span, "input first given here")
+                                .help("a model has one input; remove one of the lines"),
+                        );
+                    } else {
+                        if let Some(layer) = first_layer {
+                            self.errors.push(
+                                Diagnostic::error("`input` must come before the first layer")
+                                    .label(span, "input given here")
+                                    .label(layer, "first layer")
+                                    .help("move the `input` line to the top of the file"),
+                            );
+                        }
+                        // Used even when misplaced, so that its absence is
+                        // not reported as well.
+                        input = Some(dims.clone());
+                    }
+                }
+                Statement::Param { name, value } => self.declare(name, value, options),
+                other => {
+                    first_layer.get_or_insert(span);
+                    layer_statements += 1;
+                    if let Some(spec) = self.layer_spec(other) {
+                        layers.push((span, spec));
+                    }
+                }
+            }
+        }
+
+        let input = self.input_shape(input.as_ref(), options);
+        if layers.is_empty() && self.errors.is_empty() {
+            self.errors.push(
+                Diagnostic::error("the model has no layers")
+                    .help("a model is a list of layers, for example: `input 28x28x1; conv 32 3x3 relu; pool 2; dense 10 softmax`"),
+            );
+        }
+        self.check_softmax(&layers);
+        if layers.len() < layer_statements {
+            // A layer with a bad count is missing: shapes after it would be
+            // wrong, so report what we have rather than cascade.
+            return None;
+        }
+        let layers = self.propagate(input?, &layers)?;
+        let weights: u64 = layers.iter().map(|l| l.params().total() as u64).sum();
+        if weights * 4 > MAX_TENSOR_BYTES {
+            self.errors.push(
+                Diagnostic::error(format!(
+                    "the model's weights would take {}",
+                    human_bytes(weights as u128 * 4)
+                ))
+                .note(format!(
+                    "{weights} parameters; cnnc keeps all weights in one GPU buffer of at most {}",
+                    human_bytes(MAX_TENSOR_BYTES as u128)
+                ))
+                .help("use fewer filters or units"),
+            );
+            return None;
+        }
+        let name = name.map_or_else(|| options.default_name.clone(), |n| n.node.clone());
+        let params = self
+            .param_order
+            .iter()
+            .map(|n| (n.clone(), self.params[n].0))
+            .collect();
+        Some(Model {
+            name,
+            input: input?,
+            params,
+            layers,
+        })
+    }
+
+    fn check_overrides(&mut self, options: &CheckOptions) {
+        for (name, _) in &options.overrides {
+            if !self.declared_later.contains_key(name) {
+                let mut declared: Vec<&str> =
+                    self.declared_later.keys().map(String::as_str).collect();
+                declared.sort_unstable();
+                let mut d =
+                    Diagnostic::error(format!("`--set {name}=…` names no parameter of this model"));
+                d = if declared.is_empty() {
+                    d.help(
+                        "this model declares no parameters; declare one with `param NAME = VALUE`",
+                    )
+                } else {
+                    d.note(format!("its parameters are: {}", declared.join(", ")))
+                };
+                if let Some(s) = crate::diagnostic::closest(name, declared.iter().copied()) {
+                    d = d.help(format!("did you mean `{s}`?"));
+                }
+                self.errors.push(d);
+            }
+        }
+    }
+
+    fn declare(&mut self, name: &Spanned<String>, value: &Spanned<Expr>, options: &CheckOptions) {
+        if let Some((_, first)) = self.params.get(&name.node) {
+            self.errors.push(
+                Diagnostic::error(format!("parameter `{}` is declared twice", name.node))
+                    .label(name.span, "declared again here")
+                    .label(*first, "first declared here"),
+            );
+            return;
+        }
+        let overridden = options
+            .overrides
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name.node);
+        let value = match overridden {
+            Some((_, v)) => Some(*v),
+            None => self.eval(value),
+        };
+        if let Some(v) = value {
+            self.params.insert(name.node.clone(), (v, name.span));
+            self.param_order.push(name.node.clone());
+        }
+    }
+
+    /// Evaluates an integer expression with overflow and division checks.
+    fn eval(&mut self, expr: &Spanned<Expr>) -> Option<i64> {
+        match &expr.node {
+            Expr::Int(v) => Some(*v),
+            Expr::Param(name) => {
+                if let Some((v, _)) = self.params.get(name) {
+                    return Some(*v);
+                }
+                let mut d = Diagnostic::error(format!("unknown parameter `{name}`"))
+                    .label(expr.span, "not declared before this point");
+                if let Some(later) = self.declared_later.get(name) {
+                    d = d
+                        .label(*later, "declared here, after its use")
+                        .help("declare a parameter before the first line that uses it");
+                } else {
+                    let known: Vec<&str> = self.params.keys().map(String::as_str).collect();
+                    d = match crate::diagnostic::closest(name, known.iter().copied()) {
+                        Some(s) => d.help(format!("did you mean `{s}`?")),
+                        None => d.help(format!("declare it first: `param {name} = 32`")),
+                    };
+                }
+                self.errors.push(d);
+                None
+            }
+            Expr::Binary { op, lhs, rhs } => {
+                let (a, b) = (self.eval(lhs)?, self.eval(rhs)?);
+                let result = match op {
+                    BinOp::Add => a.checked_add(b),
+                    BinOp::Sub => a.checked_sub(b),
+                    BinOp::Mul => a.checked_mul(b),
+                    BinOp::Div if b == 0 => {
+                        self.errors.push(
+                            Diagnostic::error("division by zero")
+                                .label(rhs.span, "this is 0")
+                                .label(expr.span, "in this expression"),
+                        );
+                        return None;
+                    }
+                    BinOp::Div => a.checked_div(b),
+                };
+                let result = result.filter(|r| r.unsigned_abs() <= i32::MAX as u64);
+                if result.is_none() {
+                    self.errors
+                        .push(Diagnostic::error("integer overflow").label(
+                            expr.span,
+                            format!("{a} {} {b} does not fit in 31 bits", op.symbol()),
+                        ));
+                }
+                result
+            }
+        }
+    }
+
+    /// A count (filters, units): an expression that must be at least 1.
+    fn count(&mut self, expr: &Spanned<Expr>, what: &str) -> Option<usize> {
+        let value = self.eval(expr)?;
+        if value < 1 {
+            let shown = match expr.node {
+                Expr::Int(_) => format!("{value}"),
+                _ => format!("this evaluates to {value}"),
+            };
+            self.errors.push(
+                Diagnostic::error(format!("{what} must be at least 1"))
+                    .label(expr.span, shown)
+                    .help(format!("a layer needs one or more {what}")),
+            );
+            return None;
+        }
+        Some(value as usize)
+    }
+
+    fn positive(&mut self, value: &Spanned<u64>, what: &str) -> Option<usize> {
+        if value.node == 0 {
+            self.errors.push(
+                Diagnostic::error(format!("{what} must be at least 1")).label(value.span, "0"),
+            );
+            return None;
+        }
+        Some(value.node as usize)
+    }
+
+    fn window(&mut self, value: &Spanned<[u64; 2]>, what: &str) -> Option<[usize; 2]> {
+        if value.node.contains(&0) {
+            self.errors.push(
+                Diagnostic::error(format!("a {what} cannot have a zero size"))
+                    .label(value.span, "0 here"),
+            );
+            return None;
+        }
+        Some([value.node[0] as usize, value.node[1] as usize])
+    }
+
+    fn l2(&mut self, value: &Option<Spanned<f64>>) -> f32 {
+        match value {
+            Some(v) if v.node < 0.0 => {
+                self.errors.push(
+                    Diagnostic::error("the l2 factor cannot be negative")
+                        .label(v.span, format!("{}", v.node)),
+                );
+                0.0
+            }
+            Some(v) => v.node as f32,
+            None => 0.0,
+        }
+    }
+
+    /// The layer a statement asks for, with its counts evaluated; `None`
+    /// after reporting why when a count is bad.
+    fn layer_spec(&mut self, statement: &Statement) -> Option<LayerSpec> {
+        Some(match statement {
+            Statement::Conv(c) => {
+                let filters = self.count(&c.filters, "filters");
+                let kernel = self.window(&c.kernel, "kernel");
+                let stride = c
+                    .stride
+                    .as_ref()
+                    .map_or(Some(1), |s| self.positive(s, "stride"));
+                let l2 = self.l2(&c.l2);
+                LayerSpec::Conv {
+                    conv: Conv {
+                        filters: filters?,
+                        kernel: kernel?,
+                        stride: stride?,
+                        padding: c.padding.as_ref().map_or(Padding::Valid, |p| p.node),
+                        activation: c.activation.as_ref().map_or(Activation::Linear, |a| a.node),
+                        l2,
+                    },
+                    kernel_span: c.kernel.span,
+                }
+            }
+            Statement::Pool(p) => {
+                let window = self.window(&p.window, "pool window")?;
+                let stride = match &p.stride {
+                    Some(s) => self.positive(s, "stride")?,
+                    None => window[0],
+                };
+                LayerSpec::Pool {
+                    pool: Pool {
+                        kind: p.kind,
+                        window,
+                        stride,
+                    },
+                    window_span: p.window.span,
+                }
+            }
+            Statement::Dense(d) => {
+                let l2 = self.l2(&d.l2);
+                LayerSpec::Dense(Dense {
+                    units: self.count(&d.units, "units")?,
+                    activation: d.activation.as_ref().map_or(Activation::Linear, |a| a.node),
+                    l2,
+                })
+            }
+            Statement::Flatten => LayerSpec::Plain(LayerKind::Flatten { implicit: false }),
+            Statement::BatchNorm => LayerSpec::Plain(LayerKind::BatchNorm),
+            Statement::Activation(a) => LayerSpec::Plain(LayerKind::Activation(*a)),
+            Statement::Dropout(rate) => {
+                if !(0.0..1.0).contains(&rate.node) {
+                    self.errors.push(
+                        Diagnostic::error(format!("dropout rate {} is outside [0, 1)", rate.node))
+                            .label(rate.span, "the fraction of values to drop")
+                            .help("a dropout rate is a fraction: 0 keeps everything, 0.5 drops half; 1 would drop all"),
+                    );
+                    return None;
+                }
+                LayerSpec::Plain(LayerKind::Dropout {
+                    rate: rate.node as f32,
+                })
+            }
+            Statement::Model(_) | Statement::Input(_) | Statement::Param { .. } => {
+                unreachable!("not a layer statement in layer_spec")
+            }
+        })
+    }
+
+    fn input_shape(
+        &mut self,
+        input: Option<&Spanned<[u64; 3]>>,
+        options: &CheckOptions,
+    ) -> Option<Shape> {
+        let dims = match (input, options.input) {
+            (Some(given), Some(flag)) if given.node.map(|d| d as usize) != flag => {
+                self.errors.push(
+                    Diagnostic::error(format!(
+                        "the model's input is {}x{}x{}, but the command line gives {}x{}x{}",
+                        given.node[0], given.node[1], given.node[2], flag[0], flag[1], flag[2]
+                    ))
+                    .label(given.span, "input declared here")
+                    .help("remove `--input`, or remove the `input` line to take the shape from the command line"),
+                );
+                return None;
+            }
+            (Some(given), _) => {
+                if given.node.contains(&0) {
+                    self.errors.push(
+                        Diagnostic::error("an input size cannot be 0")
+                            .label(given.span, "height x width x channels"),
+                    );
+                    return None;
+                }
+                given.node.map(|d| d as usize)
+            }
+            (None, Some(flag)) => flag,
+            (None, None) => {
+                self.errors.push(
+                    Diagnostic::error("the model has no input shape")
+                        .help("add a line such as `input 28x28x1` (height x width x channels) at the top, or pass `--input 28x28x1`; `train` takes the shape from the dataset"),
+                );
+                return None;
+            }
+        };
+        Some(Shape::Image {
+            h: dims[0],
+            w: dims[1],
+            c: dims[2],
+        })
+    }
+
+    /// `softmax` belongs on the last layer only: the loss applies it.
+    fn check_softmax(&mut self, layers: &[(Span, LayerSpec)]) {
+        let count = layers.len();
+        for (i, (span, spec)) in layers.iter().enumerate() {
+            if spec.activation() == Activation::Softmax && i + 1 != count {
+                self.errors.push(
+                    Diagnostic::error("`softmax` is only allowed on the last layer")
+                        .label(*span, "softmax here")
+                        .label(layers[count - 1].0, "the last layer")
+                        .help("softmax turns scores into class probabilities; use `relu` (or another activation) on inner layers"),
+                );
+            }
+        }
+    }
+
+    /// Walks the layers from the input, computing every shape; stops at the
+    /// first layer whose input cannot be known.
+    fn propagate(&mut self, input: Shape, specs: &[(Span, LayerSpec)]) -> Option<Vec<Layer>> {
+        let mut layers: Vec<Layer> = Vec::new();
+        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+        let mut shape = input;
+        for (span, spec) in specs {
+            let span = *span;
+            let (kind, output) =
+                match spec {
+                    LayerSpec::Conv { conv, kernel_span } => {
+                        let (h, w) = self.image_input(shape, span, "conv", layers.last())?;
+                        let out = conv_out(h, conv.kernel[0], conv.stride, conv.padding)
+                            .zip(conv_out(w, conv.kernel[1], conv.stride, conv.padding));
+                        let Some((oh, ow)) = out else {
+                            self.window_too_large(
+                                shape,
+                                *kernel_span,
+                                layers.last(),
+                                "kernel",
+                                conv.kernel,
+                            );
+                            return None;
+                        };
+                        (
+                            LayerKind::Conv(*conv),
+                            Shape::Image {
+                                h: oh,
+                                w: ow,
+                                c: conv.filters,
+                            },
+                        )
+                    }
+                    LayerSpec::Pool { pool, window_span } => {
+                        let (h, w) = self.image_input(shape, span, "pool", layers.last())?;
+                        let out = conv_out(h, pool.window[0], pool.stride, Padding::Valid)
+                            .zip(conv_out(w, pool.window[1], pool.stride, Padding::Valid));
+                        let Some((oh, ow)) = out else {
+                            self.window_too_large(
+                                shape,
+                                *window_span,
+                                layers.last(),
+                                "pool window",
+                                pool.window,
+                            );
+                            return None;
+                        };
+                        (
+                            LayerKind::Pool(*pool),
+                            Shape::Image {
+                                h: oh,
+                                w: ow,
+                                c: shape.channels(),
+                            },
+                        )
+                    }
+                    LayerSpec::Dense(dense) => {
+                        if let Shape::Image { .. } = shape {
+                            let flat = Shape::Flat(shape.elements());
+                            push_layer(
+                                &mut layers,
+                                &mut counts,
+                                LayerKind::Flatten { implicit: true },
+                                shape,
+                                flat,
+                                span,
+                            );
+                            shape = flat;
+                        }
+                        (LayerKind::Dense(*dense), Shape::Flat(dense.units))
+                    }
+                    LayerSpec::Plain(LayerKind::Flatten { implicit }) => (
+                        LayerKind::Flatten {
+                            implicit: *implicit,
+                        },
+                        Shape::Flat(shape.elements()),
+                    ),
+                    LayerSpec::Plain(kind) => (kind.clone(), shape),
+                };
+            if !self.fits(&kind, shape, output, span) {
+                return None;
+            }
+            push_layer(&mut layers, &mut counts, kind, shape, output, span);
+            shape = output;
+        }
+        Some(layers)
+    }
+
+    /// The height and width of an image input; reports a flat one.
+    fn image_input(
+        &mut self,
+        shape: Shape,
+        span: Span,
+        what: &str,
+        from: Option<&Layer>,
+    ) -> Option<(usize, usize)> {
+        match shape {
+            Shape::Image { h, w, .. } => Some((h, w)),
+            Shape::Flat(n) => {
+                let mut d = Diagnostic::error(format!(
+                    "`{what}` needs an image (HxWxC) input, but its input is a vector of {n}"
+                ))
+                .label(span, format!("{what} on a flat input"));
+                if let Some(layer) = from {
+                    d = d.label(
+                        layer.span,
+                        format!("`{}` outputs a vector of {n}", layer.name),
+                    );
+                }
+                self.errors.push(d.help(format!(
+                    "put `{what}` layers before the first `flatten` or `dense`"
+                )));
+                None
+            }
+        }
+    }
+
+    /// Reports a kernel or pool window that does not fit its input, with
+    /// the arithmetic.
+    fn window_too_large(
+        &mut self,
+        input: Shape,
+        span: Span,
+        from: Option<&Layer>,
+        what: &str,
+        window: [usize; 2],
+    ) {
+        let Shape::Image { h, w, .. } = input else {
+            return;
+        };
+        let mut d = Diagnostic::error(format!(
+            "a {}x{} {what} does not fit a {h}x{w} input",
+            window[0], window[1]
+        ))
+        .label(
+            span,
+            format!(
+                "{}x{} is larger than {h}x{w}; without padding the output would be {}x{}",
+                window[0],
+                window[1],
+                (h as i64 - window[0] as i64 + 1).max(0),
+                (w as i64 - window[1] as i64 + 1).max(0)
+            ),
+        );
+        if let Some(layer) = from {
+            d = d.label(
+                layer.span,
+                format!("`{}` outputs {}", layer.name, layer.output),
+            );
+        }
+        let help = if what == "kernel" {
+            "use `same` padding, a smaller kernel, or fewer pooling layers before this one"
+        } else {
+            "use a smaller pool window, or fewer pooling layers before this one"
+        };
+        self.errors.push(d.help(help));
+    }
+
+    /// Refuses tensors that no GPU binding could hold (and whose sizes
+    /// would overflow 64-bit arithmetic further on).
+    fn fits(&mut self, kind: &LayerKind, input: Shape, output: Shape, span: Span) -> bool {
+        let elements = |s: Shape| {
+            s.dims()
+                .iter()
+                .fold(1u128, |a, &d| a.saturating_mul(d as u128))
+        };
+        let weights: u128 = match kind {
+            LayerKind::Conv(c) => (c.kernel[0] as u128 * c.kernel[1] as u128)
+                .saturating_mul(input.channels() as u128)
+                .saturating_mul(c.filters as u128),
+            LayerKind::Dense(d) => elements(input).saturating_mul(d.units as u128),
+            _ => 0,
+        };
+        let limit = MAX_TENSOR_BYTES as u128 / 4;
+        let (what, n) = if weights > limit {
+            ("weights", weights)
+        } else if elements(output) > limit {
+            ("output for one image", elements(output))
+        } else {
+            return true;
+        };
+        self.errors.push(
+            Diagnostic::error(format!(
+                "this layer's {what} would take {} of memory",
+                human_bytes(n * 4)
+            ))
+            .label(span, format!("{n} values of f32"))
+            .note(format!(
+                "cnnc holds every tensor in one GPU buffer of at most {}",
+                human_bytes(limit * 4)
+            ))
+            .help("use fewer filters or units, or a smaller input"),
+        );
+        false
+    }
+}
+
+/// A layer statement with its counts evaluated, before shapes are known.
+enum LayerSpec {
+    Conv { conv: Conv, kernel_span: Span },
+    Pool { pool: Pool, window_span: Span },
+    Dense(Dense),
+    Plain(LayerKind),
+}
+
+impl LayerSpec {
+    fn activation(&self) -> Activation {
+        match self {
+            LayerSpec::Conv { conv, .. } => conv.activation,
+            LayerSpec::Dense(d) => d.activation,
+            LayerSpec::Plain(LayerKind::Activation(a)) => *a,
+            _ => Activation::Linear,
+        }
+    }
+}
+
+fn push_layer(
+    layers: &mut Vec<Layer>,
+    counts: &mut HashMap<&'static str, usize>,
+    kind: LayerKind,
+    input: Shape,
+    output: Shape,
+    span: Span,
+) {
+    let base = match &kind {
+        LayerKind::Conv(_) => "conv",
+        LayerKind::Pool(_) => "pool",
+        LayerKind::Dense(_) => "dense",
+        LayerKind::Flatten { .. } => "flatten",
+        LayerKind::Dropout { .. } => "dropout",
+        LayerKind::BatchNorm => "batchnorm",
+        LayerKind::Activation(a) => a.keyword(),
+    };
+    let n = counts.entry(base).or_insert(0);
+    *n += 1;
+    layers.push(Layer {
+        name: format!("{base}{n}"),
+        kind,
+        input,
+        output,
+        span,
+    });
+}

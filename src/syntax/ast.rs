@@ -1,0 +1,141 @@
+//! The syntax tree of a `.cnn` file: what was written, with where.
+//!
+//! Nothing here is checked beyond the grammar: counts are unevaluated
+//! expressions, shapes are not propagated. `model::check` does that.
+
+use crate::diagnostic::Spanned;
+
+/// A whole `.cnn` file, statements in source order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub statements: Vec<Spanned<Statement>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// `model NAME`
+    Model(Spanned<String>),
+    /// `input HxWxC`
+    Input(Spanned<[u64; 3]>),
+    /// `param NAME = EXPR`
+    Param {
+        name: Spanned<String>,
+        value: Spanned<Expr>,
+    },
+    Conv(Conv),
+    Pool(Pool),
+    Dense(Dense),
+    Flatten,
+    /// `dropout RATE`
+    Dropout(Spanned<f64>),
+    BatchNorm,
+    /// An activation alone on a line, like Keras's `Activation` layer.
+    Activation(Activation),
+}
+
+/// `conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv {
+    pub filters: Spanned<Expr>,
+    /// Kernel height and width (`3` means `3x3`).
+    pub kernel: Spanned<[u64; 2]>,
+    pub stride: Option<Spanned<u64>>,
+    pub padding: Option<Spanned<Padding>>,
+    pub activation: Option<Spanned<Activation>>,
+    pub l2: Option<Spanned<f64>>,
+}
+
+/// `pool [max|avg] K[xK] [stride S]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    pub kind: PoolKind,
+    pub window: Spanned<[u64; 2]>,
+    pub stride: Option<Spanned<u64>>,
+}
+
+/// `dense UNITS [ACTIVATION] [l2 F]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense {
+    pub units: Spanned<Expr>,
+    pub activation: Option<Spanned<Activation>>,
+    pub l2: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    Valid,
+    Same,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Linear,
+    Relu,
+    LeakyRelu,
+    Sigmoid,
+    Tanh,
+    Softmax,
+}
+
+impl Activation {
+    pub const ALL: [Activation; 6] = [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::LeakyRelu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softmax,
+    ];
+
+    /// The keyword, as written in a `.cnn` file.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu => "leaky_relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Softmax => "softmax",
+        }
+    }
+}
+
+/// An integer expression over declared parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Int(i64),
+    Param(String),
+    Binary {
+        op: BinOp,
+        lhs: Box<Spanned<Expr>>,
+        rhs: Box<Spanned<Expr>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Why a line is not a statement, said in the language's own words.
+//!
+//! pest reports the grammar rules it tried at the furthest position; this
+//! module turns them into "expected a kernel size like `3x3`, found `x3`",
+//! adds "did you mean" for misspelt keywords and the statement's usage.
+
+use pest::Parser as _;
+use pest::error::{ErrorVariant, InputLocation};
+
+use super::{CnnParser, Rule};
+use crate::diagnostic::{Diagnostic, Span, closest};
+
+/// The statements, their usage lines, and words users coming from other
+/// tools type for them.
+const STATEMENTS: &[(&str, &str, &[&str])] = &[
+    ("model", "model NAME", &[]),
+    (
+        "input",
+        "input HxWxC, for example `input 28x28x1`",
+        &["shape"],
+    ),
+    (
+        "param",
+        "param NAME = VALUE, for example `param width = 32`",
+        &["let", "set", "var"],
+    ),
+    (
+        "conv",
+        "conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F], for example `conv 32 3x3 same relu`",
+        &["conv2d", "convolution", "conv2", "convolutional"],
+    ),
+    (
+        "pool",
+        "pool [max|avg] K[xK] [stride S], for example `pool 2` or `pool avg 2x2`",
+        &[
+            "maxpool",
+            "max_pool",
+            "maxpool2d",
+            "max_pooling2d",
+            "maxpooling2d",
+            "avgpool",
+            "avg_pool",
+            "pooling",
+        ],
+    ),
+    (
+        "dense",
+        "dense UNITS [ACTIVATION] [l2 F], for example `dense 10 softmax`",
+        &[
+            "fc",
+            "fully_connected",
+            "connected",
+            "full",
+            "affine",
+            "ip",
+            "innerproduct",
+        ],
+    ),
+    ("flatten", "flatten (no arguments)", &["reshape"]),
+    (
+        "dropout",
+        "dropout RATE, for example `dropout 0.5`",
+        &["drop"],
+    ),
+    (
+        "batchnorm",
+        "batchnorm (no arguments)",
+        &[
+            "bn",
+            "batch_norm",
+            "batchnormalization",
+            "batch_normalization",
+            "norm",
+        ],
+    ),
+];
+
+const ACTIVATIONS: &[&str] = &["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear"];
+
+/// Explains why `text`, a whole line starting at byte `offset` of the file,
+/// is not a statement.
+pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
+    let first = first_word(text);
+    let first_span = Span::new(offset + first.0, offset + first.0 + first.1.len());
+    let statement = STATEMENTS.iter().find(|(kw, _, _)| *kw == first.1);
+    let is_activation = ACTIVATIONS.contains(&first.1);
+
+    if statement.is_none() && !is_activation {
+        return unknown_statement(first.1, first_span);
+    }
+
+    if let Some(d) = conv_without_filters(text, first.0 + first.1.len(), offset, first.1) {
+        return d;
+    }
+
+    let error = match CnnParser::parse(Rule::single_statement, text) {
+        Ok(_) => {
+            // The grammar accepts the line alone but not in its place; this
+            // should not happen, and is still not worth a panic.
+            return Diagnostic::error("this statement could not be read")
+                .label(Span::new(offset, offset + text.trim_end().len()), "here");
+        }
+        Err(e) => e,
+    };
+    let pos = match error.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((p, _)) => p,
+    };
+    let positives = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+
+    let (found, found_len) = token_at(text, pos);
+    let span = Span::new(offset + pos, offset + pos + found_len);
+    let statement_name = if is_activation {
+        first.1
+    } else {
+        statement.unwrap().0
+    };
+    let expected = describe(&positives, statement_name);
+    let usage = statement
+        .map(|s| s.1)
+        .unwrap_or("an activation alone on a line takes no arguments");
+
+    // A misspelt keyword: suggest the closest one the grammar accepts here.
+    let candidates = keywords_for(&positives);
+    let suggestion =
+        if found_len > 0 && found.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            closest(found, candidates.iter().copied())
+        } else {
+            None
+        };
+
+    let title = match suggestion {
+        Some(s) if ACTIVATIONS.contains(&s) => format!("unknown activation `{found}`"),
+        _ if found_len == 0 => {
+            format!("`{statement_name}` statement ends too early: expected {expected}")
+        }
+        _ => format!("expected {expected}, found `{found}`"),
+    };
+    let label = if found_len == 0 {
+        format!("expected {expected} here")
+    } else if suggestion.is_some() {
+        "not recognised here".to_string()
+    } else {
+        format!("expected {expected}")
+    };
+    let mut d = Diagnostic::error(title).label(span, label);
+    if let Some(s) = suggestion {
+        d = d.help(format!("did you mean `{s}`?"));
+    } else if statement_name == "param" && positives.is_empty() {
+        d = d.help("a parameter is declared as `param NAME = VALUE`");
+    } else if positives.contains(&Rule::ident) && is_keyword(found) {
+        d = d.help(format!(
+            "`{found}` is a keyword of the language; choose another name"
+        ));
+    }
+    d.note(format!("usage: {usage}"))
+}
+
+/// `conv 3x3 relu`: the filter count is missing, and pest alone would say
+/// "expected an operator" at the `x`.
+fn conv_without_filters(
+    text: &str,
+    after_keyword: usize,
+    offset: usize,
+    keyword: &str,
+) -> Option<Diagnostic> {
+    if keyword != "conv" {
+        return None;
+    }
+    let rest = &text[after_keyword..];
+    let start = after_keyword + (rest.len() - rest.trim_start().len());
+    let word: &str = text[start..]
+        .split(|c: char| c.is_whitespace() || c == '#')
+        .next()?;
+    let is_window = word.contains('x')
+        && word
+            .split('x')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    is_window.then(|| {
+        Diagnostic::error("`conv` needs a filter count before its kernel size")
+            .label(
+                Span::new(offset + start, offset + start + word.len()),
+                "this is the kernel size",
+            )
+            .help(format!("for 32 filters of {word}, write `conv 32 {word}`"))
+    })
+}
+
+fn unknown_statement(word: &str, span: Span) -> Diagnostic {
+    let suggestion = STATEMENTS
+        .iter()
+        .find(|(_, _, aliases)| aliases.contains(&word.to_ascii_lowercase().as_str()))
+        .map(|(kw, _, _)| *kw)
+        .or_else(|| {
+            closest(
+                word,
+                STATEMENTS
+                    .iter()
+                    .map(|s| s.0)
+                    .chain(ACTIVATIONS.iter().copied()),
+            )
+        });
+    let title = if word.is_empty() {
+        "expected a statement".to_string()
+    } else if word.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        format!("a line cannot start with a number (`{word}`)")
+    } else {
+        format!("unknown layer `{word}`")
+    };
+    let mut d = Diagnostic::error(title).label(span, "not a statement of the language");
+    if let Some(s) = suggestion {
+        d = d.help(format!("did you mean `{s}`?"));
+    }
+    d.note("statements are `model`, `input`, `param`, `conv`, `pool`, `dense`, `flatten`, `dropout`, `batchnorm` and the activations `relu`, `leaky_relu`, `sigmoid`, `tanh`, `softmax`, `linear`")
+}
+
+/// The first word of a line and its byte offset in it.
+fn first_word(text: &str) -> (usize, &str) {
+    let start = text.len() - text.trim_start().len();
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    // A line starting with punctuation: take that one character.
+    let end = if end == 0 {
+        rest.chars().next().map_or(0, char::len_utf8)
+    } else {
+        end
+    };
+    (start, &rest[..end])
+}
+
+/// The token at `pos`: a word, a number, or one other character; empty at
+/// the end of the line or at a comment.
+fn token_at(text: &str, pos: usize) -> (&str, usize) {
+    let rest = &text[pos.min(text.len())..];
+    if rest.is_empty() || rest.starts_with('#') || rest.trim().is_empty() {
+        return ("", 0);
+    }
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '#' || c == ';')
+        .unwrap_or(rest.len());
+    let word_end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(rest.len());
+    let end = if word_end == 0 {
+        rest.chars().next().map_or(0, char::len_utf8)
+    } else {
+        word_end.min(end)
+    };
+    (&rest[..end], end)
+}
+
+/// What pest expected, in words, without repeats, in grammar order.
+fn describe(positives: &[Rule], statement: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for rule in positives {
+        let part = match rule {
+            Rule::dims if statement == "input" => "a shape like `28x28x1`",
+            Rule::dims if statement == "pool" => "a pool size like `2` or `2x2`",
+            Rule::dims => "a kernel size like `3x3`",
+            Rule::expr | Rule::term | Rule::int if statement == "stride" => "a number",
+            Rule::expr | Rule::term | Rule::int | Rule::ident if statement != "param" => {
+                "a count (a number or a parameter)"
+            }
+            Rule::ident => "a parameter name",
+            Rule::expr | Rule::term | Rule::int => "a value (a number or an expression)",
+            Rule::add_op | Rule::mul_op => "an operator (`+ - * /`)",
+            Rule::number => "a number",
+            Rule::model_name => "a model name",
+            Rule::stride | Rule::kw_stride => "`stride`",
+            Rule::padding | Rule::kw_same | Rule::kw_valid => "padding (`same` or `valid`)",
+            Rule::l2 | Rule::kw_l2 => "`l2`",
+            Rule::pool_kind | Rule::kw_max | Rule::kw_avg => "`max` or `avg`",
+            Rule::activation
+            | Rule::kw_relu
+            | Rule::kw_leaky_relu
+            | Rule::kw_sigmoid
+            | Rule::kw_tanh
+            | Rule::kw_softmax
+            | Rule::kw_linear => "an activation",
+            Rule::EOI => "the end of the statement",
+            _ => continue,
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    // "the end of the statement" reads best last.
+    if let Some(i) = parts.iter().position(|p| *p == "the end of the statement") {
+        let end = parts.remove(i);
+        parts.push(end);
+    }
+    match parts.len() {
+        0 => "something else".to_string(),
+        1 => parts[0].to_string(),
+        n => format!("{} or {}", parts[..n - 1].join(", "), parts[n - 1]),
+    }
+}
+
+/// Keywords the grammar would have accepted where it stopped.
+fn keywords_for(positives: &[Rule]) -> Vec<&'static str> {
+    let mut words = Vec::new();
+    for rule in positives {
+        match rule {
+            Rule::stride | Rule::kw_stride => words.push("stride"),
+            Rule::padding | Rule::kw_same | Rule::kw_valid => words.extend(["same", "valid"]),
+            Rule::l2 | Rule::kw_l2 => words.push("l2"),
+            Rule::pool_kind | Rule::kw_max | Rule::kw_avg => words.extend(["max", "avg"]),
+            Rule::activation
+            | Rule::kw_relu
+            | Rule::kw_leaky_relu
+            | Rule::kw_sigmoid
+            | Rule::kw_tanh
+            | Rule::kw_softmax
+            | Rule::kw_linear => words.extend(ACTIVATIONS),
+            _ => {}
+        }
+    }
+    words.sort_unstable();
+    words.dedup();
+    words
+}
+
+fn is_keyword(word: &str) -> bool {
+    STATEMENTS.iter().any(|s| s.0 == word)
+        || ACTIVATIONS.contains(&word)
+        || ["stride", "same", "valid", "max", "avg", "l2"].contains(&word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_at_stops_at_word_end() {
+        assert_eq!(token_at("conv 32 x3", 8), ("x3", 2));
+        assert_eq!(token_at("conv 32 # c", 8), ("", 0));
+        assert_eq!(token_at("conv 32 (", 8), ("(", 1));
+    }
+}

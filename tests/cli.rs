@@ -1,0 +1,124 @@
+//! The `cnnc` binary: exit codes, flags, and what it prints.
+
+use std::process::{Command, Output};
+
+fn cnnc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cnnc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("cnnc runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_prints_ok_and_exits_zero() {
+    let out = cnnc(&["check", "examples/cifar_model1.cnn"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "ok: cifar_model1 — 7 layers, 545,098 parameters, 12,257,792 FLOPs per image"
+    );
+}
+
+#[test]
+fn invalid_model_exits_one_with_located_diagnostics() {
+    let out = cnnc(&["check", "tests/errors/several_problems.cnn"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--> tests/errors/several_problems.cnn:3:6"),
+        "{err}"
+    );
+    assert!(
+        err.contains("3 errors in tests/errors/several_problems.cnn"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn missing_file_and_bad_flags_exit_two() {
+    let out = cnnc(&["check", "no/such/model.cnn"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read no/such/model.cnn"));
+
+    let out = cnnc(&["check", "examples/mnist.cnn", "--set", "width"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("expected NAME=VALUE"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = cnnc(&["summary", "examples/tiny.cnn", "--input", "28x28"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = cnnc(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn set_overrides_a_parameter() {
+    let out = cnnc(&[
+        "summary",
+        "examples/mnist.cnn",
+        "--set",
+        "width=8",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["params"]["width"], 8);
+    assert_eq!(
+        json["layers"][0]["output_shape"],
+        serde_json::json!([28, 28, 8])
+    );
+    assert_eq!(
+        json["layers"][2]["output_shape"],
+        serde_json::json!([14, 14, 16])
+    );
+
+    let out = cnnc(&["check", "examples/mnist.cnn", "--set", "depth=2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("`--set depth=…` names no parameter"));
+}
+
+#[test]
+fn input_flag_supplies_a_missing_input_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("headless.cnn");
+    std::fs::write(&path, "conv 32 3x3 relu; pool 2; dense 10 softmax").unwrap();
+    let path = path.to_str().unwrap();
+
+    let out = cnnc(&["check", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--input 28x28x1"),
+        "says how to give one"
+    );
+
+    let out = cnnc(&["check", path, "--input", "28x28x1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("54,410 parameters"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn summary_prints_the_table() {
+    let out = cnnc(&["summary", "examples/cifar_model1.cnn"]);
+    assert_eq!(out.status.code(), Some(0));
+    let table = text(&out.stdout);
+    assert!(table.contains("Total params:         545,098"), "{table}");
+    assert!(
+        table.contains("conv1     conv 32 3x3 same relu  32x32x32"),
+        "{table}"
+    );
+}

@@ -1,0 +1,108 @@
+//! The examples' summaries, and their parameter counts against Keras's.
+
+use cnnc::model::{CheckOptions, Model};
+use cnnc::source::Source;
+use cnnc::summary::Summary;
+
+fn load(path: &std::path::Path, overrides: Vec<(String, i64)>) -> Model {
+    let source = Source::read(path).unwrap();
+    let options = CheckOptions {
+        default_name: source.stem(),
+        overrides,
+        ..CheckOptions::default()
+    };
+    cnnc::load(&source, &options).unwrap_or_else(|d| panic!("{}: {d}", path.display()))
+}
+
+fn example(name: &str) -> Model {
+    load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name),
+        vec![],
+    )
+}
+
+#[test]
+fn summaries_of_every_example() {
+    insta::glob!(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples"),
+        "*.cnn",
+        |path| {
+            let summary = Summary::new(&load(path, vec![]));
+            insta::assert_snapshot!(summary.to_table());
+        }
+    );
+}
+
+/// The counts `model.summary()` prints for the same models in Keras.
+#[test]
+fn parameter_counts_equal_keras() {
+    for (file, keras) in [
+        ("cifar_model0.cnn", 315_722),
+        ("cifar_model1.cnn", 545_098),
+        ("cifar_model2.cnn", 2_175_626),
+        ("cifar_model3.cnn", 620_362),
+        ("mnist.cnn", 421_642),
+    ] {
+        assert_eq!(example(file).params().total(), keras, "{file}");
+    }
+}
+
+#[test]
+fn set_changes_the_filter_count() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mnist.cnn");
+    let model = load(&path, vec![("width".into(), 64)]);
+    assert_eq!(model.conv_filters(), vec![64, 128]);
+    // conv 64: 9*1*64+64; conv 128: 9*64*128+128; dense: 7*7*128*128+128; dense 10.
+    assert_eq!(model.params().total(), 640 + 73_856 + 802_944 + 1_290);
+    assert_eq!(model.params, vec![("width".to_string(), 64)]);
+}
+
+#[test]
+fn one_liner_flattens_implicitly() {
+    let model = example("tiny.cnn");
+    let kinds: Vec<String> = model.layers.iter().map(|l| l.describe()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "conv 8 3x3 relu",
+            "pool max 2x2",
+            "flatten (implicit)",
+            "dense 10 softmax"
+        ]
+    );
+    assert_eq!(
+        model.layers[2].output,
+        cnnc::model::Shape::Flat(13 * 13 * 8)
+    );
+}
+
+#[test]
+fn json_has_the_documented_fields() {
+    let json: serde_json::Value =
+        serde_json::from_str(&Summary::new(&example("cifar_model1.cnn")).to_json()).unwrap();
+    assert_eq!(json["total_params"], 545_098);
+    assert_eq!(json["total_flops"], 12_257_792);
+    let layers = json["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 7);
+    assert_eq!(layers[0]["kind"], "conv");
+    assert_eq!(layers[0]["output_shape"], serde_json::json!([32, 32, 32]));
+    assert_eq!(layers[0]["params"], 896);
+    assert_eq!(layers[0]["flops"], 2 * 32 * 32 * 32 * 27);
+    assert_eq!(layers[5]["output_shape"], serde_json::json!([128]));
+}
+
+#[test]
+fn strided_same_conv_and_overlapping_pool() {
+    let source = Source::new(
+        "m.cnn",
+        "input 7x9x2\nconv 4 3x3 stride 2 same\npool avg 3 stride 1\nbatchnorm\ndense 5",
+    );
+    let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
+    let shapes: Vec<String> = model.layers.iter().map(|l| l.output.to_string()).collect();
+    assert_eq!(shapes, ["4x5x4", "2x3x4", "2x3x4", "24", "5"]);
+    // batchnorm: 4 x C, half of it not trainable, as Keras counts.
+    assert_eq!(model.layers[2].params().trainable, 8);
+    assert_eq!(model.layers[2].params().non_trainable, 8);
+}
