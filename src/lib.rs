@@ -9,8 +9,13 @@
 //! Each stage is a plain function from one value to the next, with its own
 //! error type; [`load`] chains the first two.
 
+pub mod codegen;
 pub mod diagnostic;
 pub mod model;
+pub mod params;
+pub mod reference;
+pub mod rng;
+pub mod runtime;
 pub mod source;
 pub mod summary;
 pub mod syntax;

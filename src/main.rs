@@ -9,11 +9,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use cnnc::codegen::{LowerOptions, OptimizerKind, Plan, lower};
 use cnnc::diagnostic::{self, Diagnostic};
 use cnnc::model::{CheckOptions, Model};
+use cnnc::runtime::Gpu;
 use cnnc::source::{Source, SourceError};
 use cnnc::summary::Summary;
-use cnnc::units::thousands;
+use cnnc::units::{human_bytes, thousands};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +40,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the generated WGSL kernels and a plan manifest (plan.json)
+    Compile {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Directory to write into (created if missing)
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+        /// Samples per step; every kernel is specialised to it
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// The optimizer whose update kernel to emit
+        #[arg(long, value_enum, default_value = "adam")]
+        optimizer: OptimizerKind,
+    },
+    /// List the GPU adapters wgpu can use (for --adapter)
+    Adapters,
 }
 
 /// How a command names a model.
@@ -66,6 +84,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check(&args),
         Command::Summary { model, json } => summary(&model, json),
+        Command::Compile {
+            model,
+            out,
+            batch,
+            optimizer,
+        } => compile(&model, &out, batch, optimizer),
+        Command::Adapters => {
+            adapters();
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -101,8 +129,69 @@ fn summary(args: &ModelArgs, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+fn compile(
+    args: &ModelArgs,
+    out: &std::path::Path,
+    batch: usize,
+    optimizer: OptimizerKind,
+) -> Result<(), Failure> {
+    let (source, model) = load_with_source(args)?;
+    let plan = lower_model(&source, &model, batch, optimizer)?;
+    let io = |e: std::io::Error| Failure::Usage(format!("cannot write to {}: {e}", out.display()));
+    std::fs::create_dir_all(out).map_err(io)?;
+    for (i, kernel) in plan.kernels.iter().enumerate() {
+        std::fs::write(out.join(plan.kernel_file(i)), &kernel.wgsl).map_err(io)?;
+    }
+    let manifest = serde_json::to_string_pretty(&plan.manifest()).expect("a plan serialises");
+    std::fs::write(out.join("plan.json"), manifest + "\n").map_err(io)?;
+    println!(
+        "wrote {} kernels and plan.json to {} ({} of buffers at batch {batch})",
+        plan.kernels.len(),
+        out.display(),
+        human_bytes(plan.memory_bytes() as u128)
+    );
+    Ok(())
+}
+
+fn adapters() {
+    let adapters = Gpu::adapters();
+    if adapters.is_empty() {
+        println!(
+            "no adapters; on a machine without a GPU, install Mesa's lavapipe: apt-get install mesa-vulkan-drivers"
+        );
+    }
+    for (i, info) in adapters.iter().enumerate() {
+        println!("{i}: {}", cnnc::runtime::describe(info));
+    }
+}
+
+/// Lowers a model, reporting a model that cannot run against its source.
+fn lower_model(
+    source: &Source,
+    model: &Model,
+    batch: usize,
+    optimizer: OptimizerKind,
+) -> Result<Plan, Failure> {
+    if batch == 0 {
+        return Err(Failure::Usage("--batch must be at least 1".into()));
+    }
+    let options = LowerOptions {
+        batch,
+        optimizer,
+        ..LowerOptions::default()
+    };
+    lower(model, &options).map_err(|e| {
+        report(&source.path, &source.text, &[e.to_diagnostic()]);
+        Failure::Invalid
+    })
+}
+
 /// Reads, parses and checks a model, printing every diagnostic.
 fn load(args: &ModelArgs) -> Result<Model, Failure> {
+    load_with_source(args).map(|(_, model)| model)
+}
+
+fn load_with_source(args: &ModelArgs) -> Result<(Source, Model), Failure> {
     let source = match Source::read(&args.file) {
         Ok(source) => source,
         Err(SourceError::Io { path, error }) => {
@@ -122,10 +211,13 @@ fn load(args: &ModelArgs) -> Result<Model, Failure> {
         input: args.input,
         overrides: args.set.clone(),
     };
-    cnnc::load(&source, &options).map_err(|diagnostics| {
-        report(&source.path, &source.text, &diagnostics.0);
-        Failure::Invalid
-    })
+    match cnnc::load(&source, &options) {
+        Ok(model) => Ok((source, model)),
+        Err(diagnostics) => {
+            report(&source.path, &source.text, &diagnostics.0);
+            Err(Failure::Invalid)
+        }
+    }
 }
 
 fn report(path: &str, text: &str, diagnostics: &[Diagnostic]) {

@@ -1,0 +1,803 @@
+//! The lowering rules: for each layer kind, its forward kernels and its
+//! backward kernels, side by side.
+
+use std::collections::HashSet;
+
+use super::template::{self, Header};
+use super::{
+    Access, Binding, BufferDecl, BufferId, BufferRole, Io, Kernel, LowerError, LowerOptions,
+    OptimizerKind, Phase, Plan,
+};
+use crate::model::{Activation, Conv, Layer, LayerKind, Model, PoolKind, Shape};
+use crate::params::{ParamLayout, ParamRole};
+use crate::rng;
+
+/// Bytes of `Step` in `shaders/common.wgsl`.
+pub const STEP_BYTES: u64 = 48;
+/// Bytes of one `SampleStat` in `shaders/softmax_cross_entropy.wgsl`.
+const SAMPLE_STAT_BYTES: u64 = 16;
+
+/// Lowers a checked model to the kernels of a training step.
+pub fn lower(model: &Model, options: &LowerOptions) -> Result<Plan, LowerError> {
+    let classes = match model.output() {
+        Shape::Flat(k) => k,
+        Shape::Image { .. } => {
+            let last = model.layers.last().expect("a checked model has layers");
+            return Err(LowerError::Unsupported {
+                message: format!(
+                    "the model ends with an image ({}), not class scores",
+                    last.output
+                ),
+                span: last.span,
+                help: "end the model with a dense layer, such as `dense 10 softmax`".into(),
+            });
+        }
+    };
+    let mut l = Lowering::new(model, options);
+    for i in 0..model.layers.len() {
+        l.forward(i)?;
+    }
+    l.loss(classes);
+    for i in (0..model.layers.len()).rev() {
+        l.backward(i);
+    }
+    l.optimizer();
+
+    let mut validated = HashSet::new();
+    for k in &l.kernels {
+        if validated.insert(k.wgsl.as_str()) {
+            template::validate(&format!("{}.wgsl", k.name), &k.wgsl).map_err(|message| {
+                LowerError::InvalidShader {
+                    kernel: k.name.clone(),
+                    message,
+                }
+            })?;
+        }
+    }
+
+    let Shape::Image { h, w, c } = model.input else {
+        unreachable!("a checked model's input is an image")
+    };
+    Ok(Plan {
+        model: model.name.clone(),
+        batch: options.batch,
+        input: [h, w, c],
+        classes,
+        optimizer: options.optimizer,
+        layers: model.layers.iter().map(|l| l.name.clone()).collect(),
+        params: l.layout,
+        buffers: l.buffers,
+        kernels: l.kernels,
+        io: l.io,
+    })
+}
+
+struct Lowering<'m> {
+    model: &'m Model,
+    options: &'m LowerOptions,
+    layout: ParamLayout,
+    buffers: Vec<BufferDecl>,
+    kernels: Vec<Kernel>,
+    io: Io,
+    argmax: Vec<Option<BufferId>>,
+}
+
+impl<'m> Lowering<'m> {
+    fn new(model: &'m Model, options: &'m LowerOptions) -> Self {
+        let layout = ParamLayout::new(model);
+        let b = options.batch as u64;
+        let mut buffers = Vec::new();
+        let mut add = |name: &str, bytes: u64, role| {
+            buffers.push(BufferDecl {
+                name: name.into(),
+                bytes: bytes.max(4),
+                role,
+            });
+            buffers.len() - 1
+        };
+        let params_bytes = 4 * layout.len as u64;
+        let io = Io {
+            input: add(
+                "input",
+                4 * b * model.input.elements() as u64,
+                BufferRole::Input,
+            ),
+            labels: add("labels", 4 * b, BufferRole::Labels),
+            step: add("step", STEP_BYTES, BufferRole::Step),
+            params: add("params", params_bytes, BufferRole::Params),
+            grads: add("grads", params_bytes, BufferRole::Grads),
+            probs: add(
+                "probs",
+                4 * b * model.output().elements() as u64,
+                BufferRole::Probabilities,
+            ),
+            stats: add(
+                "sample_stats",
+                SAMPLE_STAT_BYTES * b,
+                BufferRole::SampleStats,
+            ),
+            totals: add("totals", 16, BufferRole::Totals),
+            layer_outputs: Vec::new(),
+            layer_grads: vec![None; model.layers.len()],
+        };
+        Lowering {
+            model,
+            options,
+            layout,
+            buffers,
+            kernels: Vec::new(),
+            io,
+            argmax: vec![None; model.layers.len()],
+        }
+    }
+
+    fn buffer(&mut self, name: String, bytes: u64, role: BufferRole) -> BufferId {
+        self.buffers.push(BufferDecl {
+            name,
+            bytes: bytes.max(4),
+            role,
+        });
+        self.buffers.len() - 1
+    }
+
+    /// A buffer of one f32 per element of `shape`, for the whole batch.
+    fn tensor(&mut self, name: String, shape: Shape, role: BufferRole) -> BufferId {
+        let bytes = 4 * (self.options.batch * shape.elements()) as u64;
+        self.buffer(name, bytes, role)
+    }
+
+    fn input_of(&self, i: usize) -> BufferId {
+        if i == 0 {
+            self.io.input
+        } else {
+            self.io.layer_outputs[i - 1]
+        }
+    }
+
+    /// The activation that produced layer `i`'s input, looking through
+    /// flattens (which are views of their input).
+    fn input_activation(&self, i: usize) -> Activation {
+        self.model.layers[..i]
+            .iter()
+            .rev()
+            .find(|l| !matches!(l.kind, LayerKind::Flatten { .. }))
+            .map_or(Activation::Linear, Layer::activation)
+    }
+
+    /// Whether any layer before `i` has weights: if not, nothing needs the
+    /// gradient of `i`'s input.
+    fn needs_input_grad(&self, i: usize) -> bool {
+        self.model.layers[..i]
+            .iter()
+            .any(|l| l.params().trainable > 0)
+    }
+
+    fn is_last(&self, i: usize) -> bool {
+        i + 1 == self.model.layers.len()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn kernel(
+        &mut self,
+        name: String,
+        template: &'static str,
+        phase: Phase,
+        layer: Option<usize>,
+        header: Header,
+        bindings: Vec<(BufferId, Access)>,
+        invocations: usize,
+        flops: u64,
+    ) {
+        let wg = self.options.workgroup_size;
+        let wgsl = template::emit(&name, template, &header.u32("WG", wg));
+        self.kernels.push(Kernel {
+            name,
+            template,
+            phase,
+            layer,
+            wgsl,
+            bindings: bindings
+                .into_iter()
+                .map(|(buffer, access)| Binding { buffer, access })
+                .collect(),
+            workgroup_size: wg as u32,
+            workgroups: dispatch(invocations, wg),
+            flops,
+        });
+    }
+
+    // ---- Forward ----------------------------------------------------------
+
+    fn forward(&mut self, i: usize) -> Result<(), LowerError> {
+        let layer = &self.model.layers[i];
+        let input = self.input_of(i);
+        let name = layer.name.clone();
+        let b = self.options.batch;
+        let output = match &layer.kind {
+            LayerKind::Conv(conv) => {
+                let out = self.tensor(format!("{name}_out"), layer.output, BufferRole::Activation);
+                self.conv_forward(i, GemmShape::conv(layer, conv), input, out);
+                out
+            }
+            LayerKind::Dense(_) => {
+                let out = self.tensor(format!("{name}_out"), layer.output, BufferRole::Activation);
+                self.conv_forward(i, GemmShape::dense(layer), input, out);
+                out
+            }
+            LayerKind::Pool(pool) => {
+                let out = self.tensor(format!("{name}_out"), layer.output, BufferRole::Activation);
+                let header = pool_header(layer, b, pool.window, pool.stride);
+                let invocations = b * layer.output.elements();
+                match pool.kind {
+                    PoolKind::Max => {
+                        let argmax = self.tensor(
+                            format!("{name}_argmax"),
+                            layer.output,
+                            BufferRole::PoolIndices,
+                        );
+                        self.argmax[i] = Some(argmax);
+                        let bindings = vec![
+                            (input, Access::Read),
+                            (out, Access::ReadWrite),
+                            (argmax, Access::ReadWrite),
+                        ];
+                        self.kernel(
+                            format!("{name}_forward"),
+                            "max_pool_forward",
+                            Phase::Forward,
+                            Some(i),
+                            header,
+                            bindings,
+                            invocations,
+                            0,
+                        );
+                    }
+                    PoolKind::Avg => {
+                        let bindings = vec![(input, Access::Read), (out, Access::ReadWrite)];
+                        self.kernel(
+                            format!("{name}_forward"),
+                            "avg_pool_forward",
+                            Phase::Forward,
+                            Some(i),
+                            header,
+                            bindings,
+                            invocations,
+                            0,
+                        );
+                    }
+                }
+                out
+            }
+            // A view: NHWC memory is already one vector per sample.
+            LayerKind::Flatten { .. } => input,
+            LayerKind::Dropout { rate } => {
+                let out = self.tensor(format!("{name}_out"), layer.output, BufferRole::Activation);
+                let n = b * layer.output.elements();
+                let header = dropout_header(n, *rate, i);
+                let bindings = vec![
+                    (input, Access::Read),
+                    (out, Access::ReadWrite),
+                    (self.io.step, Access::Uniform),
+                ];
+                self.kernel(
+                    format!("{name}_forward"),
+                    "dropout_forward",
+                    Phase::Forward,
+                    Some(i),
+                    header,
+                    bindings,
+                    n,
+                    0,
+                );
+                out
+            }
+            // The loss applies a final softmax itself.
+            LayerKind::Activation(Activation::Softmax) => input,
+            LayerKind::Activation(a) => {
+                let out = self.tensor(format!("{name}_out"), layer.output, BufferRole::Activation);
+                let n = b * layer.output.elements();
+                let header = Header::default().u32("N", n).activate(*a);
+                let bindings = vec![(input, Access::Read), (out, Access::ReadWrite)];
+                self.kernel(
+                    format!("{name}_forward"),
+                    "activation_forward",
+                    Phase::Forward,
+                    Some(i),
+                    header,
+                    bindings,
+                    n,
+                    0,
+                );
+                out
+            }
+            LayerKind::BatchNorm => {
+                return Err(LowerError::Unsupported {
+                    message: "`batchnorm` is not supported by code generation yet".into(),
+                    span: layer.span,
+                    help: "remove the `batchnorm` line; `summary` and `check` accept it".into(),
+                });
+            }
+        };
+        self.io.layer_outputs.push(output);
+        Ok(())
+    }
+
+    fn conv_forward(&mut self, i: usize, g: GemmShape, input: BufferId, out: BufferId) {
+        let layer = &self.model.layers[i];
+        let activation = if self.is_last(i) {
+            Activation::Linear
+        } else {
+            layer.activation()
+        };
+        let (w, bias) = self.weights(i);
+        let header = g
+            .header(self.options.batch, self.options.tile)
+            .u32("W_OFF", w)
+            .u32("BIAS_OFF", bias)
+            .activate(activation);
+        let invocations = g.tiles(g.out_rows(self.options.batch), g.co, self.options.tile);
+        let bindings = vec![
+            (input, Access::Read),
+            (self.io.params, Access::Read),
+            (out, Access::ReadWrite),
+        ];
+        let flops = layer.flops() * self.options.batch as u64;
+        self.kernel(
+            format!("{}_forward", layer.name),
+            "conv_forward",
+            Phase::Forward,
+            Some(i),
+            header,
+            bindings,
+            invocations,
+            flops,
+        );
+    }
+
+    fn weights(&self, i: usize) -> (usize, usize) {
+        let w = self
+            .layout
+            .get(i, ParamRole::Weight)
+            .expect("conv and dense have weights");
+        let b = self
+            .layout
+            .get(i, ParamRole::Bias)
+            .expect("conv and dense have biases");
+        (w.offset, b.offset)
+    }
+
+    // ---- Loss -------------------------------------------------------------
+
+    fn loss(&mut self, classes: usize) {
+        let last = self.model.layers.len() - 1;
+        let b = self.options.batch;
+        let logits = self.io.layer_outputs[last];
+        let grad = self.tensor(
+            "logits_grad".into(),
+            Shape::Flat(classes),
+            BufferRole::Gradient,
+        );
+        self.io.layer_grads[last] = Some(grad);
+        let header = Header::default().u32("B", b).u32("K", classes);
+        let bindings = vec![
+            (logits, Access::Read),
+            (self.io.labels, Access::Read),
+            (grad, Access::ReadWrite),
+            (self.io.probs, Access::ReadWrite),
+            (self.io.stats, Access::ReadWrite),
+            (self.io.step, Access::Uniform),
+        ];
+        self.kernel(
+            "softmax_cross_entropy".into(),
+            "softmax_cross_entropy",
+            Phase::Loss,
+            None,
+            header,
+            bindings,
+            b,
+            0,
+        );
+        let bindings = vec![
+            (self.io.stats, Access::Read),
+            (self.io.totals, Access::ReadWrite),
+        ];
+        self.kernel(
+            "metrics".into(),
+            "metrics",
+            Phase::Loss,
+            None,
+            Header::default().u32("B", b),
+            bindings,
+            1,
+            0,
+        );
+    }
+
+    // ---- Backward ---------------------------------------------------------
+
+    fn backward(&mut self, i: usize) {
+        let layer = &self.model.layers[i];
+        let Some(dy) = self.io.layer_grads[i] else {
+            return; // nothing after this layer needed a gradient
+        };
+        let need_dx = self.needs_input_grad(i);
+        let x = self.input_of(i);
+        let name = layer.name.clone();
+        let b = self.options.batch;
+        let producer = self.input_activation(i);
+        let input_shape = layer.input;
+        let dx_name = |me: &Self| format!("{}_grad", me.model.layers[i - 1].name);
+
+        match &layer.kind {
+            LayerKind::Conv(conv) => {
+                let g = GemmShape::conv(layer, conv);
+                self.gemm_backward(i, g, x, dy, need_dx.then_some(producer));
+            }
+            LayerKind::Dense(_) => {
+                let g = GemmShape::dense(layer);
+                self.gemm_backward(i, g, x, dy, need_dx.then_some(producer));
+            }
+            LayerKind::Pool(pool) if need_dx => {
+                let dx = self.tensor(dx_name(self), input_shape, BufferRole::Gradient);
+                let header =
+                    pool_header(layer, b, pool.window, pool.stride).input_derivative(producer);
+                let (template, bindings) = match pool.kind {
+                    PoolKind::Max => (
+                        "max_pool_backward",
+                        vec![
+                            (dy, Access::Read),
+                            (
+                                self.argmax[i].expect("max pool keeps indices"),
+                                Access::Read,
+                            ),
+                            (x, Access::Read),
+                            (dx, Access::ReadWrite),
+                        ],
+                    ),
+                    PoolKind::Avg => (
+                        "avg_pool_backward",
+                        vec![
+                            (dy, Access::Read),
+                            (x, Access::Read),
+                            (dx, Access::ReadWrite),
+                        ],
+                    ),
+                };
+                let invocations = b * input_shape.elements();
+                self.kernel(
+                    format!("{name}_backward"),
+                    template,
+                    Phase::Backward,
+                    Some(i),
+                    header,
+                    bindings,
+                    invocations,
+                    0,
+                );
+                self.io.layer_grads[i - 1] = Some(dx);
+            }
+            // A view: the gradient is already laid out as its input's.
+            LayerKind::Flatten { .. } if need_dx => self.io.layer_grads[i - 1] = Some(dy),
+            LayerKind::Dropout { rate } if need_dx => {
+                let dx = self.tensor(dx_name(self), input_shape, BufferRole::Gradient);
+                let n = b * input_shape.elements();
+                let header = dropout_header(n, *rate, i).input_derivative(producer);
+                let bindings = vec![
+                    (dy, Access::Read),
+                    (x, Access::Read),
+                    (dx, Access::ReadWrite),
+                    (self.io.step, Access::Uniform),
+                ];
+                self.kernel(
+                    format!("{name}_backward"),
+                    "dropout_backward",
+                    Phase::Backward,
+                    Some(i),
+                    header,
+                    bindings,
+                    n,
+                    0,
+                );
+                self.io.layer_grads[i - 1] = Some(dx);
+            }
+            // Its own derivative was applied by whoever computed `dy`; only
+            // the producer's is left, if it has one.
+            LayerKind::Activation(_) if need_dx && producer == Activation::Linear => {
+                self.io.layer_grads[i - 1] = Some(dy)
+            }
+            LayerKind::Activation(_) if need_dx => {
+                let dx = self.tensor(dx_name(self), input_shape, BufferRole::Gradient);
+                let n = b * input_shape.elements();
+                let header = Header::default().u32("N", n).input_derivative(producer);
+                let bindings = vec![
+                    (dy, Access::Read),
+                    (x, Access::Read),
+                    (dx, Access::ReadWrite),
+                ];
+                self.kernel(
+                    format!("{name}_backward"),
+                    "activation_backward",
+                    Phase::Backward,
+                    Some(i),
+                    header,
+                    bindings,
+                    n,
+                    0,
+                );
+                self.io.layer_grads[i - 1] = Some(dx);
+            }
+            _ => {}
+        }
+    }
+
+    /// Weight, bias and (when needed) input gradients of a conv or dense.
+    fn gemm_backward(
+        &mut self,
+        i: usize,
+        g: GemmShape,
+        x: BufferId,
+        dy: BufferId,
+        dx_producer: Option<Activation>,
+    ) {
+        let layer = &self.model.layers[i];
+        let name = layer.name.clone();
+        let tile = self.options.tile;
+        let b = self.options.batch;
+        let flops = layer.flops() * b as u64;
+        let (w, bias) = self.weights(i);
+        let grads = self.io.grads;
+
+        let header = g.header(b, tile).u32("W_OFF", w);
+        let bindings = vec![
+            (x, Access::Read),
+            (dy, Access::Read),
+            (grads, Access::ReadWrite),
+        ];
+        let invocations = g.tiles(g.kh * g.kw * g.ci, g.co, tile);
+        self.kernel(
+            format!("{name}_backward_weight"),
+            "conv_backward_weight",
+            Phase::Backward,
+            Some(i),
+            header,
+            bindings,
+            invocations,
+            flops,
+        );
+
+        let header = Header::default()
+            .u32("ROWS", g.out_rows(b))
+            .u32("C", g.co)
+            .u32("BIAS_OFF", bias);
+        let bindings = vec![(dy, Access::Read), (grads, Access::ReadWrite)];
+        self.kernel(
+            format!("{name}_backward_bias"),
+            "bias_backward",
+            Phase::Backward,
+            Some(i),
+            header,
+            bindings,
+            g.co,
+            0,
+        );
+
+        if let Some(producer) = dx_producer {
+            let dx = self.tensor(
+                format!("{}_grad", self.model.layers[i - 1].name),
+                layer.input,
+                BufferRole::Gradient,
+            );
+            let header = g.header(b, tile).u32("W_OFF", w).input_derivative(producer);
+            let bindings = vec![
+                (dy, Access::Read),
+                (self.io.params, Access::Read),
+                (x, Access::Read),
+                (dx, Access::ReadWrite),
+            ];
+            let invocations = g.tiles(b * g.ih * g.iw, g.ci, tile);
+            self.kernel(
+                format!("{name}_backward_input"),
+                "conv_backward_input",
+                Phase::Backward,
+                Some(i),
+                header,
+                bindings,
+                invocations,
+                flops,
+            );
+            self.io.layer_grads[i - 1] = Some(dx);
+        }
+    }
+
+    // ---- Optimizer --------------------------------------------------------
+
+    fn optimizer(&mut self) {
+        let n = self.layout.len;
+        if n == 0 {
+            return;
+        }
+        let header = Header::default().u32("N", n);
+        let (params, grads, step) = (self.io.params, self.io.grads, self.io.step);
+        match self.options.optimizer {
+            OptimizerKind::Sgd => {
+                let velocity = self.buffer(
+                    "sgd_velocity".into(),
+                    4 * n as u64,
+                    BufferRole::OptimizerState,
+                );
+                let bindings = vec![
+                    (params, Access::ReadWrite),
+                    (grads, Access::Read),
+                    (velocity, Access::ReadWrite),
+                    (step, Access::Uniform),
+                ];
+                self.kernel(
+                    "sgd".into(),
+                    "sgd",
+                    Phase::Optimizer,
+                    None,
+                    header,
+                    bindings,
+                    n,
+                    0,
+                );
+            }
+            OptimizerKind::Adam => {
+                let m = self.buffer("adam_m".into(), 4 * n as u64, BufferRole::OptimizerState);
+                let v = self.buffer("adam_v".into(), 4 * n as u64, BufferRole::OptimizerState);
+                let bindings = vec![
+                    (params, Access::ReadWrite),
+                    (grads, Access::Read),
+                    (m, Access::ReadWrite),
+                    (v, Access::ReadWrite),
+                    (step, Access::Uniform),
+                ];
+                self.kernel(
+                    "adam".into(),
+                    "adam",
+                    Phase::Optimizer,
+                    None,
+                    header,
+                    bindings,
+                    n,
+                    0,
+                );
+            }
+        }
+    }
+}
+
+/// A conv or dense layer as the implicit GEMM the conv templates compute;
+/// a dense layer is a 1x1 convolution of a 1x1 image.
+#[derive(Debug, Clone, Copy)]
+struct GemmShape {
+    ih: usize,
+    iw: usize,
+    ci: usize,
+    oh: usize,
+    ow: usize,
+    co: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: [usize; 2],
+}
+
+impl GemmShape {
+    fn conv(layer: &Layer, conv: &Conv) -> GemmShape {
+        let (
+            Shape::Image {
+                h: ih,
+                w: iw,
+                c: ci,
+            },
+            Shape::Image {
+                h: oh,
+                w: ow,
+                c: co,
+            },
+        ) = (layer.input, layer.output)
+        else {
+            unreachable!("a checked conv maps images to images")
+        };
+        GemmShape {
+            ih,
+            iw,
+            ci,
+            oh,
+            ow,
+            co,
+            kh: conv.kernel[0],
+            kw: conv.kernel[1],
+            stride: conv.stride,
+            pad: conv.pad_before(layer.input),
+        }
+    }
+
+    fn dense(layer: &Layer) -> GemmShape {
+        GemmShape {
+            ih: 1,
+            iw: 1,
+            ci: layer.input.elements(),
+            oh: 1,
+            ow: 1,
+            co: layer.output.elements(),
+            kh: 1,
+            kw: 1,
+            stride: 1,
+            pad: [0, 0],
+        }
+    }
+
+    fn out_rows(&self, batch: usize) -> usize {
+        batch * self.oh * self.ow
+    }
+
+    fn header(&self, batch: usize, tile: super::Tile) -> Header {
+        Header::default()
+            .u32("B", batch)
+            .u32("IH", self.ih)
+            .u32("IW", self.iw)
+            .u32("CI", self.ci)
+            .u32("OH", self.oh)
+            .u32("OW", self.ow)
+            .u32("CO", self.co)
+            .u32("KH", self.kh)
+            .u32("KW", self.kw)
+            .u32("STRIDE", self.stride)
+            .u32("PAD_T", self.pad[0])
+            .u32("PAD_L", self.pad[1])
+            .u32("TM", tile.m)
+            .u32("TN", tile.n)
+    }
+
+    /// Invocations for a rows x cols output in tiles.
+    fn tiles(&self, rows: usize, cols: usize, tile: super::Tile) -> usize {
+        rows.div_ceil(tile.m) * cols.div_ceil(tile.n)
+    }
+}
+
+fn pool_header(layer: &Layer, batch: usize, window: [usize; 2], stride: usize) -> Header {
+    let (Shape::Image { h: ih, w: iw, c }, Shape::Image { h: oh, w: ow, .. }) =
+        (layer.input, layer.output)
+    else {
+        unreachable!("a checked pool maps images to images")
+    };
+    Header::default()
+        .u32("B", batch)
+        .u32("IH", ih)
+        .u32("IW", iw)
+        .u32("C", c)
+        .u32("OH", oh)
+        .u32("OW", ow)
+        .u32("KH", window[0])
+        .u32("KW", window[1])
+        .u32("STRIDE", stride)
+}
+
+fn dropout_header(n: usize, rate: f32, layer: usize) -> Header {
+    Header::default()
+        .u32("N", n)
+        .u32("THRESHOLD", rng::dropout_threshold(rate) as usize)
+        .f32("SCALE", 1.0 / (1.0 - rate))
+        .u32("SALT", layer)
+}
+
+/// Workgroups for `invocations`, spilling into y past 65535 groups in x.
+fn dispatch(invocations: usize, workgroup_size: usize) -> [u32; 3] {
+    let groups = invocations.div_ceil(workgroup_size).max(1);
+    let x = groups.min(65535);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatch_spills_into_y() {
+        assert_eq!(dispatch(1, 64), [1, 1, 1]);
+        assert_eq!(dispatch(64 * 65535, 64), [65535, 1, 1]);
+        assert_eq!(dispatch(64 * 65536, 64), [65535, 2, 1]);
+    }
+}

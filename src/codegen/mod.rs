@@ -1,0 +1,269 @@
+//! [`Model`] to [`Plan`]: the buffers a training step needs and the kernels
+//! that compute it, forward, loss, backward and optimizer, each a WGSL
+//! module specialised to its layer's shapes and validated by naga.
+//!
+//! How gradients flow: for each layer, `grad` holds the gradient of the
+//! loss with respect to the layer's output *before* its activation. A
+//! backward kernel that computes the gradient of its input multiplies by
+//! the derivative of the activation that produced that input (read from
+//! the stored input itself), so every activation's derivative is applied
+//! exactly once, fused into a kernel that runs anyway.
+
+mod lower;
+pub mod template;
+
+pub use lower::lower;
+
+use serde::Serialize;
+
+use crate::diagnostic::{Diagnostic, Span};
+use crate::params::ParamLayout;
+
+/// Which update rule the optimizer kernel applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// SGD with (optional) momentum, as Keras's `SGD`.
+    Sgd,
+    /// Adam with Keras's update rule.
+    Adam,
+}
+
+/// Register-tile sizes of the GEMM-like kernels: each invocation computes
+/// `m x n` outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Tile {
+    pub m: usize,
+    pub n: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LowerOptions {
+    /// Samples per step; every kernel is specialised to it.
+    pub batch: usize,
+    pub optimizer: OptimizerKind,
+    /// Invocations per workgroup of every kernel.
+    pub workgroup_size: usize,
+    pub tile: Tile,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions {
+            batch: 32,
+            optimizer: OptimizerKind::Adam,
+            workgroup_size: 64,
+            tile: Tile { m: 4, n: 4 },
+        }
+    }
+}
+
+pub type BufferId = usize;
+
+/// What a buffer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferRole {
+    /// The batch's images, f32 NHWC.
+    Input,
+    /// The batch's class labels, u32.
+    Labels,
+    /// The per-step uniform (`Step` in `shaders/common.wgsl`).
+    Step,
+    /// Every trainable parameter, flat (see `params::ParamLayout`).
+    Params,
+    /// Their gradients, same layout.
+    Grads,
+    /// Optimizer moments, same layout.
+    OptimizerState,
+    /// A layer's output, kept for the backward pass.
+    Activation,
+    /// Indices of max-pool winners, u32.
+    PoolIndices,
+    /// A gradient with respect to a layer's output.
+    Gradient,
+    /// Softmax of the logits.
+    Probabilities,
+    /// Per-sample loss and prediction.
+    SampleStats,
+    /// Running loss and accuracy totals.
+    Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BufferDecl {
+    pub name: String,
+    pub bytes: u64,
+    pub role: BufferRole,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Forward,
+    Loss,
+    Backward,
+    Optimizer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Read,
+    ReadWrite,
+    Uniform,
+}
+
+/// A binding of a kernel: `@binding(i)` is `bindings[i]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Binding {
+    pub buffer: BufferId,
+    pub access: Access,
+}
+
+/// One compute dispatch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kernel {
+    /// `conv1_forward`, `dense2_backward_weight`, `adam`, …
+    pub name: String,
+    /// The file in `shaders/` it was made from.
+    pub template: &'static str,
+    pub phase: Phase,
+    /// The model layer it computes, if any.
+    pub layer: Option<usize>,
+    #[serde(skip)]
+    pub wgsl: String,
+    pub bindings: Vec<Binding>,
+    pub workgroup_size: u32,
+    pub workgroups: [u32; 3],
+    /// Floating-point operations per dispatch (2 x multiply-accumulates),
+    /// for GFLOP/s in benchmarks; 0 for kernels that only move data.
+    pub flops: u64,
+}
+
+/// Buffers that the runtime reads and writes by role.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Io {
+    pub input: BufferId,
+    pub labels: BufferId,
+    pub step: BufferId,
+    pub params: BufferId,
+    pub grads: BufferId,
+    pub probs: BufferId,
+    pub stats: BufferId,
+    pub totals: BufferId,
+    /// Each layer's output buffer (a flatten shares its input's).
+    pub layer_outputs: Vec<BufferId>,
+    /// Each layer's output gradient, where the backward pass computes one.
+    pub layer_grads: Vec<Option<BufferId>>,
+}
+
+/// Everything needed to run a model: buffers, and kernels in dispatch order
+/// (forward, loss, backward, optimizer).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub model: String,
+    pub batch: usize,
+    /// Input shape, H x W x C.
+    pub input: [usize; 3],
+    pub classes: usize,
+    pub optimizer: OptimizerKind,
+    /// The model's layer names, by index (`Kernel::layer`).
+    pub layers: Vec<String>,
+    pub params: ParamLayout,
+    pub buffers: Vec<BufferDecl>,
+    pub kernels: Vec<Kernel>,
+    pub io: Io,
+}
+
+impl Plan {
+    /// Kernels of a training step: all of them, in order.
+    pub fn train_kernels(&self) -> impl Iterator<Item = &Kernel> {
+        self.kernels.iter()
+    }
+
+    /// Kernels of an evaluation: forward and loss.
+    pub fn eval_kernels(&self) -> impl Iterator<Item = &Kernel> {
+        self.kernels
+            .iter()
+            .filter(|k| matches!(k.phase, Phase::Forward | Phase::Loss))
+    }
+
+    /// Bytes of every buffer.
+    pub fn memory_bytes(&self) -> u64 {
+        self.buffers.iter().map(|b| b.bytes).sum()
+    }
+
+    /// The file name `cnnc compile` gives a kernel: its position and name.
+    pub fn kernel_file(&self, index: usize) -> String {
+        format!("{index:02}_{}.wgsl", self.kernels[index].name)
+    }
+
+    /// The plan as `plan.json`: buffers, kernels with their files,
+    /// bindings by buffer name, dispatch sizes, in order.
+    pub fn manifest(&self) -> serde_json::Value {
+        let kernels: Vec<serde_json::Value> = self
+            .kernels
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                serde_json::json!({
+                    "order": i,
+                    "name": k.name,
+                    "phase": k.phase,
+                    "file": self.kernel_file(i),
+                    "template": format!("shaders/{}.wgsl", k.template),
+                    "layer": k.layer.map(|l| self.layers[l].as_str()),
+                    "bindings": k.bindings.iter().enumerate().map(|(b, binding)| serde_json::json!({
+                        "binding": b,
+                        "buffer": self.buffers[binding.buffer].name,
+                        "access": binding.access,
+                    })).collect::<Vec<_>>(),
+                    "workgroup_size": k.workgroup_size,
+                    "workgroups": k.workgroups,
+                    "flops": k.flops,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "model": self.model,
+            "batch": self.batch,
+            "input": self.input,
+            "classes": self.classes,
+            "optimizer": self.optimizer,
+            "memory_bytes": self.memory_bytes(),
+            "params": self.params,
+            "buffers": self.buffers,
+            "kernels": kernels,
+        })
+    }
+}
+
+/// Why a checked model cannot be lowered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LowerError {
+    #[error("{message}")]
+    Unsupported {
+        message: String,
+        span: Span,
+        help: String,
+    },
+    /// A generated module that naga rejects: a bug in cnnc.
+    #[error("generated kernel `{kernel}` is invalid WGSL (a bug in cnnc):\n{message}")]
+    InvalidShader { kernel: String, message: String },
+}
+
+impl LowerError {
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        match self {
+            LowerError::Unsupported {
+                message,
+                span,
+                help,
+            } => Diagnostic::error(message.clone())
+                .label(*span, "here")
+                .help(help.clone()),
+            LowerError::InvalidShader { .. } => Diagnostic::error(self.to_string()),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Filling in the hand-written kernels of `shaders/`: a generated header
+//! of `const`s and functions, the shared prelude, then the template.
+//! Every module is validated with naga before it leaves codegen.
+
+use std::fmt::Write as _;
+
+use crate::model::Activation;
+
+/// The shared prelude, included after each module's generated constants.
+const COMMON: &str = include_str!("../../shaders/common.wgsl");
+
+/// Every template, by the name of its file in `shaders/`.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "conv_forward",
+        include_str!("../../shaders/conv_forward.wgsl"),
+    ),
+    (
+        "conv_backward_input",
+        include_str!("../../shaders/conv_backward_input.wgsl"),
+    ),
+    (
+        "conv_backward_weight",
+        include_str!("../../shaders/conv_backward_weight.wgsl"),
+    ),
+    (
+        "bias_backward",
+        include_str!("../../shaders/bias_backward.wgsl"),
+    ),
+    (
+        "max_pool_forward",
+        include_str!("../../shaders/max_pool_forward.wgsl"),
+    ),
+    (
+        "max_pool_backward",
+        include_str!("../../shaders/max_pool_backward.wgsl"),
+    ),
+    (
+        "avg_pool_forward",
+        include_str!("../../shaders/avg_pool_forward.wgsl"),
+    ),
+    (
+        "avg_pool_backward",
+        include_str!("../../shaders/avg_pool_backward.wgsl"),
+    ),
+    (
+        "dropout_forward",
+        include_str!("../../shaders/dropout_forward.wgsl"),
+    ),
+    (
+        "dropout_backward",
+        include_str!("../../shaders/dropout_backward.wgsl"),
+    ),
+    (
+        "activation_forward",
+        include_str!("../../shaders/activation_forward.wgsl"),
+    ),
+    (
+        "activation_backward",
+        include_str!("../../shaders/activation_backward.wgsl"),
+    ),
+    (
+        "softmax_cross_entropy",
+        include_str!("../../shaders/softmax_cross_entropy.wgsl"),
+    ),
+    ("metrics", include_str!("../../shaders/metrics.wgsl")),
+    ("sgd", include_str!("../../shaders/sgd.wgsl")),
+    ("adam", include_str!("../../shaders/adam.wgsl")),
+];
+
+fn template(name: &str) -> &'static str {
+    TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .unwrap_or_else(|| panic!("no template shaders/{name}.wgsl"))
+}
+
+/// A value baked into a kernel as a WGSL `const`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Const {
+    U32(u64),
+    F32(f32),
+}
+
+/// What a kernel's header defines before its template.
+#[derive(Debug, Clone, Default)]
+pub struct Header {
+    consts: Vec<(&'static str, Const)>,
+    functions: Vec<String>,
+}
+
+impl Header {
+    pub fn u32(mut self, name: &'static str, value: usize) -> Self {
+        self.consts.push((name, Const::U32(value as u64)));
+        self
+    }
+
+    pub fn f32(mut self, name: &'static str, value: f32) -> Self {
+        self.consts.push((name, Const::F32(value)));
+        self
+    }
+
+    /// `fn activate(x: f32) -> f32`: the activation at a layer's output.
+    pub fn activate(mut self, activation: Activation) -> Self {
+        let body = match activation {
+            // Softmax is fused into the loss; the layer emits logits.
+            Activation::Linear | Activation::Softmax => "x".to_string(),
+            Activation::Relu => "max(x, 0.0)".to_string(),
+            Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?} * x, x, x > 0.0)"),
+            Activation::Sigmoid => "1.0 / (1.0 + exp(-x))".to_string(),
+            Activation::Tanh => "tanh(x)".to_string(),
+        };
+        self.functions.push(format!(
+            "fn activate(x: f32) -> f32 {{\n    return {body};\n}}\n"
+        ));
+        self
+    }
+
+    /// `fn input_derivative(x: f32) -> f32`: the derivative of the
+    /// activation that produced a kernel's input `x`, written in terms of
+    /// that activation's output (which is what the kernel has).
+    pub fn input_derivative(mut self, activation: Activation) -> Self {
+        let body = match activation {
+            Activation::Linear | Activation::Softmax => "1.0".to_string(),
+            Activation::Relu => "select(0.0, 1.0, x > 0.0)".to_string(),
+            Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?}, 1.0, x > 0.0)"),
+            Activation::Sigmoid => "x * (1.0 - x)".to_string(),
+            Activation::Tanh => "1.0 - x * x".to_string(),
+        };
+        self.functions.push(format!(
+            "fn input_derivative(x: f32) -> f32 {{\n    return {body};\n}}\n"
+        ));
+        self
+    }
+}
+
+/// Keras's `leaky_relu` activation: negative_slope 0.2.
+pub const LEAKY_SLOPE: f32 = 0.2;
+
+/// The full text of a kernel: header, prelude, template.
+pub fn emit(kernel_name: &str, template_name: &str, header: &Header) -> String {
+    let mut out =
+        format!("// {kernel_name}: shaders/{template_name}.wgsl, specialised by cnnc.\n\n");
+    for (name, value) in &header.consts {
+        match value {
+            Const::U32(v) => writeln!(out, "const {name}: u32 = {v}u;"),
+            Const::F32(v) => writeln!(out, "const {name}: f32 = {v:?};"),
+        }
+        .expect("writing to a String");
+    }
+    out.push('\n');
+    for f in &header.functions {
+        out.push_str(f);
+        out.push('\n');
+    }
+    out.push_str(COMMON);
+    out.push('\n');
+    out.push_str(template(template_name));
+    out
+}
+
+/// Parses and validates a module with naga, as wgpu will.
+pub fn validate(name: &str, wgsl: &str) -> Result<(), String> {
+    let module =
+        naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string_with_path(wgsl, name))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    )
+    .validate(&module)
+    .map_err(|e| e.emit_to_string_with_path(wgsl, name))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_is_listed_once() {
+        let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders")).unwrap();
+        let mut files: Vec<String> = dir
+            .map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .trim_end_matches(".wgsl")
+                    .to_string()
+            })
+            .filter(|n| n != "common")
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = TEMPLATES.iter().map(|(n, _)| n.to_string()).collect();
+        listed.sort();
+        assert_eq!(files, listed);
+    }
+
+    #[test]
+    fn naga_rejects_an_invalid_module() {
+        let err = validate("bad.wgsl", "fn f() -> u32 { return 1.0; }").unwrap_err();
+        assert!(err.contains("bad.wgsl"), "{err}");
+    }
+
+    #[test]
+    fn header_bakes_constants() {
+        let h = Header::default()
+            .u32("WG", 64)
+            .f32("SCALE", 2.0)
+            .activate(Activation::Relu);
+        let text = emit("k", "activation_forward", &h.u32("N", 10));
+        assert!(text.contains("const WG: u32 = 64u;"));
+        assert!(text.contains("const SCALE: f32 = 2.0;"));
+        assert!(text.contains("return max(x, 0.0);"));
+        validate("k.wgsl", &text).unwrap();
+    }
+}

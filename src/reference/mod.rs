@@ -1,0 +1,508 @@
+//! The oracle: every layer forward and backward, and the optimizers, in
+//! plain f64 Rust, written for clarity rather than speed. The generated
+//! kernels are tested against it, and it against finite differences.
+//!
+//! Layouts are those of the GPU: activations NHWC, parameters in the flat
+//! layout of [`ParamLayout`]. Unlike the kernels, the backward pass here
+//! applies each activation's derivative in the layer that owns it.
+
+// Index loops read like the formulas they implement.
+#![allow(clippy::needless_range_loop)]
+
+use crate::codegen::template::LEAKY_SLOPE;
+use crate::model::{Activation, Conv, Layer, LayerKind, Model, PoolKind, Shape};
+use crate::params::{ParamLayout, ParamRole};
+use crate::rng;
+
+/// Training or evaluation, and the step's dropout seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    pub training: bool,
+    pub seed: u32,
+}
+
+/// Every layer's output for a batch.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// Per layer, its output after its activation, except that the last
+    /// layer's is before softmax (the logits).
+    pub outputs: Vec<Vec<f64>>,
+}
+
+/// Softmax cross-entropy over a batch, averaged over the counted samples.
+#[derive(Debug, Clone)]
+pub struct Loss {
+    pub loss: f64,
+    pub probs: Vec<f64>,
+    /// d(loss)/d(logits).
+    pub dlogits: Vec<f64>,
+    pub correct: usize,
+    pub counted: usize,
+    pub predicted: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Backward {
+    /// Gradient of every parameter, in the flat layout.
+    pub grads: Vec<f64>,
+    /// Per layer, the gradient with respect to its output before its
+    /// activation, where computed.
+    pub layer_grads: Vec<Option<Vec<f64>>>,
+}
+
+pub struct Reference<'m> {
+    pub model: &'m Model,
+    pub layout: ParamLayout,
+    pub batch: usize,
+}
+
+fn activate(a: Activation, x: f64) -> f64 {
+    match a {
+        Activation::Linear | Activation::Softmax => x,
+        Activation::Relu => x.max(0.0),
+        Activation::LeakyRelu => {
+            if x > 0.0 {
+                x
+            } else {
+                LEAKY_SLOPE as f64 * x
+            }
+        }
+        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Activation::Tanh => x.tanh(),
+    }
+}
+
+/// The derivative, from the activation's output `y`.
+fn derivative(a: Activation, y: f64) -> f64 {
+    match a {
+        Activation::Linear | Activation::Softmax => 1.0,
+        Activation::Relu => f64::from(u8::from(y > 0.0)),
+        Activation::LeakyRelu => {
+            if y > 0.0 {
+                1.0
+            } else {
+                LEAKY_SLOPE as f64
+            }
+        }
+        Activation::Sigmoid => y * (1.0 - y),
+        Activation::Tanh => 1.0 - y * y,
+    }
+}
+
+fn hwc(shape: Shape) -> (usize, usize, usize) {
+    match shape {
+        Shape::Image { h, w, c } => (h, w, c),
+        Shape::Flat(n) => (1, 1, n),
+    }
+}
+
+/// A conv or dense layer's geometry (dense: a 1x1 conv of a 1x1 image).
+struct Geometry {
+    ih: usize,
+    iw: usize,
+    ci: usize,
+    oh: usize,
+    ow: usize,
+    co: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: [usize; 2],
+}
+
+fn geometry(layer: &Layer) -> Geometry {
+    let (ih, iw, ci) = hwc(layer.input);
+    let (oh, ow, co) = hwc(layer.output);
+    match &layer.kind {
+        LayerKind::Conv(Conv { kernel, stride, .. }) => Geometry {
+            ih,
+            iw,
+            ci,
+            oh,
+            ow,
+            co,
+            kh: kernel[0],
+            kw: kernel[1],
+            stride: *stride,
+            pad: match &layer.kind {
+                LayerKind::Conv(c) => c.pad_before(layer.input),
+                _ => unreachable!(),
+            },
+        },
+        _ => Geometry {
+            ih: 1,
+            iw: 1,
+            ci: layer.input.elements(),
+            oh: 1,
+            ow: 1,
+            co: layer.output.elements(),
+            kh: 1,
+            kw: 1,
+            stride: 1,
+            pad: [0, 0],
+        },
+    }
+}
+
+impl Geometry {
+    /// The input index under tap (ky, kx) of output (n, oy, ox), if inside.
+    fn tap(&self, n: usize, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<usize> {
+        let iy = (oy * self.stride + ky).checked_sub(self.pad[0])?;
+        let ix = (ox * self.stride + kx).checked_sub(self.pad[1])?;
+        (iy < self.ih && ix < self.iw).then_some((n * self.ih + iy) * self.iw + ix)
+    }
+}
+
+impl<'m> Reference<'m> {
+    pub fn new(model: &'m Model, batch: usize) -> Self {
+        Reference {
+            model,
+            layout: ParamLayout::new(model),
+            batch,
+        }
+    }
+
+    fn param(&self, i: usize, role: ParamRole) -> std::ops::Range<usize> {
+        self.layout
+            .get(i, role)
+            .expect("layer has the parameter")
+            .range()
+    }
+
+    fn activation(&self, i: usize) -> Activation {
+        // The last layer outputs logits: softmax belongs to the loss.
+        if i + 1 == self.model.layers.len() {
+            Activation::Linear
+        } else {
+            self.model.layers[i].activation()
+        }
+    }
+
+    pub fn forward(&self, params: &[f64], input: &[f64], mode: Mode) -> Forward {
+        let mut outputs: Vec<Vec<f64>> = Vec::new();
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            let x = if i == 0 { input } else { &outputs[i - 1] };
+            let mut y = self.layer_forward(i, layer, params, x, mode);
+            let a = self.activation(i);
+            if !matches!(layer.kind, LayerKind::Activation(_)) {
+                y.iter_mut().for_each(|v| *v = activate(a, *v));
+            }
+            outputs.push(y);
+        }
+        Forward { outputs }
+    }
+
+    /// A layer's output before its activation (an activation layer's after).
+    fn layer_forward(
+        &self,
+        i: usize,
+        layer: &Layer,
+        params: &[f64],
+        x: &[f64],
+        mode: Mode,
+    ) -> Vec<f64> {
+        let b = self.batch;
+        match &layer.kind {
+            LayerKind::Conv(_) | LayerKind::Dense(_) => {
+                let g = geometry(layer);
+                let w = &params[self.param(i, ParamRole::Weight)];
+                let bias = &params[self.param(i, ParamRole::Bias)];
+                let mut y = vec![0.0; b * g.oh * g.ow * g.co];
+                for n in 0..b {
+                    for oy in 0..g.oh {
+                        for ox in 0..g.ow {
+                            let out = ((n * g.oh + oy) * g.ow + ox) * g.co;
+                            for co in 0..g.co {
+                                let mut sum = bias[co];
+                                for ky in 0..g.kh {
+                                    for kx in 0..g.kw {
+                                        let Some(p) = g.tap(n, oy, ox, ky, kx) else {
+                                            continue;
+                                        };
+                                        for ci in 0..g.ci {
+                                            sum += x[p * g.ci + ci]
+                                                * w[((ky * g.kw + kx) * g.ci + ci) * g.co + co];
+                                        }
+                                    }
+                                }
+                                y[out + co] = sum;
+                            }
+                        }
+                    }
+                }
+                y
+            }
+            LayerKind::Pool(pool) => {
+                let (ih, iw, c) = hwc(layer.input);
+                let (oh, ow, _) = hwc(layer.output);
+                let mut y = vec![0.0; b * oh * ow * c];
+                for n in 0..b {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            for ch in 0..c {
+                                let window = (0..pool.window[0]).flat_map(|ky| {
+                                    (0..pool.window[1]).map(move |kx| {
+                                        x[((n * ih + oy * pool.stride + ky) * iw
+                                            + ox * pool.stride
+                                            + kx)
+                                            * c
+                                            + ch]
+                                    })
+                                });
+                                y[((n * oh + oy) * ow + ox) * c + ch] = match pool.kind {
+                                    PoolKind::Max => window.fold(f64::NEG_INFINITY, f64::max),
+                                    PoolKind::Avg => {
+                                        window.sum::<f64>()
+                                            / (pool.window[0] * pool.window[1]) as f64
+                                    }
+                                };
+                            }
+                        }
+                    }
+                }
+                y
+            }
+            LayerKind::Flatten { .. } => x.to_vec(),
+            LayerKind::Dropout { rate } => {
+                let scale = self.dropout_scale(i, *rate, mode);
+                x.iter().zip(scale).map(|(v, s)| v * s).collect()
+            }
+            LayerKind::Activation(a) => {
+                let a = if i + 1 == self.model.layers.len() {
+                    Activation::Linear
+                } else {
+                    *a
+                };
+                x.iter().map(|&v| activate(a, v)).collect()
+            }
+            LayerKind::BatchNorm => unimplemented!("batchnorm in the reference"),
+        }
+    }
+
+    /// Each element's dropout factor: 0 or 1 / (1 - rate) in training.
+    fn dropout_scale(&self, i: usize, rate: f32, mode: Mode) -> Vec<f64> {
+        let n = self.batch * self.model.layers[i].input.elements();
+        if !mode.training {
+            return vec![1.0; n];
+        }
+        let key = rng::dropout_key(mode.seed, i as u32);
+        let threshold = rng::dropout_threshold(rate);
+        let scale = 1.0 / (1.0 - rate as f64);
+        (0..n)
+            .map(|e| {
+                if rng::dropout_keep(key, e as u32, threshold) {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    /// Softmax cross-entropy of the last layer's logits. Samples past
+    /// `samples`, or with a label outside the classes, are not counted.
+    pub fn loss(&self, logits: &[f64], labels: &[u32], samples: usize) -> Loss {
+        let k = self.model.output().elements();
+        let mut out = Loss {
+            loss: 0.0,
+            probs: vec![0.0; logits.len()],
+            dlogits: vec![0.0; logits.len()],
+            correct: 0,
+            counted: 0,
+            predicted: Vec::new(),
+        };
+        for n in 0..self.batch {
+            let z = &logits[n * k..(n + 1) * k];
+            let top = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let predicted = z.iter().position(|&v| v == top).expect("a maximum");
+            let sum: f64 = z.iter().map(|v| (v - top).exp()).sum();
+            for c in 0..k {
+                out.probs[n * k + c] = (z[c] - top).exp() / sum;
+            }
+            out.predicted.push(predicted);
+            let label = labels[n] as usize;
+            if n < samples && label < k {
+                out.counted += 1;
+                out.loss += sum.ln() + top - z[label];
+                out.correct += usize::from(predicted == label);
+            }
+        }
+        let scale = 1.0 / samples.max(1) as f64;
+        for n in 0..samples.min(self.batch) {
+            let label = labels[n] as usize;
+            if label < k {
+                for c in 0..k {
+                    out.dlogits[n * k + c] =
+                        (out.probs[n * k + c] - f64::from(u8::from(c == label))) * scale;
+                }
+            }
+        }
+        out.loss /= out.counted.max(1) as f64;
+        out
+    }
+
+    pub fn backward(
+        &self,
+        params: &[f64],
+        input: &[f64],
+        forward: &Forward,
+        dlogits: &[f64],
+        mode: Mode,
+    ) -> Backward {
+        let layers = &self.model.layers;
+        let mut grads = vec![0.0; self.layout.len];
+        let mut layer_grads = vec![None; layers.len()];
+        // d(loss)/d(output after activation) of the current layer.
+        let mut dy = dlogits.to_vec();
+        for i in (0..layers.len()).rev() {
+            let layer = &layers[i];
+            let y = &forward.outputs[i];
+            let x = if i == 0 {
+                input
+            } else {
+                &forward.outputs[i - 1]
+            };
+            // Before the activation (for an activation layer: its input).
+            let a = self.activation(i);
+            let dz: Vec<f64> = dy
+                .iter()
+                .zip(y)
+                .map(|(d, &v)| d * derivative(a, v))
+                .collect();
+            let dx = self.layer_backward(i, layer, params, x, &dz, &mut grads, mode);
+            layer_grads[i] = Some(dz);
+            dy = dx;
+        }
+        Backward { grads, layer_grads }
+    }
+
+    /// The gradient of a layer's input, given that of its output before
+    /// activation; adds weight gradients to `grads`.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_backward(
+        &self,
+        i: usize,
+        layer: &Layer,
+        params: &[f64],
+        x: &[f64],
+        dz: &[f64],
+        grads: &mut [f64],
+        mode: Mode,
+    ) -> Vec<f64> {
+        let b = self.batch;
+        let mut dx = vec![0.0; x.len()];
+        match &layer.kind {
+            LayerKind::Conv(_) | LayerKind::Dense(_) => {
+                let g = geometry(layer);
+                let w_range = self.param(i, ParamRole::Weight);
+                let b_range = self.param(i, ParamRole::Bias);
+                let w = &params[w_range.clone()];
+                for n in 0..b {
+                    for oy in 0..g.oh {
+                        for ox in 0..g.ow {
+                            let out = ((n * g.oh + oy) * g.ow + ox) * g.co;
+                            for co in 0..g.co {
+                                let d = dz[out + co];
+                                grads[b_range.start + co] += d;
+                                for ky in 0..g.kh {
+                                    for kx in 0..g.kw {
+                                        let Some(p) = g.tap(n, oy, ox, ky, kx) else {
+                                            continue;
+                                        };
+                                        for ci in 0..g.ci {
+                                            let wi = ((ky * g.kw + kx) * g.ci + ci) * g.co + co;
+                                            grads[w_range.start + wi] += x[p * g.ci + ci] * d;
+                                            dx[p * g.ci + ci] += w[wi] * d;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            LayerKind::Pool(pool) => {
+                let (ih, iw, c) = hwc(layer.input);
+                let (oh, ow, _) = hwc(layer.output);
+                let area = (pool.window[0] * pool.window[1]) as f64;
+                for n in 0..b {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            for ch in 0..c {
+                                let d = dz[((n * oh + oy) * ow + ox) * c + ch];
+                                let taps: Vec<usize> = (0..pool.window[0])
+                                    .flat_map(|ky| {
+                                        (0..pool.window[1]).map(move |kx| {
+                                            ((n * ih + oy * pool.stride + ky) * iw
+                                                + ox * pool.stride
+                                                + kx)
+                                                * c
+                                                + ch
+                                        })
+                                    })
+                                    .collect();
+                                match pool.kind {
+                                    PoolKind::Max => {
+                                        // The first maximum wins, as on the GPU.
+                                        let best = taps.iter().copied().fold(taps[0], |best, t| {
+                                            if x[t] > x[best] { t } else { best }
+                                        });
+                                        dx[best] += d;
+                                    }
+                                    PoolKind::Avg => taps.iter().for_each(|&t| dx[t] += d / area),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            LayerKind::Flatten { .. } => dx.copy_from_slice(dz),
+            LayerKind::Dropout { rate } => {
+                let scale = self.dropout_scale(i, *rate, mode);
+                for (e, d) in dx.iter_mut().enumerate() {
+                    *d = dz[e] * scale[e];
+                }
+            }
+            LayerKind::Activation(_) => dx.copy_from_slice(dz),
+            LayerKind::BatchNorm => unimplemented!("batchnorm in the reference"),
+        }
+        dx
+    }
+}
+
+/// Keras's SGD: v = momentum v - lr g; w += v.
+pub fn sgd_step(params: &mut [f64], grads: &[f64], velocity: &mut [f64], lr: f64, momentum: f64) {
+    for ((w, g), v) in params.iter_mut().zip(grads).zip(velocity.iter_mut()) {
+        *v = momentum * *v - lr * g;
+        *w += *v;
+    }
+}
+
+/// Keras's Adam, step `t` (from 1).
+#[allow(clippy::too_many_arguments)]
+pub fn adam_step(
+    params: &mut [f64],
+    grads: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    t: u32,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    epsilon: f64,
+) {
+    let alpha = adam_alpha(t, lr, beta1, beta2);
+    for i in 0..params.len() {
+        m[i] = beta1 * m[i] + (1.0 - beta1) * grads[i];
+        v[i] = beta2 * v[i] + (1.0 - beta2) * grads[i] * grads[i];
+        params[i] -= alpha * m[i] / (v[i].sqrt() + epsilon);
+    }
+}
+
+/// Adam's bias-corrected step size: lr sqrt(1 - beta2^t) / (1 - beta1^t).
+pub fn adam_alpha(t: u32, lr: f64, beta1: f64, beta2: f64) -> f64 {
+    lr * (1.0 - beta2.powi(t as i32)).sqrt() / (1.0 - beta1.powi(t as i32))
+}
+
+#[cfg(test)]
+mod tests;

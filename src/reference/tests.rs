@@ -1,0 +1,177 @@
+//! The reference's gradients against central finite differences, in f64.
+
+use super::*;
+use crate::model::CheckOptions;
+use crate::rng::SplitMix64;
+use crate::source::Source;
+
+fn model(src: &str) -> Model {
+    crate::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap()
+}
+
+fn random(n: usize, rng: &mut SplitMix64, scale: f64) -> Vec<f64> {
+    (0..n)
+        .map(|_| (rng.next_f32() as f64 * 2.0 - 1.0) * scale)
+        .collect()
+}
+
+/// Loss as a function of parameters and input, for a fixed batch.
+fn loss_of(
+    r: &Reference,
+    params: &[f64],
+    input: &[f64],
+    labels: &[u32],
+    samples: usize,
+    mode: Mode,
+) -> f64 {
+    let f = r.forward(params, input, mode);
+    r.loss(f.outputs.last().unwrap(), labels, samples).loss
+}
+
+/// Checks every parameter gradient and the input gradient of a model.
+fn check_gradients(src: &str) {
+    let m = model(src);
+    let batch = 3;
+    let samples = 2; // the third sample is padding and must not count
+    let r = Reference::new(&m, batch);
+    let mut rng = SplitMix64::new(42);
+    let params = random(r.layout.len, &mut rng, 0.5);
+    let input = random(batch * m.input.elements(), &mut rng, 1.0);
+    let classes = m.output().elements() as u32;
+    let labels: Vec<u32> = (0..batch as u32).map(|n| (n * 7 + 1) % classes).collect();
+    let mode = Mode {
+        training: true,
+        seed: 99,
+    };
+
+    let f = r.forward(&params, &input, mode);
+    let loss = r.loss(f.outputs.last().unwrap(), &labels, samples);
+    let back = r.backward(&params, &input, &f, &loss.dlogits, mode);
+
+    let h = 1e-6;
+    let mut worst: f64 = 0.0;
+    for t in &r.layout.tensors {
+        for i in t.range() {
+            let mut plus = params.clone();
+            plus[i] += h;
+            let mut minus = params.clone();
+            minus[i] -= h;
+            let numeric = (loss_of(&r, &plus, &input, &labels, samples, mode)
+                - loss_of(&r, &minus, &input, &labels, samples, mode))
+                / (2.0 * h);
+            let err =
+                (numeric - back.grads[i]).abs() / numeric.abs().max(back.grads[i].abs()).max(1e-4);
+            assert!(
+                err < 1e-5,
+                "{src}: {} [{i}]: numeric {numeric}, analytic {}",
+                t.name,
+                back.grads[i]
+            );
+            worst = worst.max(err);
+        }
+    }
+
+    // The input gradient: the first layer's dx, recomputed from its dz.
+    let first = &m.layers[0];
+    let mut grads = vec![0.0; r.layout.len];
+    let dz0 = back.layer_grads[0].as_ref().unwrap();
+    let dx = r.layer_backward(0, first, &params, &input, dz0, &mut grads, mode);
+    for i in (0..input.len()).step_by(3) {
+        let mut plus = input.clone();
+        plus[i] += h;
+        let mut minus = input.clone();
+        minus[i] -= h;
+        let numeric = (loss_of(&r, &params, &plus, &labels, samples, mode)
+            - loss_of(&r, &params, &minus, &labels, samples, mode))
+            / (2.0 * h);
+        let err = (numeric - dx[i]).abs() / numeric.abs().max(dx[i].abs()).max(1e-4);
+        assert!(
+            err < 1e-5,
+            "{src}: input [{i}]: numeric {numeric}, analytic {}",
+            dx[i]
+        );
+    }
+    assert!(
+        back.grads.iter().any(|g| g.abs() > 1e-6),
+        "{src}: gradients are not all zero"
+    );
+}
+
+#[test]
+fn conv_valid_and_same_stride_1_and_2() {
+    check_gradients("input 6x5x2; conv 3 3x3 tanh; dense 4");
+    check_gradients("input 6x5x2; conv 3 3x3 same sigmoid; dense 4");
+    check_gradients("input 7x6x2; conv 3 3x2 stride 2 same tanh; dense 3");
+    check_gradients("input 7x7x1; conv 2 3 stride 2 valid linear; dense 3");
+}
+
+#[test]
+fn every_activation() {
+    for a in ["relu", "leaky_relu", "sigmoid", "tanh", "linear"] {
+        check_gradients(&format!(
+            "input 5x5x2; conv 3 3x3 {a}; dense 4 {a}; dense 3 softmax"
+        ));
+    }
+}
+
+#[test]
+fn pooling_max_and_avg_with_overlap() {
+    check_gradients("input 6x6x2; conv 2 1x1 tanh; pool max 2; dense 3");
+    check_gradients("input 7x7x2; conv 2 1x1 tanh; pool avg 3 stride 2; dense 3");
+    check_gradients("input 7x6x1; pool max 3x2 stride 1; dense 3");
+}
+
+#[test]
+fn dropout_flatten_and_activation_layers() {
+    check_gradients("input 4x4x2; conv 3 3x3 tanh; flatten; dropout 0.3; dense 3");
+    check_gradients("input 4x4x2; conv 3 3x3; tanh; dense 4; sigmoid; dense 3; softmax");
+}
+
+#[test]
+fn dropout_is_identity_in_evaluation() {
+    let m = model("input 2x2x1; dropout 0.5; dense 2");
+    let r = Reference::new(&m, 1);
+    let params = vec![1.0; r.layout.len];
+    let input = [1.0, 2.0, 3.0, 4.0];
+    let eval = r.forward(
+        &params,
+        &input,
+        Mode {
+            training: false,
+            seed: 1,
+        },
+    );
+    assert_eq!(eval.outputs[0], input);
+    let train = r.forward(
+        &params,
+        &input,
+        Mode {
+            training: true,
+            seed: 1,
+        },
+    );
+    assert!(
+        train.outputs[0]
+            .iter()
+            .all(|&v| v == 0.0 || input.contains(&(v / 2.0)))
+    );
+}
+
+#[test]
+fn optimizers_by_hand() {
+    let mut w = vec![1.0, -2.0];
+    let mut v = vec![0.0, 0.0];
+    sgd_step(&mut w, &[0.5, -1.0], &mut v, 0.1, 0.9);
+    assert_eq!(w, [0.95, -1.9]);
+    sgd_step(&mut w, &[0.5, -1.0], &mut v, 0.1, 0.9);
+    // v = 0.9 * -0.05 - 0.05 = -0.095
+    assert!((w[0] - (0.95 - 0.095)).abs() < 1e-12);
+
+    let mut w = vec![1.0];
+    let (mut m, mut s) = (vec![0.0], vec![0.0]);
+    adam_step(&mut w, &[0.5], &mut m, &mut s, 1, 0.001, 0.9, 0.999, 1e-7);
+    // First step: m = 0.05, v = 0.00025, alpha = 0.001 * sqrt(1 - 0.999) / (1 - 0.9).
+    let expected = 1.0 - 0.001 * 0.001f64.sqrt() / 0.1 * 0.05 / (0.00025f64.sqrt() + 1e-7);
+    assert!((w[0] - expected).abs() < 1e-15, "{} vs {expected}", w[0]);
+    assert!((w[0] - 0.999).abs() < 1e-6);
+}

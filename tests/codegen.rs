@@ -1,0 +1,108 @@
+//! Lowering: every example becomes naga-valid WGSL; snapshots pin the
+//! emitted kernels of two examples.
+
+use cnnc::codegen::{LowerOptions, OptimizerKind, Phase, Plan, lower};
+use cnnc::model::{CheckOptions, Model};
+use cnnc::source::Source;
+
+fn example(name: &str) -> Model {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let source = Source::read(&path).unwrap();
+    let options = CheckOptions {
+        default_name: source.stem(),
+        ..CheckOptions::default()
+    };
+    cnnc::load(&source, &options).unwrap()
+}
+
+fn plan(name: &str, optimizer: OptimizerKind) -> Plan {
+    let options = LowerOptions {
+        batch: 8,
+        optimizer,
+        ..LowerOptions::default()
+    };
+    lower(&example(name), &options).unwrap()
+}
+
+#[test]
+fn every_example_lowers_to_valid_wgsl() {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        for optimizer in [OptimizerKind::Sgd, OptimizerKind::Adam] {
+            // `lower` validates every module with naga; this re-checks it.
+            let plan = plan(&name, optimizer);
+            for k in &plan.kernels {
+                cnnc::codegen::template::validate(&k.name, &k.wgsl).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn kernels_come_in_phase_order() {
+    let plan = plan("cifar_model1.cnn", OptimizerKind::Adam);
+    let names: Vec<&str> = plan.kernels.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "conv1_forward",
+            "pool1_forward",
+            "conv2_forward",
+            "pool2_forward",
+            "dense1_forward",
+            "dense2_forward",
+            "softmax_cross_entropy",
+            "metrics",
+            "dense2_backward_weight",
+            "dense2_backward_bias",
+            "dense2_backward_input",
+            "dense1_backward_weight",
+            "dense1_backward_bias",
+            "dense1_backward_input",
+            "pool2_backward",
+            "conv2_backward_weight",
+            "conv2_backward_bias",
+            "conv2_backward_input",
+            "pool1_backward",
+            "conv1_backward_weight",
+            "conv1_backward_bias",
+            "adam",
+        ],
+        "no input gradient for the first layer; flatten is a view"
+    );
+    let phases: Vec<Phase> = plan.kernels.iter().map(|k| k.phase).collect();
+    let mut sorted = phases.clone();
+    sorted.sort_by_key(|p| *p as u8);
+    assert_eq!(phases, sorted);
+}
+
+#[test]
+fn emitted_wgsl_of_mnist() {
+    let plan = plan("mnist.cnn", OptimizerKind::Adam);
+    for k in &plan.kernels {
+        insta::assert_snapshot!(format!("mnist_{}", k.name), strip_prelude(&k.wgsl));
+    }
+}
+
+#[test]
+fn emitted_wgsl_of_cifar_model1() {
+    let plan = plan("cifar_model1.cnn", OptimizerKind::Sgd);
+    for k in &plan.kernels {
+        insta::assert_snapshot!(format!("cifar_model1_{}", k.name), strip_prelude(&k.wgsl));
+    }
+}
+
+#[test]
+fn plan_manifest() {
+    let plan = plan("mnist.cnn", OptimizerKind::Adam);
+    insta::assert_json_snapshot!(plan.manifest());
+}
+
+/// A module with the shared prelude (the same in every kernel) elided.
+fn strip_prelude(wgsl: &str) -> String {
+    let common = include_str!("../shaders/common.wgsl");
+    assert!(wgsl.contains(common));
+    wgsl.replace(common, "// ... shaders/common.wgsl ...\n")
+}

@@ -1,0 +1,283 @@
+//! The generated WGSL, run on a real adapter (lavapipe in CI), against the
+//! CPU reference: every layer's output, the loss, every gradient, and the
+//! parameters after one SGD and one Adam step.
+//!
+//! Error measure: for each tensor, the relative L2 error
+//! ||gpu - reference||_2 / max(||reference||_2, 1e-6), which must be below
+//! 1e-4.
+
+use std::sync::OnceLock;
+
+use cnnc::codegen::{LowerOptions, OptimizerKind, lower};
+use cnnc::model::{CheckOptions, LayerKind, Model};
+use cnnc::params::ParamRole;
+use cnnc::reference::{self, Mode, Reference};
+use cnnc::rng::SplitMix64;
+use cnnc::runtime::{Executable, Gpu, Pass, StepUniform};
+use cnnc::source::Source;
+
+const TOLERANCE: f64 = 1e-4;
+
+fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        Gpu::new(None).expect("a GPU adapter (lavapipe: apt-get install mesa-vulkan-drivers)")
+    })
+}
+
+fn model(src: &str) -> Model {
+    cnnc::load(&Source::new("m.cnn", src), &CheckOptions::default())
+        .unwrap_or_else(|d| panic!("{src}: {d}"))
+}
+
+fn example(name: &str) -> Model {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let source = Source::read(&path).unwrap();
+    cnnc::load(&source, &CheckOptions::default()).unwrap()
+}
+
+fn rel_error(gpu: &[f32], reference: &[f64]) -> f64 {
+    assert_eq!(gpu.len(), reference.len(), "lengths");
+    let diff: f64 = gpu
+        .iter()
+        .zip(reference)
+        .map(|(&a, &b)| (a as f64 - b).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let norm: f64 = reference.iter().map(|b| b * b).sum::<f64>().sqrt();
+    diff / norm.max(1e-6)
+}
+
+fn assert_close(what: &str, gpu: &[f32], reference: &[f64]) {
+    let err = rel_error(gpu, reference);
+    assert!(err < TOLERANCE, "{what}: relative error {err:e}");
+}
+
+const LR: f32 = 0.05;
+const MOMENTUM: f32 = 0.9;
+const BETA1: f32 = 0.9;
+const BETA2: f32 = 0.999;
+const EPSILON: f32 = 1e-7;
+
+/// One training step of `model` on the GPU and in the reference, compared
+/// tensor by tensor. `samples` < `batch` leaves padding at the end.
+fn compare(what: &str, model: &Model, optimizer: OptimizerKind, batch: usize, samples: usize) {
+    let options = LowerOptions {
+        batch,
+        optimizer,
+        ..LowerOptions::default()
+    };
+    let plan = lower(model, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let io = plan.io.clone();
+    let gpu = gpu();
+    let exe = Executable::new(gpu, plan).unwrap();
+
+    // Glorot weights, and random biases so that bias gradients matter.
+    let r = Reference::new(model, batch);
+    let mut rng = SplitMix64::new(3);
+    let mut params = r.layout.init(11);
+    for t in r
+        .layout
+        .tensors
+        .iter()
+        .filter(|t| t.role == ParamRole::Bias)
+    {
+        for v in &mut params[t.range()] {
+            *v = rng.next_f32() * 0.2 - 0.1;
+        }
+    }
+    let input: Vec<f32> = (0..batch * model.input.elements())
+        .map(|_| rng.next_f32())
+        .collect();
+    let classes = model.output().elements() as u32;
+    let labels: Vec<u32> = (0..batch as u32).map(|n| (n * 3 + 1) % classes).collect();
+
+    let seed = 1234;
+    let t = 1;
+    exe.write_params(&params);
+    exe.write_batch(&input, &labels);
+    exe.write_step(&StepUniform {
+        samples: samples as u32,
+        training: 1,
+        seed,
+        t,
+        lr: LR,
+        alpha: reference::adam_alpha(t, LR as f64, BETA1 as f64, BETA2 as f64) as f32,
+        beta1: if optimizer == OptimizerKind::Sgd {
+            MOMENTUM
+        } else {
+            BETA1
+        },
+        beta2: BETA2,
+        epsilon: EPSILON,
+        ..StepUniform::default()
+    });
+    exe.run(Pass::Train);
+
+    let p64: Vec<f64> = params.iter().map(|&v| v as f64).collect();
+    let x64: Vec<f64> = input.iter().map(|&v| v as f64).collect();
+    let mode = Mode {
+        training: true,
+        seed,
+    };
+    let fwd = r.forward(&p64, &x64, mode);
+    let loss = r.loss(fwd.outputs.last().unwrap(), &labels, samples);
+    let back = r.backward(&p64, &x64, &fwd, &loss.dlogits, mode);
+
+    for (i, layer) in model.layers.iter().enumerate() {
+        let out = exe.read_f32(gpu, io.layer_outputs[i]).unwrap();
+        assert_close(
+            &format!("{what}: {} output", layer.name),
+            &out,
+            &fwd.outputs[i],
+        );
+    }
+    let totals = exe.take_totals(gpu).unwrap();
+    assert_eq!(totals.counted as usize, samples, "{what}: counted samples");
+    assert_eq!(totals.correct as usize, loss.correct, "{what}: correct");
+    let gpu_loss = totals.loss_sum as f64 / totals.counted as f64;
+    assert!(
+        (gpu_loss - loss.loss).abs() / loss.loss < TOLERANCE,
+        "{what}: loss {gpu_loss} vs {}",
+        loss.loss
+    );
+    let probs = exe.read_f32(gpu, io.probs).unwrap();
+    assert_close(&format!("{what}: probabilities"), &probs, &loss.probs);
+
+    let grads = exe.read_f32(gpu, io.grads).unwrap();
+    for tensor in &r.layout.tensors {
+        assert_close(
+            &format!("{what}: gradient of {}", tensor.name),
+            &grads[tensor.range()],
+            &back.grads[tensor.range()],
+        );
+    }
+    for (i, layer) in model.layers.iter().enumerate() {
+        // A flatten's gradient buffer is its producer's (it is a view).
+        if let (Some(id), false) = (
+            io.layer_grads[i],
+            matches!(layer.kind, LayerKind::Flatten { .. }),
+        ) {
+            let g = exe.read_f32(gpu, id).unwrap();
+            assert_close(
+                &format!("{what}: {} output gradient", layer.name),
+                &g,
+                back.layer_grads[i].as_ref().unwrap(),
+            );
+        }
+    }
+
+    let mut updated = p64.clone();
+    let n = updated.len();
+    match optimizer {
+        OptimizerKind::Sgd => reference::sgd_step(
+            &mut updated,
+            &back.grads,
+            &mut vec![0.0; n],
+            LR as f64,
+            MOMENTUM as f64,
+        ),
+        OptimizerKind::Adam => reference::adam_step(
+            &mut updated,
+            &back.grads,
+            &mut vec![0.0; n],
+            &mut vec![0.0; n],
+            t,
+            LR as f64,
+            BETA1 as f64,
+            BETA2 as f64,
+            EPSILON as f64,
+        ),
+    }
+    let after = exe.read_params(gpu).unwrap();
+    // Compare the step taken, which is small against the weights.
+    let step_gpu: Vec<f32> = after.iter().zip(&params).map(|(a, b)| a - b).collect();
+    let step_ref: Vec<f64> = updated.iter().zip(&p64).map(|(a, b)| a - b).collect();
+    assert_close(
+        &format!("{what}: {optimizer:?} update"),
+        &step_gpu,
+        &step_ref,
+    );
+}
+
+fn both_optimizers(src: &str) {
+    let m = model(src);
+    compare(src, &m, OptimizerKind::Sgd, 3, 3);
+    compare(src, &m, OptimizerKind::Adam, 3, 2);
+}
+
+#[test]
+fn conv_stride_and_padding() {
+    both_optimizers("input 6x5x2; conv 3 3x3 relu; dense 4");
+    both_optimizers("input 6x5x2; conv 5 3x3 same tanh; dense 4");
+    both_optimizers("input 7x6x3; conv 3 3x2 stride 2 same sigmoid; dense 3");
+    both_optimizers("input 7x7x1; conv 6 3 stride 2 valid leaky_relu; dense 3");
+    both_optimizers("input 9x9x2; conv 4 5x5 stride 3 same; conv 3 1x1 relu; dense 3");
+}
+
+#[test]
+fn every_activation() {
+    for a in ["relu", "leaky_relu", "sigmoid", "tanh", "linear"] {
+        both_optimizers(&format!(
+            "input 5x5x2; conv 3 3x3 {a}; dense 6 {a}; dense 3 softmax"
+        ));
+    }
+}
+
+#[test]
+fn pooling() {
+    both_optimizers("input 6x6x2; conv 2 1x1 tanh; pool max 2; dense 3");
+    both_optimizers("input 7x7x2; conv 5 3 same relu; pool avg 3 stride 2; dense 3");
+    both_optimizers("input 7x6x3; conv 4 1 relu; pool max 3x2 stride 1; dense 3");
+    both_optimizers("input 7x7x2; conv 3 3 same sigmoid; pool max 3 stride 2; dense 3");
+}
+
+#[test]
+fn flatten_dropout_and_activation_layers() {
+    both_optimizers(
+        "input 4x4x2; conv 3 3x3 relu; flatten; dropout 0.3; dense 5 relu; dropout 0.5; dense 3",
+    );
+    both_optimizers("input 4x4x2; conv 3 3x3; tanh; dense 4; sigmoid; relu; dense 3; softmax");
+}
+
+#[test]
+fn every_example_at_a_small_batch() {
+    for name in [
+        "tiny.cnn",
+        "mnist.cnn",
+        "cifar_model0.cnn",
+        "cifar_model1.cnn",
+        "cifar_model3.cnn",
+        "cifar_model2.cnn",
+    ] {
+        let m = example(name);
+        compare(name, &m, OptimizerKind::Sgd, 2, 2);
+        compare(name, &m, OptimizerKind::Adam, 2, 1);
+    }
+}
+
+#[test]
+fn limits_are_checked_before_allocation() {
+    let m = example("cifar_model1.cnn");
+    let plan = lower(
+        &m,
+        &LowerOptions {
+            batch: 4096,
+            ..LowerOptions::default()
+        },
+    )
+    .unwrap();
+    // WebGPU's default limits: 128 MiB per storage binding.
+    let err = cnnc::runtime::check_limits(&plan, &wgpu::Limits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "buffer `conv1_out` needs 512.0 MiB, more than this adapter's limit of 128.0 MiB"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("use a smaller --batch (now 4096)"), "{err}");
+}
