@@ -9,8 +9,12 @@
 //! Each stage is a plain function from one value to the next, with its own
 //! error type; [`load`] chains the first two.
 
+pub mod atomic;
+pub mod chart;
 pub mod codegen;
+pub mod data;
 pub mod diagnostic;
+pub mod inference;
 pub mod model;
 pub mod params;
 pub mod reference;
@@ -19,7 +23,10 @@ pub mod runtime;
 pub mod source;
 pub mod summary;
 pub mod syntax;
+pub mod train;
 pub mod units;
+pub mod weights;
+pub mod workflow;
 
 use diagnostic::Diagnostics;
 use model::{CheckOptions, Model};

@@ -6,16 +6,18 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
-use cnnc::codegen::{LowerOptions, OptimizerKind, Plan, lower};
+use cnnc::codegen::OptimizerKind;
+use cnnc::data::DataSpec;
 use cnnc::diagnostic::{self, Diagnostic};
-use cnnc::model::{CheckOptions, Model};
 use cnnc::runtime::Gpu;
-use cnnc::source::{Source, SourceError};
 use cnnc::summary::Summary;
+use cnnc::train::{ConsoleProgress, Outcome, TrainOptions};
 use cnnc::units::{human_bytes, thousands};
+use cnnc::workflow::{self, DataRequest, Failure, ModelRequest, TrainRequest};
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +56,73 @@ enum Command {
         #[arg(long, value_enum, default_value = "adam")]
         optimizer: OptimizerKind,
     },
+    /// Train a model on a dataset, writing metrics, weights and curves
+    Train {
+        /// The model file (.cnn); not needed with --resume
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        shape: ShapeArgs,
+        /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
+        #[arg(long, required_unless_present = "resume")]
+        data: Option<DataSpec>,
+        #[command(flatten)]
+        train: TrainArgs,
+        /// Run directory (default runs/<model>-<time>)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Start from these weights (safetensors)
+        #[arg(long, value_name = "W.safetensors")]
+        init: Option<PathBuf>,
+        /// Continue the interrupted run in DIR, with its own settings
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "data", "out", "init"])]
+        resume: Option<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// Loss, accuracy, per-class accuracy and confusion matrix of trained weights
+    Eval {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The weights (safetensors)
+        #[arg(long, value_name = "W.safetensors")]
+        weights: PathBuf,
+        /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR (its test split)
+        #[arg(long)]
+        data: DataSpec,
+        /// Evaluate the training split instead of the test split
+        #[arg(long)]
+        train_split: bool,
+        /// Evaluate only the first N samples
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// Most probable classes for PNG or JPEG images
+    Predict {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The weights (safetensors)
+        #[arg(long, value_name = "W.safetensors")]
+        weights: PathBuf,
+        /// Images to classify
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// How many classes to show per image
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
     /// List the GPU adapters wgpu can use (for --adapter)
     Adapters,
 }
@@ -63,6 +132,12 @@ enum Command {
 struct ModelArgs {
     /// The model file (.cnn)
     file: PathBuf,
+    #[command(flatten)]
+    shape: ShapeArgs,
+}
+
+#[derive(Args)]
+struct ShapeArgs {
     /// Input shape for a model without an `input` line, e.g. 28x28x1
     #[arg(long, value_name = "HxWxC", value_parser = parse_shape)]
     input: Option<[usize; 3]>,
@@ -71,12 +146,83 @@ struct ModelArgs {
     set: Vec<(String, i64)>,
 }
 
-/// What ends a command early, and the exit code it gives.
-enum Failure {
-    /// Diagnostics already printed: the model is invalid (exit 1).
-    Invalid,
-    /// A usage or I/O problem (exit 2).
-    Usage(String),
+/// Flags shared by `train` (and `compare`).
+#[derive(Args)]
+struct TrainArgs {
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, value_enum, default_value = "adam")]
+    optimizer: OptimizerKind,
+    /// Learning rate (default: 0.001 for Adam, 0.01 for SGD, as in Keras)
+    #[arg(long)]
+    lr: Option<f32>,
+    /// SGD momentum
+    #[arg(long, default_value_t = 0.0)]
+    momentum: f32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Train on the first N samples only
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Hold out this fraction of the training samples for validation
+    /// (instead of the test split)
+    #[arg(long, value_name = "F")]
+    val_split: Option<f64>,
+    /// Validate on the first N validation samples only
+    #[arg(long, value_name = "N")]
+    val_limit: Option<usize>,
+    /// Keep the training samples in file order
+    #[arg(long)]
+    no_shuffle: bool,
+    /// Stop after N optimizer steps
+    #[arg(long, value_name = "N")]
+    steps: Option<u64>,
+    /// Stop when validation accuracy has not improved for N epochs
+    #[arg(long, value_name = "N")]
+    patience: Option<usize>,
+}
+
+impl TrainArgs {
+    fn options(&self) -> TrainOptions {
+        TrainOptions {
+            epochs: self.epochs,
+            batch: self.batch,
+            optimizer: self.optimizer,
+            lr: self.lr.unwrap_or(match self.optimizer {
+                OptimizerKind::Adam => 1e-3,
+                OptimizerKind::Sgd => 1e-2,
+            }),
+            momentum: self.momentum,
+            seed: self.seed,
+            shuffle: !self.no_shuffle,
+            max_steps: self.steps,
+            patience: self.patience,
+        }
+    }
+
+    fn data(&self, spec: DataSpec) -> DataRequest {
+        DataRequest {
+            spec,
+            limit: self.limit,
+            val_split: self.val_split,
+            val_limit: self.val_limit,
+        }
+    }
+}
+
+#[derive(Args)]
+struct DeviceArgs {
+    /// GPU adapter: an index or part of a name from `cnnc adapters`
+    #[arg(long, value_name = "ADAPTER")]
+    adapter: Option<String>,
+}
+
+impl DeviceArgs {
+    fn open(&self) -> Result<Gpu, Failure> {
+        Ok(Gpu::new(self.adapter.as_deref())?)
+    }
 }
 
 fn main() -> ExitCode {
@@ -90,6 +236,43 @@ fn main() -> ExitCode {
             batch,
             optimizer,
         } => compile(&model, &out, batch, optimizer),
+        Command::Train {
+            file,
+            shape,
+            data,
+            train,
+            out,
+            init,
+            resume,
+            device,
+        } => run_train(file, shape, data, &train, out, init, resume, &device),
+        Command::Eval {
+            model,
+            weights,
+            data,
+            train_split,
+            limit,
+            batch,
+            json,
+            device,
+        } => eval(
+            &model,
+            &weights,
+            data,
+            train_split,
+            limit,
+            batch,
+            json,
+            &device,
+        ),
+        Command::Predict {
+            model,
+            weights,
+            images,
+            top,
+            json,
+            device,
+        } => predict(&model, &weights, &images, top, json, &device),
         Command::Adapters => {
             adapters();
             Ok(())
@@ -97,29 +280,42 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Invalid) => ExitCode::from(1),
-        Err(Failure::Usage(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
+        Err(failure) => {
+            let code = failure.exit_code();
+            report(failure);
+            ExitCode::from(code)
         }
     }
 }
 
+fn model_request(args: &ModelArgs) -> ModelRequest {
+    ModelRequest {
+        path: args.file.clone(),
+        overrides: args.shape.set.clone(),
+        input: args.shape.input,
+    }
+}
+
+fn load(args: &ModelArgs) -> Result<(cnnc::source::Source, cnnc::model::Model), Failure> {
+    let source = workflow::read_source(&args.file)?;
+    let model = workflow::check_model(&source, &model_request(args), None)?;
+    Ok((source, model))
+}
+
 fn check(args: &ModelArgs) -> Result<(), Failure> {
-    let model = load(args)?;
-    let params = model.params();
+    let (_, model) = load(args)?;
     println!(
         "ok: {} — {} layers, {} parameters, {} FLOPs per image",
         model.name,
         model.layers.len(),
-        thousands(params.total() as u64),
+        thousands(model.params().total() as u64),
         thousands(model.flops())
     );
     Ok(())
 }
 
 fn summary(args: &ModelArgs, json: bool) -> Result<(), Failure> {
-    let model = load(args)?;
+    let (_, model) = load(args)?;
     let summary = Summary::new(&model);
     if json {
         println!("{}", summary.to_json());
@@ -135,8 +331,20 @@ fn compile(
     batch: usize,
     optimizer: OptimizerKind,
 ) -> Result<(), Failure> {
-    let (source, model) = load_with_source(args)?;
-    let plan = lower_model(&source, &model, batch, optimizer)?;
+    let (source, model) = load(args)?;
+    if batch == 0 {
+        return Err(Failure::Usage("--batch must be at least 1".into()));
+    }
+    let options = cnnc::codegen::LowerOptions {
+        batch,
+        optimizer,
+        ..Default::default()
+    };
+    let plan = cnnc::codegen::lower(&model, &options).map_err(|e| Failure::Invalid {
+        path: source.path.clone(),
+        text: source.text.clone(),
+        diagnostics: vec![e.to_diagnostic()],
+    })?;
     let io = |e: std::io::Error| Failure::Usage(format!("cannot write to {}: {e}", out.display()));
     std::fs::create_dir_all(out).map_err(io)?;
     for (i, kernel) in plan.kernels.iter().enumerate() {
@@ -153,6 +361,138 @@ fn compile(
     Ok(())
 }
 
+/// Ctrl-C sets this; the training loop stops after the current step.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+#[allow(clippy::too_many_arguments)]
+fn run_train(
+    file: Option<PathBuf>,
+    shape: ShapeArgs,
+    data: Option<DataSpec>,
+    args: &TrainArgs,
+    out: Option<PathBuf>,
+    init: Option<PathBuf>,
+    resume: Option<PathBuf>,
+    device: &DeviceArgs,
+) -> Result<(), Failure> {
+    let gpu = device.open()?;
+    // A second Ctrl-C (the handler is already set) kills as usual.
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (Ctrl-C again to quit at once)");
+    });
+    eprintln!("adapter: {}", gpu.describe());
+    let mut progress = ConsoleProgress::default();
+    let result = match resume {
+        Some(dir) => workflow::resume(&gpu, &dir, &mut progress, &STOP)?,
+        None => {
+            let request = TrainRequest {
+                model: ModelRequest {
+                    path: file.expect("clap requires FILE without --resume"),
+                    overrides: shape.set,
+                    input: shape.input,
+                },
+                data: args.data(data.expect("clap requires --data without --resume")),
+                options: args.options(),
+                out,
+                init,
+            };
+            workflow::train(&gpu, &request, &mut progress, &STOP)?
+        }
+    };
+    let dir = result.dir.display();
+    match result.outcome {
+        Outcome::Interrupted => {
+            println!("interrupted; continue with: cnnc train --resume {dir}");
+            return Err(Failure::Failed("interrupted".into()));
+        }
+        Outcome::Finished { .. } => {}
+    }
+    if let (Some((epoch, score)), Some(last)) = (result.state.best, result.state.history.last()) {
+        let what = if last.val_accuracy.is_some() {
+            "validation"
+        } else {
+            "training"
+        };
+        println!(
+            "best {what} accuracy {:.2}% at epoch {epoch}; weights in {dir}/best.safetensors (last: {dir}/model.safetensors)",
+            100.0 * score
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval(
+    args: &ModelArgs,
+    weights: &std::path::Path,
+    data: DataSpec,
+    train_split: bool,
+    limit: Option<usize>,
+    batch: usize,
+    json: bool,
+    device: &DeviceArgs,
+) -> Result<(), Failure> {
+    let gpu = device.open()?;
+    let request = DataRequest {
+        spec: data,
+        limit,
+        val_split: None,
+        val_limit: limit,
+    };
+    let (what, report) = workflow::eval(
+        &gpu,
+        &model_request(args),
+        weights,
+        &request,
+        batch,
+        train_split,
+    )?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a report serialises")
+        );
+    } else {
+        println!("{what}");
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+fn predict(
+    args: &ModelArgs,
+    weights: &std::path::Path,
+    images: &[PathBuf],
+    top: usize,
+    json: bool,
+    device: &DeviceArgs,
+) -> Result<(), Failure> {
+    let gpu = device.open()?;
+    let predictions = workflow::predict(&gpu, &model_request(args), weights, images, top.max(1))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&predictions).expect("predictions serialise")
+        );
+        return Ok(());
+    }
+    for p in predictions {
+        if let Some(note) = &p.note {
+            eprintln!("note: {note}");
+        }
+        let classes: Vec<String> = p
+            .top
+            .iter()
+            .map(|(class, prob)| format!("{class} {:.2}%", 100.0 * prob))
+            .collect();
+        println!("{}: {}", p.image, classes.join(", "));
+    }
+    Ok(())
+}
+
 fn adapters() {
     let adapters = Gpu::adapters();
     if adapters.is_empty() {
@@ -165,62 +505,18 @@ fn adapters() {
     }
 }
 
-/// Lowers a model, reporting a model that cannot run against its source.
-fn lower_model(
-    source: &Source,
-    model: &Model,
-    batch: usize,
-    optimizer: OptimizerKind,
-) -> Result<Plan, Failure> {
-    if batch == 0 {
-        return Err(Failure::Usage("--batch must be at least 1".into()));
-    }
-    let options = LowerOptions {
-        batch,
-        optimizer,
-        ..LowerOptions::default()
-    };
-    lower(model, &options).map_err(|e| {
-        report(&source.path, &source.text, &[e.to_diagnostic()]);
-        Failure::Invalid
-    })
-}
-
-/// Reads, parses and checks a model, printing every diagnostic.
-fn load(args: &ModelArgs) -> Result<Model, Failure> {
-    load_with_source(args).map(|(_, model)| model)
-}
-
-fn load_with_source(args: &ModelArgs) -> Result<(Source, Model), Failure> {
-    let source = match Source::read(&args.file) {
-        Ok(source) => source,
-        Err(SourceError::Io { path, error }) => {
-            return Err(Failure::Usage(format!("cannot read {path}: {error}")));
-        }
-        Err(SourceError::NotText {
+fn report(failure: Failure) {
+    match failure {
+        Failure::Invalid {
             path,
             text,
-            diagnostic,
-        }) => {
-            report(&path, &text, &[*diagnostic]);
-            return Err(Failure::Invalid);
-        }
-    };
-    let options = CheckOptions {
-        default_name: source.stem(),
-        input: args.input,
-        overrides: args.set.clone(),
-    };
-    match cnnc::load(&source, &options) {
-        Ok(model) => Ok((source, model)),
-        Err(diagnostics) => {
-            report(&source.path, &source.text, &diagnostics.0);
-            Err(Failure::Invalid)
-        }
+            diagnostics,
+        } => report_diagnostics(&path, &text, &diagnostics),
+        Failure::Usage(message) | Failure::Failed(message) => eprintln!("error: {message}"),
     }
 }
 
-fn report(path: &str, text: &str, diagnostics: &[Diagnostic]) {
+fn report_diagnostics(path: &str, text: &str, diagnostics: &[Diagnostic]) {
     let styled = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let rendered = if styled {
         diagnostic::render_styled(path, text, diagnostics)

@@ -47,6 +47,7 @@ fn kernels_come_in_phase_order() {
     assert_eq!(
         names,
         [
+            "gather",
             "conv1_forward",
             "pool1_forward",
             "conv2_forward",

@@ -114,7 +114,7 @@ fn compare(what: &str, model: &Model, optimizer: OptimizerKind, batch: usize, sa
         epsilon: EPSILON,
         ..StepUniform::default()
     });
-    exe.run(Pass::Train);
+    exe.run(Pass::Train, None);
 
     let p64: Vec<f64> = params.iter().map(|&v| v as f64).collect();
     let x64: Vec<f64> = input.iter().map(|&v| v as f64).collect();

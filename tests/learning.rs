@@ -66,7 +66,7 @@ fn loss_falls_and_accuracy_rises() {
             epsilon: 1e-7,
             ..StepUniform::default()
         });
-        exe.run(Pass::Train);
+        exe.run(Pass::Train, None);
         // The first step's loss is that of the initial weights.
         if t == 1 || t % 50 == 0 {
             let totals = exe.take_totals(&gpu).unwrap();

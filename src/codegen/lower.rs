@@ -34,6 +34,7 @@ pub fn lower(model: &Model, options: &LowerOptions) -> Result<Plan, LowerError> 
         }
     };
     let mut l = Lowering::new(model, options);
+    l.gather();
     for i in 0..model.layers.len() {
         l.forward(i)?;
     }
@@ -96,7 +97,12 @@ impl<'m> Lowering<'m> {
             buffers.len() - 1
         };
         let params_bytes = 4 * layout.len as u64;
+        let dataset = (0..super::DATASET_CHUNKS)
+            .map(|i| add(&format!("dataset{i}"), 4, BufferRole::Dataset))
+            .collect();
         let io = Io {
+            dataset,
+            indices: add("indices", 4 * b, BufferRole::Indices),
             input: add(
                 "input",
                 4 * b * model.input.elements() as u64,
@@ -204,6 +210,31 @@ impl<'m> Lowering<'m> {
             workgroups: dispatch(invocations, wg),
             flops,
         });
+    }
+
+    // ---- Input ------------------------------------------------------------
+
+    fn gather(&mut self) {
+        let b = self.options.batch;
+        let e = self.model.input.elements();
+        let header = Header::default()
+            .u32("B", b)
+            .u32("E", e)
+            .u32("SPC", self.options.samples_per_chunk);
+        let mut bindings: Vec<(BufferId, Access)> =
+            self.io.dataset.iter().map(|&d| (d, Access::Read)).collect();
+        bindings.push((self.io.indices, Access::Read));
+        bindings.push((self.io.input, Access::ReadWrite));
+        self.kernel(
+            "gather".into(),
+            "gather",
+            Phase::Input,
+            None,
+            header,
+            bindings,
+            b * e,
+            0,
+        );
     }
 
     // ---- Forward ----------------------------------------------------------

@@ -37,10 +37,15 @@ pub struct Tile {
     pub n: usize,
 }
 
+/// The most buffers a dataset may span (bindings of `shaders/gather.wgsl`).
+pub const DATASET_CHUNKS: usize = 4;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LowerOptions {
     /// Samples per step; every kernel is specialised to it.
     pub batch: usize,
+    /// Samples per dataset buffer (the runtime's choice, from its limits).
+    pub samples_per_chunk: usize,
     pub optimizer: OptimizerKind,
     /// Invocations per workgroup of every kernel.
     pub workgroup_size: usize,
@@ -51,9 +56,10 @@ impl Default for LowerOptions {
     fn default() -> Self {
         LowerOptions {
             batch: 32,
+            samples_per_chunk: 1 << 20,
             optimizer: OptimizerKind::Adam,
             workgroup_size: 64,
-            tile: Tile { m: 4, n: 4 },
+            tile: Tile { m: 8, n: 16 },
         }
     }
 }
@@ -64,6 +70,11 @@ pub type BufferId = usize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BufferRole {
+    /// A part of the dataset, as bytes; supplied by the runtime for each
+    /// dataset, so the plan only names it.
+    Dataset,
+    /// Which sample each batch slot holds, u32.
+    Indices,
     /// The batch's images, f32 NHWC.
     Input,
     /// The batch's class labels, u32.
@@ -100,6 +111,8 @@ pub struct BufferDecl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// Building the batch from the dataset.
+    Input,
     Forward,
     Loss,
     Backward,
@@ -144,6 +157,9 @@ pub struct Kernel {
 /// Buffers that the runtime reads and writes by role.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Io {
+    /// The dataset's parts, bound per dataset by the runtime.
+    pub dataset: Vec<BufferId>,
+    pub indices: BufferId,
     pub input: BufferId,
     pub labels: BufferId,
     pub step: BufferId,
@@ -159,7 +175,7 @@ pub struct Io {
 }
 
 /// Everything needed to run a model: buffers, and kernels in dispatch order
-/// (forward, loss, backward, optimizer).
+/// (input, forward, loss, backward, optimizer).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub model: String,
@@ -182,11 +198,11 @@ impl Plan {
         self.kernels.iter()
     }
 
-    /// Kernels of an evaluation: forward and loss.
+    /// Kernels of an evaluation: input, forward and loss.
     pub fn eval_kernels(&self) -> impl Iterator<Item = &Kernel> {
         self.kernels
             .iter()
-            .filter(|k| matches!(k.phase, Phase::Forward | Phase::Loss))
+            .filter(|k| matches!(k.phase, Phase::Input | Phase::Forward | Phase::Loss))
     }
 
     /// Bytes of every buffer.

@@ -11,6 +11,7 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Every template, by the name of its file in `shaders/`.
 pub const TEMPLATES: &[(&str, &str)] = &[
+    ("gather", include_str!("../../shaders/gather.wgsl")),
     (
         "conv_forward",
         include_str!("../../shaders/conv_forward.wgsl"),

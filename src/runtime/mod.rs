@@ -9,7 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::codegen::{Access, BufferId, BufferRole, Kernel, Phase, Plan};
+use wgpu::util::DeviceExt;
+
+use crate::codegen::{Access, BufferId, BufferRole, DATASET_CHUNKS, Kernel, Phase, Plan};
+use crate::data::Dataset;
 use crate::units::human_bytes;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,16 @@ pub enum RuntimeError {
         groups: u32,
         limit: u32,
         batch: usize,
+    },
+    #[error(
+        "the dataset's {samples} samples ({}) do not fit in {DATASET_CHUNKS} GPU buffers of this adapter ({} in all); train on fewer with --limit",
+        human_bytes(*bytes as u128),
+        human_bytes(*limit as u128)
+    )]
+    DatasetTooLarge {
+        samples: usize,
+        bytes: u64,
+        limit: u64,
     },
     #[error("the GPU reported an error: {0}")]
     Gpu(String),
@@ -231,7 +244,17 @@ pub struct StepUniform {
 
 /// Running totals that `metrics.wgsl` accumulates: `Totals` there.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Totals {
     pub loss_sum: f32,
     pub correct: u32,
@@ -258,6 +281,38 @@ pub enum Pass {
     Eval,
 }
 
+/// A dataset on the device, ready to gather batches from.
+pub struct DeviceDataset {
+    _chunks: Vec<wgpu::Buffer>,
+    bind_group: wgpu::BindGroup,
+    pub len: usize,
+}
+
+/// The `SPC` constant a plan's gather kernel was made with.
+fn samples_per_chunk(plan: &Plan) -> usize {
+    let gather = plan
+        .kernels
+        .iter()
+        .find(|k| k.phase == Phase::Input)
+        .expect("a gather kernel");
+    let line = gather
+        .wgsl
+        .lines()
+        .find(|l| l.starts_with("const SPC: u32 = "))
+        .expect("SPC");
+    line["const SPC: u32 = ".len()..line.len() - 2]
+        .parse()
+        .expect("SPC is a number")
+}
+
+/// How many samples of `sample_bytes` fit one storage binding.
+pub fn chunk_samples(limits: &wgpu::Limits, sample_bytes: usize) -> usize {
+    let limit = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    ((limit / sample_bytes as u64) as usize).max(1)
+}
+
 /// A plan made ready on a device.
 pub struct Executable {
     pub plan: Plan,
@@ -265,6 +320,7 @@ pub struct Executable {
     queue: wgpu::Queue,
     buffers: Vec<wgpu::Buffer>,
     pipelines: Vec<Arc<wgpu::ComputePipeline>>,
+    layouts: Vec<wgpu::BindGroupLayout>,
     bind_groups: Vec<wgpu::BindGroup>,
 }
 
@@ -304,6 +360,7 @@ impl Executable {
         let mut cache: HashMap<&str, (Arc<wgpu::ComputePipeline>, wgpu::BindGroupLayout)> =
             HashMap::new();
         let mut pipelines = Vec::new();
+        let mut layouts = Vec::new();
         let mut bind_groups = Vec::new();
         for kernel in &plan.kernels {
             let (pipeline, layout) = cache
@@ -325,6 +382,7 @@ impl Executable {
                 entries: &entries,
             }));
             pipelines.push(pipeline);
+            layouts.push(layout);
         }
 
         if let Some(e) = pollster::block_on(oom.pop()) {
@@ -341,6 +399,7 @@ impl Executable {
             queue: gpu.queue.clone(),
             buffers,
             pipelines,
+            layouts,
             bind_groups,
         })
     }
@@ -391,9 +450,74 @@ impl Executable {
         }
     }
 
+    /// Uploads a dataset's bytes, once, for the gather kernel to build
+    /// batches from. Its samples are split across up to
+    /// [`DATASET_CHUNKS`] buffers of `LowerOptions::samples_per_chunk`.
+    pub fn upload(&self, data: &Dataset) -> Result<DeviceDataset, RuntimeError> {
+        let gather = self
+            .plan
+            .kernels
+            .iter()
+            .position(|k| k.phase == Phase::Input)
+            .expect("a plan gathers its input");
+        let spc = samples_per_chunk(&self.plan);
+        let sample = data.sample_bytes();
+        if data.len() > spc * DATASET_CHUNKS {
+            return Err(RuntimeError::DatasetTooLarge {
+                samples: data.len(),
+                bytes: data.images.len() as u64,
+                limit: (spc * sample * DATASET_CHUNKS) as u64,
+            });
+        }
+        let mut chunks = Vec::new();
+        for c in 0..DATASET_CHUNKS {
+            let bytes = data
+                .images
+                .get(c * spc * sample..((c + 1) * spc * sample).min(data.images.len()));
+            let mut words: Vec<u8> = bytes.unwrap_or_default().to_vec();
+            words.resize(words.len().next_multiple_of(4).max(4), 0);
+            chunks.push(
+                self.device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(&format!("dataset{c}")),
+                        contents: &words,
+                        usage: wgpu::BufferUsages::STORAGE,
+                    }),
+            );
+        }
+        let kernel = &self.plan.kernels[gather];
+        let entries: Vec<wgpu::BindGroupEntry> = kernel
+            .bindings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let chunk = self.plan.io.dataset.iter().position(|&d| d == b.buffer);
+                wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: match chunk {
+                        Some(c) => chunks[c].as_entire_binding(),
+                        None => self.buffers[b.buffer].as_entire_binding(),
+                    },
+                }
+            })
+            .collect();
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("gather"),
+            layout: &self.layouts[gather],
+            entries: &entries,
+        });
+        Ok(DeviceDataset {
+            _chunks: chunks,
+            bind_group,
+            len: data.len(),
+        })
+    }
+
     /// Records the pass's kernels into one encoder and submits it. Returns
     /// without waiting: the queue orders later submissions after it.
-    pub fn run(&self, pass: Pass) {
+    /// With a dataset, the batch is gathered from it (the host writes the
+    /// indices); without, the host has written the input itself.
+    pub fn run(&self, pass: Pass, data: Option<&DeviceDataset>) {
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -409,8 +533,13 @@ impl Executable {
                 {
                     continue;
                 }
+                let bind_group = match (kernel.phase, data) {
+                    (Phase::Input, Some(data)) => &data.bind_group,
+                    (Phase::Input, None) => continue,
+                    _ => &self.bind_groups[i],
+                };
                 compute.set_pipeline(&self.pipelines[i]);
-                compute.set_bind_group(0, &self.bind_groups[i], &[]);
+                compute.set_bind_group(0, bind_group, &[]);
                 let [x, y, z] = kernel.workgroups;
                 compute.dispatch_workgroups(x, y, z);
             }
@@ -437,6 +566,25 @@ impl Executable {
 
     pub fn read_u32(&self, gpu: &Gpu, id: BufferId) -> Result<Vec<u32>, RuntimeError> {
         Ok(bytemuck::pod_collect_to_vec(&gpu.read(&self.buffers[id])?))
+    }
+
+    /// The running totals, left as they are.
+    pub fn read_totals(&self, gpu: &Gpu) -> Result<Totals, RuntimeError> {
+        Ok(bytemuck::pod_read_unaligned(
+            &gpu.read(&self.buffers[self.plan.io.totals])?,
+        ))
+    }
+
+    /// Sets the running totals (to resume an epoch part-way).
+    pub fn write_totals(&self, totals: &Totals) {
+        self.write(self.plan.io.totals, bytemuck::bytes_of(totals));
+    }
+
+    /// The optimizer's state buffers, in plan order.
+    pub fn optimizer_buffers(&self) -> Vec<BufferId> {
+        (0..self.plan.buffers.len())
+            .filter(|&i| self.plan.buffers[i].role == BufferRole::OptimizerState)
+            .collect()
     }
 
     /// The running totals, which it then zeroes.

@@ -1,0 +1,267 @@
+use std::io::Write;
+use std::path::Path;
+
+use super::*;
+
+fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A tiny MNIST-style folder: `n` 2x3 images with labels 0..n.
+fn mnist_dir(n: u32, compress: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let pixels: Vec<u8> = (0..n * 6).map(|i| i as u8).collect();
+    let labels: Vec<u8> = (0..n).map(|i| i as u8).collect();
+    let files = [
+        ("train-images-idx3-ubyte", idx(&[n, 2, 3], &pixels)),
+        ("train-labels-idx1-ubyte", idx(&[n], &labels)),
+    ];
+    for (name, bytes) in files {
+        if compress {
+            std::fs::write(dir.path().join(format!("{name}.gz")), gz(&bytes)).unwrap();
+        } else {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+    }
+    dir
+}
+
+fn error(spec: DataSpec) -> String {
+    load(&spec, None).unwrap_err().to_string()
+}
+
+#[test]
+fn idx_raw_and_gzip() {
+    for compress in [false, true] {
+        let dir = mnist_dir(4, compress);
+        let splits = load(&DataSpec::Mnist(dir.path().into()), None).unwrap();
+        assert_eq!(splits.train.shape, [2, 3, 1]);
+        assert_eq!(splits.train.labels, [0, 1, 2, 3]);
+        assert_eq!(splits.train.image(1), &[6, 7, 8, 9, 10, 11]);
+        assert!(splits.test.is_none());
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+#[test]
+fn idx_errors_name_the_file_and_the_problem() {
+    let dir = mnist_dir(4, false);
+    let spec = DataSpec::Mnist(dir.path().into());
+    let images = dir.path().join("train-images-idx3-ubyte");
+
+    write(
+        dir.path(),
+        "train-images-idx3-ubyte",
+        &idx(&[4, 2, 3], &[0; 20]),
+    );
+    let e = error(spec.clone());
+    assert!(e.starts_with(&images.display().to_string()), "{e}");
+    assert!(e.contains("truncated: expected 24 bytes"), "{e}");
+
+    write(
+        dir.path(),
+        "train-images-idx3-ubyte",
+        &[0x1f, 0x8b, 8, 3, 0, 0, 0, 4],
+    );
+    assert!(error(spec.clone()).contains("bad magic number 0x1f8b0803"));
+
+    write(dir.path(), "train-images-idx3-ubyte", &[]);
+    assert!(error(spec.clone()).contains("too short to be an IDX file"));
+
+    write(
+        dir.path(),
+        "train-images-idx3-ubyte",
+        &idx(&[0xFFFF_FFFF, 0xFFFF, 0xFFFF], &[]),
+    );
+    assert!(
+        error(spec.clone()).contains("more than cnnc reads"),
+        "oversized header"
+    );
+
+    write(
+        dir.path(),
+        "train-images-idx3-ubyte",
+        &idx(&[4, 2, 3], &[0; 25]),
+    );
+    assert!(error(spec.clone()).contains("more bytes than its header describes"));
+
+    write(
+        dir.path(),
+        "train-images-idx3-ubyte",
+        &idx(&[5, 2, 3], &[0; 30]),
+    );
+    let e = error(spec.clone());
+    assert!(
+        e.contains("train-labels-idx1-ubyte: has 4 labels, but"),
+        "{e}"
+    );
+    assert!(e.contains("has 5 images"), "{e}");
+
+    std::fs::remove_file(dir.path().join("train-labels-idx1-ubyte")).unwrap();
+    assert!(error(spec.clone()).contains("has no labels file beside it"));
+
+    write(dir.path(), "train-images-idx3-ubyte.gz", b"not gzip at all");
+    std::fs::remove_file(&images).unwrap();
+    write(dir.path(), "train-labels-idx1-ubyte", &idx(&[4], &[0; 4]));
+    let e = error(spec.clone());
+    assert!(
+        e.contains("train-images-idx3-ubyte.gz: cannot be read"),
+        "{e}"
+    );
+
+    assert!(error(DataSpec::Mnist(dir.path().join("nope"))).contains("not a directory"));
+}
+
+fn cifar_record(label: u8, seed: u8) -> Vec<u8> {
+    let mut r = vec![label];
+    r.extend((0..3072).map(|i| (i as u8).wrapping_add(seed)));
+    r
+}
+
+#[test]
+fn cifar_planes_become_channels_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut batch = cifar_record(3, 0);
+    batch.extend(cifar_record(9, 1));
+    write(dir.path(), "data_batch_2.bin", &batch);
+    std::fs::write(
+        dir.path().join("test_batch.bin.gz"),
+        gz(&cifar_record(1, 5)),
+    )
+    .unwrap();
+    let splits = load(&DataSpec::Cifar10(dir.path().into()), None).unwrap();
+    assert_eq!(splits.train.labels, [3, 9]);
+    assert_eq!(splits.train.shape, [32, 32, 3]);
+    // Pixel 1 of record 0: red plane byte 1, green byte 1025, blue byte 2049.
+    let img = splits.train.image(0);
+    assert_eq!(&img[3..6], &[1, (1025 % 256) as u8, (2049 % 256) as u8]);
+    assert_eq!(splits.test.unwrap().labels, [1]);
+}
+
+#[test]
+fn cifar_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = DataSpec::Cifar10(dir.path().into());
+    assert!(error(spec.clone()).contains("no data_batch_1.bin"));
+    write(dir.path(), "data_batch_1.bin", &cifar_record(3, 0)[..3000]);
+    assert!(
+        error(spec.clone())
+            .contains("data_batch_1.bin: is 3000 bytes, not a whole number of 3073-byte records")
+    );
+    write(dir.path(), "data_batch_1.bin", &cifar_record(12, 0));
+    assert!(error(spec.clone()).contains("record 0 has label 12"));
+    write(dir.path(), "data_batch_1.bin", &[]);
+    assert!(error(spec).contains("data_batch_1.bin: is empty"));
+}
+
+fn png(path: &Path, w: u32, h: u32, value: u8) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::GrayImage::from_pixel(w, h, image::Luma([value]))
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn image_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    png(&root.join("train/cat/a.png"), 4, 3, 10);
+    png(&root.join("train/cat/b.png"), 4, 3, 20);
+    png(&root.join("train/dog/c.png"), 4, 3, 30);
+    png(&root.join("test/dog/d.png"), 4, 3, 40);
+    std::fs::write(root.join("train/dog/notes.txt"), "ignored").unwrap();
+    let splits = load(&DataSpec::Folder(root.into()), None).unwrap();
+    assert_eq!(splits.class_names.as_deref().unwrap(), ["cat", "dog"]);
+    assert_eq!(splits.train.shape, [3, 4, 1]);
+    assert_eq!(splits.train.labels, [0, 0, 1]);
+    assert_eq!(splits.train.image(2)[0], 30);
+    assert_eq!(splits.test.as_ref().unwrap().labels, [1]);
+
+    let rgb = load(&DataSpec::Folder(root.into()), Some(3)).unwrap();
+    assert_eq!(rgb.train.shape, [3, 4, 3]);
+
+    png(&root.join("train/dog/big.png"), 5, 3, 0);
+    let e = error(DataSpec::Folder(root.into()));
+    assert!(
+        e.contains("big.png: is 3x5, but the images before it are 3x4"),
+        "{e}"
+    );
+    std::fs::remove_file(root.join("train/dog/big.png")).unwrap();
+
+    std::fs::write(root.join("train/dog/broken.png"), "not a png").unwrap();
+    let e = error(DataSpec::Folder(root.into()));
+    assert!(
+        e.contains("broken.png: is not a readable PNG or JPEG image"),
+        "{e}"
+    );
+    std::fs::remove_file(root.join("train/dog/broken.png")).unwrap();
+
+    png(&root.join("test/bird/e.png"), 4, 3, 0);
+    assert!(
+        error(DataSpec::Folder(root.into()))
+            .contains("is a class that the training folder does not have")
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    assert!(error(DataSpec::Folder(empty.path().into())).contains("has no class sub-folders"));
+}
+
+#[test]
+fn limit_and_validation_split() {
+    let dir = mnist_dir(10, false);
+    let mut d = load(&DataSpec::Mnist(dir.path().into()), None)
+        .unwrap()
+        .train;
+    d.truncate(8);
+    assert_eq!(d.len(), 8);
+    let val = d.split_off(0.25);
+    assert_eq!((d.len(), val.len()), (6, 2));
+    assert_eq!(val.labels, [6, 7]);
+    assert_eq!(val.image(0), &[36, 37, 38, 39, 40, 41]);
+}
+
+#[test]
+fn data_spec_parses() {
+    assert_eq!(
+        "mnist:data/mnist".parse::<DataSpec>().unwrap(),
+        DataSpec::Mnist("data/mnist".into())
+    );
+    assert!(
+        "imagenet:x"
+            .parse::<DataSpec>()
+            .unwrap_err()
+            .contains("unknown dataset kind")
+    );
+    assert!("data".parse::<DataSpec>().unwrap_err().contains("KIND:DIR"));
+}
+
+#[test]
+fn the_real_mnist_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    let splits = load(&DataSpec::Mnist(dir), None).unwrap();
+    assert_eq!(
+        (splits.train.len(), splits.train.shape),
+        (60_000, [28, 28, 1])
+    );
+    assert_eq!(splits.test.as_ref().unwrap().len(), 10_000);
+    assert_eq!(splits.train.label_range(), 10);
+    // The first training digit is a 5, the first test digit a 7.
+    assert_eq!(
+        (splits.train.labels[0], splits.test.unwrap().labels[0]),
+        (5, 7)
+    );
+}

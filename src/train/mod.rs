@@ -1,0 +1,474 @@
+//! The training loop: seeded shuffles, one submission per step with the
+//! batch gathered on the GPU, totals read back a few times a second,
+//! validation and checkpoints at each epoch's end, early stopping, a
+//! non-finite-loss guard, and interruption that can be resumed exactly.
+
+mod console;
+mod run_dir;
+
+pub use console::{ConsoleProgress, SilentProgress};
+pub use run_dir::{AdapterRecord, Checkpoint, ModelRecord, RunConfig, RunDir, TrainState, sha256};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codegen::OptimizerKind;
+use crate::data::Dataset;
+use crate::model::Model;
+use crate::params::ParamLayout;
+use crate::reference::adam_alpha;
+use crate::rng::{SplitMix64, pcg_hash};
+use crate::runtime::{DeviceDataset, Executable, Gpu, Pass, RuntimeError, StepUniform, Totals};
+
+/// Keras's Adam defaults.
+pub const BETA1: f32 = 0.9;
+pub const BETA2: f32 = 0.999;
+pub const EPSILON: f32 = 1e-7;
+
+/// Marks a batch slot as padding, for the gather kernel and the loss.
+const PADDING: u32 = u32::MAX;
+
+/// How to train: what `cnnc train` takes as flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub batch: usize,
+    pub optimizer: OptimizerKind,
+    pub lr: f32,
+    /// SGD's momentum (Adam uses beta1 = 0.9).
+    pub momentum: f32,
+    pub seed: u64,
+    pub shuffle: bool,
+    /// Stop after this many optimizer steps in all.
+    pub max_steps: Option<u64>,
+    /// Stop when validation accuracy has not improved for this many epochs.
+    pub patience: Option<usize>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 1,
+            batch: 128,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-3,
+            momentum: 0.0,
+            seed: 1,
+            shuffle: true,
+            max_steps: None,
+            patience: None,
+        }
+    }
+}
+
+/// One epoch's figures: a row of `metrics.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// From 1.
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    /// Wall time of the epoch, validation included.
+    pub seconds: f64,
+    /// Training images per second (validation excluded).
+    pub images_per_s: f64,
+    pub lr: f64,
+    /// Optimizer steps taken so far.
+    pub steps: u64,
+}
+
+/// What a reporter of progress is told.
+pub trait Progress {
+    fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _samples: usize) {}
+    /// After `samples` images of the epoch, with the running figures.
+    fn update(&mut self, _samples: usize, _loss: f64, _accuracy: f64, _images_per_s: f64) {}
+    fn epoch_end(&mut self, _metrics: &EpochMetrics, _best: bool) {}
+    fn note(&mut self, _message: &str) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{0}")]
+    Io(String),
+    #[error(
+        "the loss became {value} in epoch {epoch}, between steps {from} and {to}; training stopped{kept}. Try a smaller --lr"
+    )]
+    NonFinite {
+        value: f32,
+        epoch: usize,
+        from: u64,
+        to: u64,
+        kept: String,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// All epochs, or `--steps`, or early stopping.
+    Finished { stopped_early: bool },
+    /// Ctrl-C: a checkpoint was written; `--resume` continues.
+    Interrupted,
+}
+
+/// A dataset on the device with its labels on the host (the host writes
+/// each batch's labels; the GPU gathers its pixels).
+pub struct DeviceSplit {
+    pub data: DeviceDataset,
+    pub labels: Vec<u32>,
+}
+
+impl DeviceSplit {
+    pub fn upload(exe: &Executable, data: &Dataset) -> Result<DeviceSplit, RuntimeError> {
+        Ok(DeviceSplit {
+            data: exe.upload(data)?,
+            labels: data.labels.clone(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// Writes one batch's sample indices and labels, padding the rest.
+pub fn write_batch(exe: &Executable, split: &DeviceSplit, samples: &[usize]) {
+    let b = exe.plan.batch;
+    let mut indices = vec![PADDING; b];
+    let mut labels = vec![PADDING; b];
+    for (slot, &s) in samples.iter().enumerate() {
+        indices[slot] = s as u32;
+        labels[slot] = split.labels[s];
+    }
+    exe.write(exe.plan.io.indices, bytemuck::cast_slice(&indices));
+    exe.write(exe.plan.io.labels, bytemuck::cast_slice(&labels));
+}
+
+/// The order of the training samples in an epoch: a seeded shuffle that
+/// depends only on the seed and the epoch, so a resumed run sees the same.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize, shuffle: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if shuffle {
+        SplitMix64::new(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .shuffle(&mut order);
+    }
+    order
+}
+
+/// The uniform of optimizer step `t` (from 1).
+pub fn step_uniform(options: &TrainOptions, t: u64, samples: usize, lr: f32) -> StepUniform {
+    let (beta1, alpha) = match options.optimizer {
+        OptimizerKind::Sgd => (options.momentum, lr),
+        OptimizerKind::Adam => (
+            BETA1,
+            adam_alpha(t as u32, lr as f64, BETA1 as f64, BETA2 as f64) as f32,
+        ),
+    };
+    let seed = (options.seed ^ (options.seed >> 32)) as u32;
+    StepUniform {
+        samples: samples as u32,
+        training: 1,
+        seed: pcg_hash(seed ^ pcg_hash(t as u32)),
+        t: t as u32,
+        lr,
+        alpha,
+        beta1,
+        beta2: BETA2,
+        epsilon: EPSILON,
+        ..StepUniform::default()
+    }
+}
+
+/// Loss and accuracy of a split in evaluation mode (dropout off).
+pub fn evaluate(
+    gpu: &Gpu,
+    exe: &Executable,
+    split: &DeviceSplit,
+) -> Result<(f64, f64), RuntimeError> {
+    let b = exe.plan.batch;
+    exe.clear(exe.plan.io.totals);
+    let order: Vec<usize> = (0..split.len()).collect();
+    for batch in order.chunks(b) {
+        write_batch(exe, split, batch);
+        exe.write_step(&StepUniform {
+            samples: batch.len() as u32,
+            ..StepUniform::default()
+        });
+        exe.run(Pass::Eval, Some(&split.data));
+    }
+    let totals = exe.take_totals(gpu)?;
+    Ok(mean(&totals))
+}
+
+fn mean(t: &Totals) -> (f64, f64) {
+    let n = t.counted.max(1) as f64;
+    (t.loss_sum as f64 / n, t.correct as f64 / n)
+}
+
+/// Everything a training run works with.
+pub struct Trainer<'a> {
+    pub gpu: &'a Gpu,
+    pub model: &'a Model,
+    pub exe: &'a Executable,
+    pub train: &'a DeviceSplit,
+    pub validation: Option<&'a DeviceSplit>,
+    pub options: &'a TrainOptions,
+    pub dir: &'a RunDir,
+    /// Set (by a Ctrl-C handler) to stop after the current step.
+    pub stop: &'a AtomicBool,
+    /// Saved with the weights, for `predict`.
+    pub class_names: Option<Vec<String>>,
+}
+
+/// How often the running totals are read back (each read waits for the GPU).
+const READBACK_EVERY: Duration = Duration::from_millis(250);
+
+impl Trainer<'_> {
+    fn save_params(
+        &self,
+        name: &str,
+        params: &[f32],
+        state: &TrainState,
+    ) -> Result<(), TrainError> {
+        let layout = ParamLayout::new(self.model);
+        let metadata = state.weights_metadata(self.model, self.class_names.as_deref());
+        crate::weights::save(
+            &self.dir.path.join(name),
+            self.model,
+            &layout,
+            params,
+            &metadata,
+        )
+        .map_err(|e| TrainError::Io(e.to_string()))
+    }
+
+    fn checkpoint(&self, state: &TrainState) -> Result<(), TrainError> {
+        let params = self.exe.read_params(self.gpu)?;
+        let mut optimizer = Vec::new();
+        for id in self.exe.optimizer_buffers() {
+            let mut v = self.exe.read_f32(self.gpu, id)?;
+            v.truncate(params.len());
+            optimizer.push(v);
+        }
+        let checkpoint = Checkpoint {
+            state: state.clone(),
+            params,
+            optimizer,
+        };
+        self.dir
+            .save_checkpoint(&checkpoint)
+            .map_err(|e| TrainError::Io(e.to_string()))
+    }
+
+    /// Trains from `state` (fresh, or loaded from a checkpoint) until the
+    /// epochs are done, `--steps` is reached, early stopping, a non-finite
+    /// loss (an error) or an interruption.
+    pub fn run(
+        &self,
+        state: &mut TrainState,
+        progress: &mut dyn Progress,
+    ) -> Result<Outcome, TrainError> {
+        let b = self.options.batch;
+        let n = self.train.len();
+        let batches = n.div_ceil(b);
+        let lr = self.options.lr;
+        while state.epoch < self.options.epochs {
+            let epoch = state.epoch;
+            let order = epoch_order(n, self.options.seed, epoch, self.options.shuffle);
+            progress.epoch_start(epoch + 1, self.options.epochs, n);
+            if state.next_batch == 0 {
+                self.exe.clear(self.exe.plan.io.totals);
+                state.epoch_totals = Totals::default();
+                state.epoch_seconds = 0.0;
+            } else {
+                self.exe.write_totals(&state.epoch_totals);
+            }
+            // Seconds this epoch had run before a resume: not this session's.
+            let resumed_seconds = state.epoch_seconds;
+            let started = Instant::now() - Duration::from_secs_f64(resumed_seconds);
+            let first_batch = state.next_batch;
+            let mut last_read = Instant::now();
+            let mut read_at_step = state.step;
+            let mut stopped_by_steps = false;
+
+            for bi in first_batch..batches {
+                let samples = &order[bi * b..((bi + 1) * b).min(n)];
+                write_batch(self.exe, self.train, samples);
+                state.step += 1;
+                self.exe
+                    .write_step(&step_uniform(self.options, state.step, samples.len(), lr));
+                self.exe.run(Pass::Train, Some(&self.train.data));
+                state.next_batch = bi + 1;
+
+                let interrupted = self.stop.load(Ordering::SeqCst);
+                stopped_by_steps = self.options.max_steps.is_some_and(|m| state.step >= m);
+                let last = bi + 1 == batches || interrupted || stopped_by_steps;
+                if last || last_read.elapsed() >= READBACK_EVERY {
+                    let totals = self.exe.read_totals(self.gpu)?;
+                    if !totals.loss_sum.is_finite() {
+                        return Err(self.non_finite(
+                            totals.loss_sum,
+                            epoch,
+                            read_at_step + 1,
+                            state.step,
+                        ));
+                    }
+                    state.epoch_totals = totals;
+                    state.epoch_seconds = started.elapsed().as_secs_f64();
+                    let (loss, accuracy) = mean(&totals);
+                    let done = (bi + 1 - first_batch) * b;
+                    let rate =
+                        done.min(n) as f64 / (state.epoch_seconds - resumed_seconds).max(1e-9);
+                    progress.update(((bi + 1) * b).min(n), loss, accuracy, rate);
+                    last_read = Instant::now();
+                    read_at_step = state.step;
+                }
+                if interrupted {
+                    self.checkpoint(state)?;
+                    progress.note(&format!(
+                        "interrupted in epoch {} after step {}; checkpoint written to {}",
+                        epoch + 1,
+                        state.step,
+                        self.dir.path.display()
+                    ));
+                    return Ok(Outcome::Interrupted);
+                }
+                if stopped_by_steps {
+                    break;
+                }
+            }
+
+            let train_seconds = state.epoch_seconds;
+            let trained = (state.next_batch - first_batch) * b;
+            let images_per_s = trained.min(n) as f64 / (train_seconds - resumed_seconds).max(1e-9);
+            let (train_loss, train_accuracy) = mean(&state.epoch_totals);
+            let val = self
+                .validation
+                .map(|v| evaluate(self.gpu, self.exe, v))
+                .transpose()?;
+            let metrics = EpochMetrics {
+                epoch: epoch + 1,
+                train_loss,
+                train_accuracy,
+                val_loss: val.map(|v| v.0),
+                val_accuracy: val.map(|v| v.1),
+                seconds: started.elapsed().as_secs_f64(),
+                images_per_s,
+                lr: lr as f64,
+                steps: state.step,
+            };
+            if let Some(loss) = metrics.val_loss.filter(|l| !l.is_finite()) {
+                return Err(self.non_finite(loss as f32, epoch, state.step, state.step));
+            }
+            let score = metrics.val_accuracy.unwrap_or(metrics.train_accuracy);
+            let improved = state.best.is_none_or(|(_, best)| score > best);
+            if improved {
+                state.best = Some((epoch + 1, score));
+                state.stale_epochs = 0;
+            } else {
+                state.stale_epochs += 1;
+            }
+            state.history.push(metrics.clone());
+            state.epoch += 1;
+            state.next_batch = 0;
+
+            let params = self.exe.read_params(self.gpu)?;
+            self.save_params("model.safetensors", &params, state)?;
+            if improved {
+                self.save_params("best.safetensors", &params, state)?;
+            }
+            self.checkpoint(state)?;
+            self.dir
+                .write_metrics(&state.history)
+                .map_err(|e| TrainError::Io(e.to_string()))?;
+            if let Err(e) = crate::chart::training_curves(
+                &self.dir.path.join("curves.png"),
+                &format!("{}: training curves", self.model.name),
+                &state.history,
+            ) {
+                progress.note(&format!("could not draw curves.png: {e}"));
+            }
+            progress.epoch_end(&metrics, improved);
+
+            if stopped_by_steps {
+                return Ok(Outcome::Finished {
+                    stopped_early: true,
+                });
+            }
+            if self
+                .options
+                .patience
+                .is_some_and(|p| state.stale_epochs >= p)
+            {
+                progress.note(&format!(
+                    "early stopping: no improvement in validation accuracy for {} epochs",
+                    state.stale_epochs
+                ));
+                return Ok(Outcome::Finished {
+                    stopped_early: true,
+                });
+            }
+        }
+        Ok(Outcome::Finished {
+            stopped_early: false,
+        })
+    }
+
+    fn non_finite(&self, value: f32, epoch: usize, from: u64, to: u64) -> TrainError {
+        let kept = if self.dir.path.join("model.safetensors").exists() {
+            format!(
+                "; the last good weights are in {}",
+                self.dir.path.join("model.safetensors").display()
+            )
+        } else {
+            String::new()
+        };
+        TrainError::NonFinite {
+            value,
+            epoch: epoch + 1,
+            from,
+            to,
+            kept,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_order_is_a_seeded_permutation() {
+        let a = epoch_order(100, 7, 0, true);
+        assert_eq!(a, epoch_order(100, 7, 0, true));
+        assert_ne!(a, epoch_order(100, 7, 1, true), "each epoch its own order");
+        assert_ne!(a, epoch_order(100, 8, 0, true), "each seed its own order");
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_eq!(epoch_order(5, 7, 0, false), [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn adam_step_size_follows_keras() {
+        let u = step_uniform(&TrainOptions::default(), 1, 128, 1e-3);
+        let expected = 1e-3 * (1.0f64 - 0.999).sqrt() / (1.0 - 0.9);
+        // Betas are f32, as Keras keeps them, so agreement is to f32 precision.
+        assert!((u.alpha as f64 - expected).abs() / expected < 1e-5, "{} vs {expected}", u.alpha);
+        assert_eq!((u.samples, u.training, u.t), (128, 1, 1));
+        assert_ne!(
+            u.seed,
+            step_uniform(&TrainOptions::default(), 2, 128, 1e-3).seed
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! A run's directory: `config.json` (the manifest), `metrics.csv`,
+//! `model.safetensors`, `best.safetensors`, `checkpoint.safetensors` (what
+//! `--resume` needs) and `curves.png`. Every file is written atomically.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{EpochMetrics, TrainOptions};
+use crate::model::Model;
+use crate::runtime::Totals;
+
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+/// Where a run stands: enough, with the weights and optimizer state, to
+/// continue it exactly.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Epochs completed (the index of the current one).
+    pub epoch: usize,
+    /// The next batch of the current epoch.
+    pub next_batch: usize,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// The best epoch (from 1) and its validation accuracy (or training
+    /// accuracy without validation).
+    pub best: Option<(usize, f64)>,
+    /// Epochs since the best one.
+    pub stale_epochs: usize,
+    pub history: Vec<EpochMetrics>,
+    /// The GPU's running totals of the current epoch, so far.
+    pub epoch_totals: Totals,
+    /// Seconds spent in the current epoch, so far.
+    pub epoch_seconds: f64,
+}
+
+impl TrainState {
+    /// Metadata stored with saved weights: what `predict` needs besides
+    /// the model file (its input shape, class names).
+    pub fn weights_metadata(
+        &self,
+        model: &Model,
+        class_names: Option<&[String]>,
+    ) -> BTreeMap<String, String> {
+        let params: BTreeMap<&str, i64> =
+            model.params.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let mut meta = BTreeMap::from([
+            ("model".to_string(), model.name.clone()),
+            ("input".to_string(), model.input.to_string()),
+            ("epoch".to_string(), self.history.len().to_string()),
+            (
+                "params".to_string(),
+                serde_json::to_string(&params).expect("params serialise"),
+            ),
+        ]);
+        if let Some(names) = class_names {
+            meta.insert(
+                "class_names".into(),
+                serde_json::to_string(names).expect("names serialise"),
+            );
+        }
+        meta
+    }
+}
+
+/// The state of an interrupted (or finished) run, in cnnc's own layouts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub state: TrainState,
+    pub params: Vec<f32>,
+    /// The optimizer's buffers (Adam's m and v; SGD's velocity).
+    pub optimizer: Vec<Vec<f32>>,
+}
+
+/// `config.json`: what was run, on what, with which code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub model: ModelRecord,
+    pub options: TrainOptions,
+    /// `--data`, `--limit`, `--val-split`, `--init` as given.
+    pub data: String,
+    pub limit: Option<usize>,
+    pub val_split: Option<f64>,
+    pub val_limit: Option<usize>,
+    pub init: Option<String>,
+    pub train_samples: usize,
+    pub validation_samples: usize,
+    pub class_names: Option<Vec<String>>,
+    pub adapter: AdapterRecord,
+    /// SHA-256 of every generated kernel, in order.
+    pub wgsl_sha256: String,
+    pub cnnc_version: String,
+    pub started: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub name: String,
+    pub file: String,
+    pub text: String,
+    pub sha256: String,
+    /// Resolved parameters (after `--set`).
+    pub params: BTreeMap<String, i64>,
+    /// `--set` as given.
+    pub overrides: Vec<(String, i64)>,
+    pub input: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdapterRecord {
+    pub name: String,
+    pub driver: String,
+    pub backend: String,
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+impl RunDir {
+    pub fn create(path: &Path) -> Result<RunDir, String> {
+        std::fs::create_dir_all(path).map_err(io(path))?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn write_config(&self, config: &RunConfig) -> Result<(), String> {
+        let path = self.path.join("config.json");
+        let text = serde_json::to_string_pretty(config).expect("config serialises") + "\n";
+        crate::atomic::write(&path, text.as_bytes()).map_err(io(&path))
+    }
+
+    pub fn read_config(&self) -> Result<RunConfig, String> {
+        let path = self.path.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a cnnc run manifest: {e}", path.display()))
+    }
+
+    pub fn write_metrics(&self, rows: &[EpochMetrics]) -> Result<(), String> {
+        let path = self.path.join("metrics.csv");
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        let mut csv = String::from(
+            "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds,images_per_s,lr,steps\n",
+        );
+        for r in rows {
+            csv += &format!(
+                "{},{:.6},{:.6},{},{},{:.3},{:.2},{},{}\n",
+                r.epoch,
+                r.train_loss,
+                r.train_accuracy,
+                opt(r.val_loss),
+                opt(r.val_accuracy),
+                r.seconds,
+                r.images_per_s,
+                r.lr as f32,
+                r.steps
+            );
+        }
+        crate::atomic::write(&path, csv.as_bytes()).map_err(io(&path))
+    }
+
+    pub fn save_checkpoint(&self, c: &Checkpoint) -> Result<(), String> {
+        let path = self.path.join("checkpoint.safetensors");
+        let mut tensors: Vec<(String, Vec<u8>)> =
+            vec![("params".into(), bytemuck::cast_slice(&c.params).to_vec())];
+        for (i, o) in c.optimizer.iter().enumerate() {
+            tensors.push((format!("optimizer.{i}"), bytemuck::cast_slice(o).to_vec()));
+        }
+        let views = tensors.iter().map(|(name, data)| {
+            (
+                name.clone(),
+                TensorView::new(Dtype::F32, vec![data.len() / 4], data).expect("lengths agree"),
+            )
+        });
+        let meta = HashMap::from([(
+            "cnnc_state".to_string(),
+            serde_json::to_string(&c.state).expect("state serialises"),
+        )]);
+        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| e.to_string())?;
+        crate::atomic::write(&path, &bytes).map_err(io(&path))
+    }
+
+    pub fn load_checkpoint(&self, params_len: usize) -> Result<Checkpoint, String> {
+        let path = self.path.join("checkpoint.safetensors");
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let bad = |m: String| format!("{}: {m}", path.display());
+        let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+        let state_json = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("cnnc_state"))
+            .ok_or_else(|| bad("has no training state".into()))?;
+        let state: TrainState = serde_json::from_str(state_json).map_err(|e| bad(e.to_string()))?;
+        let read = |name: &str| -> Result<Vec<f32>, String> {
+            let t = file.tensor(name).map_err(|e| bad(e.to_string()))?;
+            let v: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+            if v.len() != params_len {
+                return Err(bad(format!(
+                    "`{name}` has {} values, the model {params_len}",
+                    v.len()
+                )));
+            }
+            Ok(v)
+        };
+        let params = read("params")?;
+        let mut optimizer = Vec::new();
+        while file
+            .tensor(&format!("optimizer.{}", optimizer.len()))
+            .is_ok()
+        {
+            optimizer.push(read(&format!("optimizer.{}", optimizer.len()))?);
+        }
+        Ok(Checkpoint {
+            state,
+            params,
+            optimizer,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(&dir.path().join("run")).unwrap();
+        let c = Checkpoint {
+            state: TrainState {
+                epoch: 2,
+                next_batch: 7,
+                step: 100,
+                best: Some((2, 0.5)),
+                epoch_totals: Totals {
+                    loss_sum: 1.5,
+                    correct: 3,
+                    counted: 4,
+                    batches: 1,
+                },
+                ..TrainState::default()
+            },
+            params: vec![1.0, 2.0, 3.0],
+            optimizer: vec![vec![0.1, 0.2, 0.3], vec![4.0, 5.0, 6.0]],
+        };
+        run.save_checkpoint(&c).unwrap();
+        assert_eq!(run.load_checkpoint(3).unwrap(), c);
+        assert!(
+            run.load_checkpoint(4)
+                .unwrap_err()
+                .contains("has 3 values, the model 4")
+        );
+    }
+}

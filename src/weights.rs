@@ -1,0 +1,310 @@
+//! Weights on disk: safetensors with PyTorch's names and layouts, so a
+//! file loads into the equivalent `torch.nn.Sequential` (see
+//! [`crate::torch`]) with `load_state_dict` unchanged.
+//!
+//! - `convN.weight` is `[out, in, kh, kw]` (OIHW), `convN.bias` `[out]`;
+//! - `denseN.weight` is `[out, in]`, `denseN.bias` `[out]`, with `in`
+//!   ordered as PyTorch's `nn.Flatten` orders an image: channel, row, column.
+//!
+//! Inside cnnc, conv kernels are HWIO and dense weights `[in, out]` with
+//! images flattened row, column, channel; this module converts both ways.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::model::{LayerKind, Model, Shape};
+use crate::params::{ParamLayout, ParamRole, ParamTensor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
+    #[error("{path}: not a safetensors file: {message}")]
+    Format { path: String, message: String },
+    #[error("{path} does not fit this model:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Mismatch { path: String, problems: Vec<String> },
+}
+
+/// How a dense layer's input features are ordered when they come from an
+/// image: the image's shape, found by walking back through layers that
+/// keep feature order to a flatten.
+fn flattened_image(model: &Model, layer: usize) -> Option<(usize, usize, usize)> {
+    for l in model.layers[..layer].iter().rev() {
+        match (&l.kind, l.input) {
+            (LayerKind::Flatten { .. }, Shape::Image { h, w, c }) => return Some((h, w, c)),
+            (LayerKind::Dropout { .. } | LayerKind::Activation(_) | LayerKind::BatchNorm, _) => {
+                continue;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The PyTorch shape of a tensor.
+pub fn torch_shape(t: &ParamTensor) -> Vec<usize> {
+    match (t.role, t.shape.as_slice()) {
+        (ParamRole::Weight, &[kh, kw, ci, co]) => vec![co, ci, kh, kw],
+        (ParamRole::Weight, &[i, o]) => vec![o, i],
+        _ => t.shape.clone(),
+    }
+}
+
+/// For each element of a tensor in PyTorch order, its index in cnnc's.
+fn torch_to_internal(model: &Model, t: &ParamTensor) -> Vec<usize> {
+    match (t.role, t.shape.as_slice()) {
+        (ParamRole::Weight, &[kh, kw, ci, co]) => {
+            let mut order = Vec::with_capacity(t.len());
+            for o in 0..co {
+                for i in 0..ci {
+                    for y in 0..kh {
+                        for x in 0..kw {
+                            order.push(((y * kw + x) * ci + i) * co + o);
+                        }
+                    }
+                }
+            }
+            order
+        }
+        (ParamRole::Weight, &[inputs, outputs]) => {
+            let feature = |i: usize| match flattened_image(model, t.layer) {
+                // PyTorch's feature i is (channel, row, column).
+                Some((h, w, c)) => {
+                    let (ch, rest) = (i / (h * w), i % (h * w));
+                    rest * c + ch
+                }
+                None => i,
+            };
+            let mut order = Vec::with_capacity(t.len());
+            for o in 0..outputs {
+                for i in 0..inputs {
+                    order.push(feature(i) * outputs + o);
+                }
+            }
+            order
+        }
+        _ => (0..t.len()).collect(),
+    }
+}
+
+/// The model's weights as PyTorch tensors: (name, shape, values).
+pub fn to_torch(
+    model: &Model,
+    layout: &ParamLayout,
+    params: &[f32],
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    layout
+        .tensors
+        .iter()
+        .map(|t| {
+            let values = torch_to_internal(model, t)
+                .into_iter()
+                .map(|i| params[t.offset + i])
+                .collect();
+            (t.name.clone(), torch_shape(t), values)
+        })
+        .collect()
+}
+
+/// Serialises weights (with string metadata) as safetensors bytes.
+pub fn to_bytes(
+    model: &Model,
+    layout: &ParamLayout,
+    params: &[f32],
+    metadata: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    let tensors = to_torch(model, layout, params);
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(name, shape, values)| {
+            (
+                name,
+                shape,
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views = bytes.iter().map(|(name, shape, data)| {
+        (
+            name.clone(),
+            TensorView::new(Dtype::F32, shape.clone(), data).expect("shape and data agree"),
+        )
+    });
+    // One key, so that the header (a hash map) is the same bytes every run.
+    let meta = HashMap::from([(
+        "cnnc".to_string(),
+        serde_json::to_string(metadata).expect("strings serialise"),
+    )]);
+    safetensors::serialize(views, Some(meta)).expect("f32 tensors serialise")
+}
+
+/// Writes weights atomically.
+pub fn save(
+    path: &Path,
+    model: &Model,
+    layout: &ParamLayout,
+    params: &[f32],
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), WeightsError> {
+    crate::atomic::write(path, &to_bytes(model, layout, params, metadata)).map_err(|error| {
+        WeightsError::Io {
+            path: path.display().to_string(),
+            error,
+        }
+    })
+}
+
+/// Reads weights for `model`, refusing a file whose names or shapes differ
+/// (listing every difference). Returns the flat parameters and metadata.
+pub fn load(
+    path: &Path,
+    model: &Model,
+    layout: &ParamLayout,
+) -> Result<(Vec<f32>, BTreeMap<String, String>), WeightsError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|error| WeightsError::Io {
+        path: shown.clone(),
+        error,
+    })?;
+    from_bytes(&bytes, &shown, model, layout)
+}
+
+pub fn from_bytes(
+    bytes: &[u8],
+    shown: &str,
+    model: &Model,
+    layout: &ParamLayout,
+) -> Result<(Vec<f32>, BTreeMap<String, String>), WeightsError> {
+    let format = |e: safetensors::SafeTensorError| WeightsError::Format {
+        path: shown.to_string(),
+        message: e.to_string(),
+    };
+    let file = SafeTensors::deserialize(bytes).map_err(format)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(format)?;
+    let metadata: BTreeMap<String, String> = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("cnnc"))
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+
+    let mut problems = Vec::new();
+    let mut params = vec![0.0f32; layout.len];
+    for t in &layout.tensors {
+        let want = torch_shape(t);
+        match file.tensor(&t.name) {
+            Err(_) => problems.push(format!("`{}` {want:?} is missing", t.name)),
+            Ok(view) if view.dtype() != Dtype::F32 => {
+                problems.push(format!("`{}` is {:?}, expected F32", t.name, view.dtype()))
+            }
+            Ok(view) if view.shape() != want.as_slice() => problems.push(format!(
+                "`{}` has shape {:?}, the model needs {want:?}",
+                t.name,
+                view.shape()
+            )),
+            Ok(view) => {
+                let values = view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                for (i, v) in torch_to_internal(model, t).into_iter().zip(values) {
+                    params[t.offset + i] = v;
+                }
+            }
+        }
+    }
+    let mut extra: Vec<&str> = file
+        .names()
+        .into_iter()
+        .filter(|n| !layout.tensors.iter().any(|t| t.name == *n))
+        .collect();
+    extra.sort_unstable();
+    problems.extend(
+        extra
+            .iter()
+            .map(|n| format!("`{n}` is not a tensor of this model")),
+    );
+    if problems.is_empty() {
+        Ok((params, metadata))
+    } else {
+        Err(WeightsError::Mismatch {
+            path: shown.to_string(),
+            problems,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CheckOptions;
+    use crate::source::Source;
+
+    fn model(src: &str) -> Model {
+        crate::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn conv_weights_become_oihw() {
+        let m = model("input 3x3x2; conv 3 2x2; dense 2");
+        let layout = ParamLayout::new(&m);
+        let params: Vec<f32> = (0..layout.len).map(|i| i as f32).collect();
+        let torch = to_torch(&m, &layout, &params);
+        let (name, shape, values) = &torch[0];
+        assert_eq!(
+            (name.as_str(), shape.as_slice()),
+            ("conv1.weight", [3, 2, 2, 2].as_slice())
+        );
+        // torch[o=1][i=0][y=1][x=0] is HWIO [y=1][x=0][i=0][o=1] = ((1*2+0)*2+0)*3+1 = 13.
+        // In OIHW, [1][0][1][0] is element ((1 * 2 + 0) * 2 + 1) * 2 + 0 = 10.
+        assert_eq!(values[10], 13.0);
+    }
+
+    #[test]
+    fn dense_after_flatten_uses_pytorch_feature_order() {
+        let m = model("input 2x2x3; flatten; dense 1");
+        let layout = ParamLayout::new(&m);
+        let params: Vec<f32> = (0..layout.len).map(|i| i as f32).collect();
+        let torch = to_torch(&m, &layout, &params);
+        // Internal feature (y, x, c) = (y*2 + x)*3 + c; PyTorch's is c*4 + y*2 + x.
+        assert_eq!(
+            torch[0].2,
+            [0.0, 3.0, 6.0, 9.0, 1.0, 4.0, 7.0, 10.0, 2.0, 5.0, 8.0, 11.0]
+        );
+    }
+
+    #[test]
+    fn round_trip_and_mismatches() {
+        let m = model("input 5x5x2; conv 4 3x3 relu; pool 2; dropout 0.1; dense 3");
+        let layout = ParamLayout::new(&m);
+        let params = layout.init(3);
+        let meta = BTreeMap::from([("epoch".to_string(), "2".to_string())]);
+        let bytes = to_bytes(&m, &layout, &params, &meta);
+        let (back, meta_back) = from_bytes(&bytes, "w.safetensors", &m, &layout).unwrap();
+        assert_eq!(back, params);
+        assert_eq!(meta_back, meta);
+        assert_eq!(
+            bytes,
+            to_bytes(&m, &layout, &params, &meta),
+            "the same bytes every time"
+        );
+
+        let other = model("input 5x5x2; conv 5 3x3 relu; pool 2; dense 3; dense 2");
+        let err = from_bytes(&bytes, "w.safetensors", &other, &ParamLayout::new(&other))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`conv1.weight` has shape [4, 2, 3, 3], the model needs [5, 2, 3, 3]"),
+            "{err}"
+        );
+        assert!(err.contains("`dense2.weight` [2, 3] is missing"), "{err}");
+        assert!(
+            from_bytes(b"junk", "w", &m, &layout)
+                .unwrap_err()
+                .to_string()
+                .contains("not a safetensors file")
+        );
+    }
+}

@@ -1,0 +1,390 @@
+//! End to end through the binary, on the shipped MNIST: train, then eval
+//! and predict from what training wrote; determinism; interruption and
+//! `--resume`; a diverging run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn cnnc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cnnc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("cnnc runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// A quick run: the tiny model on 256 training and 128 test digits.
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "examples/tiny.cnn",
+        "--data",
+        "mnist:data/mnist",
+        "--limit",
+        "256",
+        "--val-limit",
+        "128",
+        "--batch",
+        "32",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    cnnc(&args)
+}
+
+/// A 28x28 PNG of test digit `i` (a 7, a 2, a 1, …), written by hand from
+/// the IDX file.
+fn digit_png(i: usize, path: &Path) {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    flate2_read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist/t10k-images-idx3-ubyte.gz"))
+        .read_to_end(&mut bytes)
+        .unwrap();
+    let pixels = &bytes[16 + i * 784..16 + (i + 1) * 784];
+    image::GrayImage::from_raw(28, 28, pixels.to_vec())
+        .unwrap()
+        .save(path)
+        .unwrap();
+}
+
+fn flate2_read(path: PathBuf) -> impl std::io::Read {
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+}
+
+#[test]
+fn train_then_eval_then_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let stdout = ok(&train(&run, &["--epochs", "2", "--seed", "3"]));
+    assert!(stdout.contains("epoch 1/2: loss "), "{stdout}");
+    assert!(stdout.contains("| val loss "), "{stdout}");
+    assert!(stdout.contains("best validation accuracy"), "{stdout}");
+
+    // metrics.csv: a header and one row per epoch.
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let rows: Vec<&str> = metrics.lines().collect();
+    assert_eq!(
+        rows[0],
+        "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds,images_per_s,lr,steps"
+    );
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows[2].starts_with("2,") && rows[2].ends_with(",0.001,16"),
+        "{}",
+        rows[2]
+    );
+
+    // config.json: the run's manifest.
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"]["name"], "tiny");
+    assert_eq!(
+        config["model"]["text"],
+        std::fs::read_to_string("examples/tiny.cnn").unwrap()
+    );
+    assert_eq!(config["model"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(config["options"]["seed"], 3);
+    assert_eq!(config["train_samples"], 256);
+    assert_eq!(config["validation_samples"], 128);
+    assert!(config["adapter"]["name"].as_str().unwrap().len() > 2);
+    assert_eq!(config["wgsl_sha256"].as_str().unwrap().len(), 64);
+
+    // Weights with PyTorch names and shapes.
+    let bytes = std::fs::read(run.join("best.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = file.names();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["conv1.bias", "conv1.weight", "dense1.bias", "dense1.weight"]
+    );
+    assert_eq!(file.tensor("conv1.weight").unwrap().shape(), [8, 1, 3, 3]);
+    assert_eq!(file.tensor("dense1.weight").unwrap().shape(), [10, 1352]);
+    assert!(
+        run.join("model.safetensors").is_file() && run.join("checkpoint.safetensors").is_file()
+    );
+
+    let png = image::open(run.join("curves.png")).unwrap();
+    assert!(png.width() >= 800 && png.height() >= 400);
+
+    // Eval of the best weights agrees with training's last validation.
+    let out = cnnc(&[
+        "eval",
+        "examples/tiny.cnn",
+        "--weights",
+        run.join("best.safetensors").to_str().unwrap(),
+        "--data",
+        "mnist:data/mnist",
+        "--limit",
+        "128",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(report["samples"], 128);
+    let val_acc: f64 = rows[2].split(',').nth(4).unwrap().parse().unwrap();
+    assert!(
+        (report["accuracy"].as_f64().unwrap() - val_acc).abs() < 1e-6,
+        "{report} vs {val_acc}"
+    );
+    let confusion = report["confusion"].as_array().unwrap();
+    assert_eq!(confusion.len(), 10);
+    let total: u64 = confusion
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 128);
+
+    // Predict two digits, one of them resized from a larger image.
+    let img0 = dir.path().join("seven.png");
+    digit_png(0, &img0);
+    let img1 = dir.path().join("two_large.png");
+    digit_png(1, &img1);
+    let big =
+        image::open(&img1)
+            .unwrap()
+            .resize_exact(56, 56, image::imageops::FilterType::Triangle);
+    big.save(&img1).unwrap();
+    let out = cnnc(&[
+        "predict",
+        "examples/tiny.cnn",
+        "--weights",
+        run.join("best.safetensors").to_str().unwrap(),
+        img0.to_str().unwrap(),
+        img1.to_str().unwrap(),
+        "--top",
+        "2",
+    ]);
+    let stdout = ok(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].contains("seven.png: ") && lines[0].matches('%').count() == 2,
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("resized from 56x56 to 28x28"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn same_seed_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    ok(&train(&a, &["--seed", "5"]));
+    ok(&train(&b, &["--seed", "5"]));
+    ok(&train(&c, &["--seed", "6"]));
+    let weights = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert_eq!(
+        weights(&a),
+        weights(&b),
+        "same seed, same adapter: identical weights"
+    );
+    assert_ne!(weights(&a), weights(&c));
+    let metrics = |d: &Path| {
+        let m = std::fs::read_to_string(d.join("metrics.csv")).unwrap();
+        // All but the timing columns.
+        m.lines()
+            .map(|l| {
+                l.split(',')
+                    .enumerate()
+                    .filter(|(i, _)| *i != 5 && *i != 6)
+                    .map(|(_, v)| v.to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(metrics(&a), metrics(&b));
+}
+
+#[test]
+fn interrupt_then_resume_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let parts = dir.path().join("parts");
+    let args = ["--epochs", "6", "--seed", "9"];
+    ok(&train(&whole, &args));
+
+    // Start the same run and press Ctrl-C once its first epoch is saved.
+    let child = Command::new(env!("CARGO_BIN_EXE_cnnc"))
+        .args([
+            "train",
+            "examples/tiny.cnn",
+            "--data",
+            "mnist:data/mnist",
+            "--limit",
+            "256",
+            "--val-limit",
+            "128",
+            "--batch",
+            "32",
+            "--out",
+            parts.to_str().unwrap(),
+        ])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !parts.join("metrics.csv").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "interrupted runs exit 1: {stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "continue with: cnnc train --resume {}",
+            parts.display()
+        )),
+        "{stdout}"
+    );
+    let done = std::fs::read_to_string(parts.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert!(done < 6, "stopped before the end ({done} epochs)");
+
+    let out = cnnc(&["train", "--resume", parts.to_str().unwrap()]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("resuming"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(whole.join("model.safetensors")).unwrap(),
+        std::fs::read(parts.join("model.safetensors")).unwrap(),
+        "resumed weights equal the uninterrupted run's"
+    );
+    assert_eq!(
+        std::fs::read_to_string(parts.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        7
+    );
+}
+
+#[test]
+fn resume_refuses_a_changed_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.cnn");
+    std::fs::write(
+        &model,
+        "input 28x28x1; conv 4 3x3 relu; pool 2; dense 10 softmax",
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    ok(&cnnc(&[
+        "train",
+        model.to_str().unwrap(),
+        "--data",
+        "mnist:data/mnist",
+        "--limit",
+        "64",
+        "--val-limit",
+        "32",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    std::fs::write(
+        &model,
+        "input 28x28x1; conv 5 3x3 relu; pool 2; dense 10 softmax",
+    )
+    .unwrap();
+    let out = cnnc(&["train", "--resume", run.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("has changed since the run"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = train(
+        &dir.path().join("run"),
+        &["--optimizer", "sgd", "--lr", "1e30", "--epochs", "2"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the loss became") && err.contains("in epoch 1, between steps"),
+        "{err}"
+    );
+}
+
+#[test]
+fn data_that_does_not_fit_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = cnnc(&[
+        "train",
+        "examples/cifar_model1.cnn",
+        "--data",
+        "mnist:data/mnist",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("train-images-idx3-ubyte.gz: images are 28x28x1, but examples/cifar_model1.cnn takes 32x32x3"), "{err}");
+
+    let model = dir.path().join("five.cnn");
+    std::fs::write(&model, "conv 4 3x3 relu; pool 2; dense 5 softmax").unwrap();
+    let out = cnnc(&[
+        "train",
+        model.to_str().unwrap(),
+        "--data",
+        "mnist:data/mnist",
+        "--limit",
+        "64",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("labels go up to 9, but the model's last layer has 5 outputs"),
+        "{}",
+        text(&out.stderr)
+    );
+}
