@@ -23,6 +23,7 @@ pub mod runtime;
 pub mod source;
 pub mod summary;
 pub mod syntax;
+pub mod torch;
 pub mod train;
 pub mod units;
 pub mod weights;

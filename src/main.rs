@@ -41,6 +41,9 @@ enum Command {
         /// Print one JSON object instead of the table
         #[arg(long)]
         json: bool,
+        /// Print the equivalent PyTorch module (the weights' names and layouts)
+        #[arg(long, conflicts_with = "json")]
+        pytorch: bool,
     },
     /// Write the generated WGSL kernels and a plan manifest (plan.json)
     Compile {
@@ -229,7 +232,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check(&args),
-        Command::Summary { model, json } => summary(&model, json),
+        Command::Summary {
+            model,
+            json,
+            pytorch,
+        } => summary(&model, json, pytorch),
         Command::Compile {
             model,
             out,
@@ -314,10 +321,12 @@ fn check(args: &ModelArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn summary(args: &ModelArgs, json: bool) -> Result<(), Failure> {
+fn summary(args: &ModelArgs, json: bool, pytorch: bool) -> Result<(), Failure> {
     let (_, model) = load(args)?;
     let summary = Summary::new(&model);
-    if json {
+    if pytorch {
+        print!("{}", cnnc::torch::sequential(&model));
+    } else if json {
         println!("{}", summary.to_json());
     } else {
         print!("{}", summary.to_table());

@@ -307,4 +307,102 @@ mod tests {
                 .contains("not a safetensors file")
         );
     }
+
+    /// The exported weights, run the way PyTorch runs them (NCHW images,
+    /// OIHW kernels, `nn.Flatten` in C, H, W order, `[out, in]` linear
+    /// weights), give the reference's logits.
+    #[test]
+    fn exported_weights_compute_the_same_function_in_pytorch_layout() {
+        let m = model(
+            "input 6x5x3; conv 4 3x3 same relu; pool 2; conv 2 2x2 relu; flatten; dense 5 relu; dense 3",
+        );
+        let layout = ParamLayout::new(&m);
+        let params = layout.init(7);
+        let input: Vec<f64> = (0..6 * 5 * 3)
+            .map(|i| ((i * 37 % 11) as f64) / 11.0)
+            .collect();
+        let r = crate::reference::Reference::new(&m, 1);
+        let p64: Vec<f64> = params.iter().map(|&v| v as f64).collect();
+        let mode = crate::reference::Mode {
+            training: false,
+            seed: 0,
+        };
+        let expected = r
+            .forward(&p64, &input, mode)
+            .outputs
+            .last()
+            .unwrap()
+            .clone();
+
+        let torch: HashMap<String, (Vec<usize>, Vec<f64>)> = to_torch(&m, &layout, &params)
+            .into_iter()
+            .map(|(n, s, v)| (n, (s, v.into_iter().map(f64::from).collect())))
+            .collect();
+        // NHWC -> CHW.
+        let (h, w, c) = (6, 5, 3);
+        let chw: Vec<f64> = (0..c * h * w)
+            .map(|i| {
+                let (ch, y, x) = (i / (h * w), i / w % h, i % w);
+                input[(y * w + x) * c + ch]
+            })
+            .collect();
+        // A valid-padded, stride-1 conv with `pad` zeros around, then relu.
+        let conv = |x: &[f64], (c, h, w): (usize, usize, usize), name: &str, pad: usize| {
+            let (shape, wt) = &torch[&format!("{name}.weight")];
+            let (_, b) = &torch[&format!("{name}.bias")];
+            let (o, k) = (shape[0], shape[2]);
+            let (oh, ow) = (h + 2 * pad - k + 1, w + 2 * pad - k + 1);
+            let mut y = vec![0.0; o * oh * ow];
+            for oc in 0..o {
+                for yy in 0..oh {
+                    for xx in 0..ow {
+                        let mut s = b[oc];
+                        for ic in 0..c {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let (iy, ix) = (yy + ky, xx + kx);
+                                    if iy < pad || ix < pad || iy - pad >= h || ix - pad >= w {
+                                        continue;
+                                    }
+                                    s += wt[((oc * c + ic) * k + ky) * k + kx]
+                                        * x[(ic * h + iy - pad) * w + ix - pad];
+                                }
+                            }
+                        }
+                        y[(oc * oh + yy) * ow + xx] = s.max(0.0);
+                    }
+                }
+            }
+            (y, (o, oh, ow))
+        };
+        let (y, (c1, h1, w1)) = conv(&chw, (c, h, w), "conv1", 1);
+        // Max pool 2: 6x5 -> 3x2.
+        let (ph, pw) = (h1 / 2, w1 / 2);
+        let pooled: Vec<f64> = (0..c1 * ph * pw)
+            .map(|i| {
+                let (ch, py, px) = (i / (ph * pw), i / pw % ph, i % pw);
+                (0..4)
+                    .map(|t| y[(ch * h1 + 2 * py + t / 2) * w1 + 2 * px + t % 2])
+                    .fold(f64::MIN, f64::max)
+            })
+            .collect();
+        let (y, _) = conv(&pooled, (c1, ph, pw), "conv2", 0);
+        let linear = |x: &[f64], name: &str, relu: bool| {
+            let (shape, wt) = &torch[&format!("{name}.weight")];
+            let (_, b) = &torch[&format!("{name}.bias")];
+            (0..shape[0])
+                .map(|o| {
+                    let s = b[o]
+                        + (0..shape[1])
+                            .map(|i| wt[o * shape[1] + i] * x[i])
+                            .sum::<f64>();
+                    if relu { s.max(0.0) } else { s }
+                })
+                .collect::<Vec<f64>>()
+        };
+        let logits = linear(&linear(&y, "dense1", true), "dense2", false);
+        for (a, b) in logits.iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-5, "{logits:?} vs {expected:?}");
+        }
+    }
 }

@@ -106,3 +106,27 @@ fn strided_same_conv_and_overlapping_pool() {
     assert_eq!(model.layers[2].params().trainable, 8);
     assert_eq!(model.layers[2].params().non_trainable, 8);
 }
+
+#[test]
+fn pytorch_equivalents_of_every_example() {
+    insta::glob!(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples"),
+        "*.cnn",
+        |path| {
+            insta::assert_snapshot!(cnnc::torch::sequential(&load(path, vec![])));
+        }
+    );
+}
+
+#[test]
+fn pytorch_pads_asymmetric_same_convolutions_first() {
+    let source = Source::new("m.cnn", "input 8x8x1; conv 2 3x3 stride 2 same; dense 2");
+    let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
+    let code = cnnc::torch::sequential(&model);
+    // TensorFlow pads 8 -> 4 with 1 pixel in all: 0 before, 1 after.
+    assert!(
+        code.contains("(\"conv1_pad\", nn.ZeroPad2d((0, 1, 0, 1))),"),
+        "{code}"
+    );
+    assert!(code.contains("stride=2, padding=0)"), "{code}");
+}

@@ -464,7 +464,11 @@ mod tests {
         let u = step_uniform(&TrainOptions::default(), 1, 128, 1e-3);
         let expected = 1e-3 * (1.0f64 - 0.999).sqrt() / (1.0 - 0.9);
         // Betas are f32, as Keras keeps them, so agreement is to f32 precision.
-        assert!((u.alpha as f64 - expected).abs() / expected < 1e-5, "{} vs {expected}", u.alpha);
+        assert!(
+            (u.alpha as f64 - expected).abs() / expected < 1e-5,
+            "{} vs {expected}",
+            u.alpha
+        );
         assert_eq!((u.samples, u.training, u.t), (128, 1, 1));
         assert_ne!(
             u.seed,
