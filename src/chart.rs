@@ -25,11 +25,7 @@ fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Registering an embedded, valid font cannot fail.
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            dejavu::sans::regular(),
-        );
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
     });
 }
 
@@ -106,11 +102,7 @@ pub fn lines(
             .draw_series(LineSeries::new(s.points.iter().copied(), style))?
             .label(&s.name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
-        chart.draw_series(
-            s.points
-                .iter()
-                .map(|&p| Circle::new(p, 3, s.color.filled())),
-        )?;
+        chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, s.color.filled())))?;
     }
     chart
         .configure_series_labels()

@@ -136,16 +136,17 @@ fn render_with(renderer: Renderer, path: &str, source: &str, diagnostics: &[Diag
             Severity::Warning => Level::WARNING,
         };
         let mut group = level.clone().primary_title(d.message.as_str()).element(
-            Snippet::source(source).path(path).fold(true).annotations(
-                d.labels.iter().enumerate().map(|(i, (span, text))| {
+            Snippet::source(source)
+                .path(path)
+                .fold(true)
+                .annotations(d.labels.iter().enumerate().map(|(i, (span, text))| {
                     let kind = if i == 0 {
                         AnnotationKind::Primary
                     } else {
                         AnnotationKind::Context
                     };
                     kind.span(clamp(*span, source)).label(text.as_str())
-                }),
-            ),
+                })),
         );
         if d.labels.is_empty() {
             // A problem with no place in the file (a `--set` of an unknown

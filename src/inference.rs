@@ -157,9 +157,7 @@ pub fn load_image(path: &Path, input: Shape) -> Result<(Vec<f32>, Option<String>
         }
         3 => resized.into_rgb8().into_raw(),
         other => {
-            return Err(format!(
-                "the model wants {other} channels; images have 1 or 3"
-            ));
+            return Err(format!("the model wants {other} channels; images have 1 or 3"));
         }
     };
     let note = (!notes.is_empty()).then(|| format!("{}: {}", path.display(), notes.join(", ")));
@@ -167,11 +165,7 @@ pub fn load_image(path: &Path, input: Shape) -> Result<(Vec<f32>, Option<String>
 }
 
 /// Class probabilities for images already in the model's input form.
-pub fn predict(
-    gpu: &Gpu,
-    exe: &Executable,
-    images: &[Vec<f32>],
-) -> Result<Vec<Vec<f32>>, RuntimeError> {
+pub fn predict(gpu: &Gpu, exe: &Executable, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, RuntimeError> {
     let b = exe.plan.batch;
     let k = exe.plan.classes;
     let mut out = Vec::new();

@@ -126,6 +126,29 @@ enum Command {
         #[command(flatten)]
         device: DeviceArgs,
     },
+    /// Training and inference throughput, first-step time, per-layer kernel times
+    Bench {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Timed steps
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Untimed steps first
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        #[arg(long, value_enum, default_value = "adam")]
+        optimizer: OptimizerKind,
+        /// Skip timing the reference GEMM
+        #[arg(long)]
+        no_gemm: bool,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
     /// List the GPU adapters wgpu can use (for --adapter)
     Adapters,
 }
@@ -232,11 +255,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check(&args),
-        Command::Summary {
-            model,
-            json,
-            pytorch,
-        } => summary(&model, json, pytorch),
+        Command::Summary { model, json, pytorch } => summary(&model, json, pytorch),
         Command::Compile {
             model,
             out,
@@ -262,16 +281,7 @@ fn main() -> ExitCode {
             batch,
             json,
             device,
-        } => eval(
-            &model,
-            &weights,
-            data,
-            train_split,
-            limit,
-            batch,
-            json,
-            &device,
-        ),
+        } => eval(&model, &weights, data, train_split, limit, batch, json, &device),
         Command::Predict {
             model,
             weights,
@@ -280,6 +290,16 @@ fn main() -> ExitCode {
             json,
             device,
         } => predict(&model, &weights, &images, top, json, &device),
+        Command::Bench {
+            model,
+            batch,
+            steps,
+            warmup,
+            optimizer,
+            no_gemm,
+            json,
+            device,
+        } => bench(&model, batch, steps, warmup, optimizer, !no_gemm, json, &device),
         Command::Adapters => {
             adapters();
             Ok(())
@@ -451,14 +471,7 @@ fn eval(
         val_split: None,
         val_limit: limit,
     };
-    let (what, report) = workflow::eval(
-        &gpu,
-        &model_request(args),
-        weights,
-        &request,
-        batch,
-        train_split,
-    )?;
+    let (what, report) = workflow::eval(&gpu, &model_request(args), weights, &request, batch, train_split)?;
     if json {
         println!(
             "{}",
@@ -498,6 +511,38 @@ fn predict(
             .map(|(class, prob)| format!("{class} {:.2}%", 100.0 * prob))
             .collect();
         println!("{}: {}", p.image, classes.join(", "));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench(
+    args: &ModelArgs,
+    batch: usize,
+    steps: usize,
+    warmup: usize,
+    optimizer: OptimizerKind,
+    gemm: bool,
+    json: bool,
+    device: &DeviceArgs,
+) -> Result<(), Failure> {
+    let (source, model) = load(args)?;
+    let gpu = device.open()?;
+    let options = cnnc::bench::BenchOptions {
+        batch,
+        steps,
+        warmup,
+        optimizer,
+        gemm,
+    };
+    let report = cnnc::bench::run(&gpu, &source, &model, &options)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a report serialises")
+        );
+    } else {
+        print!("{}", report.to_text());
     }
     Ok(())
 }

@@ -99,16 +99,11 @@ impl ParamLayout {
                 _ => {}
             }
         }
-        ParamLayout {
-            tensors,
-            len: offset,
-        }
+        ParamLayout { tensors, len: offset }
     }
 
     pub fn get(&self, layer: usize, role: ParamRole) -> Option<&ParamTensor> {
-        self.tensors
-            .iter()
-            .find(|t| t.layer == layer && t.role == role)
+        self.tensors.iter().find(|t| t.layer == layer && t.role == role)
     }
 
     /// Keras's defaults: Glorot-uniform weights, zero biases.
@@ -176,10 +171,7 @@ mod tests {
         let limit = (6.0f32 / (9.0 * 2.0 + 9.0 * 4.0)).sqrt();
         let ws = &values[w.range()];
         assert!(ws.iter().all(|v| v.abs() <= limit));
-        assert!(
-            ws.iter().any(|v| v.abs() > limit * 0.9),
-            "uses the whole range"
-        );
+        assert!(ws.iter().any(|v| v.abs() > limit * 0.9), "uses the whole range");
         assert!(values[layout.tensors[1].range()].iter().all(|&b| b == 0.0));
         assert_eq!(values, layout.init(1), "seeded");
         assert_ne!(values, layout.init(2));

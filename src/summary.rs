@@ -161,11 +161,7 @@ impl Summary {
             out += &format!("  {k:<22}{v}\n");
         }
         if !self.params.is_empty() {
-            let ps: Vec<String> = self
-                .params
-                .iter()
-                .map(|(k, v)| format!("{k} = {v}"))
-                .collect();
+            let ps: Vec<String> = self.params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
             out += &format!("  {:<22}{}\n", "Parameters:", ps.join(", "));
         }
         out
@@ -173,8 +169,5 @@ impl Summary {
 }
 
 fn shape(dims: &[usize]) -> String {
-    dims.iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join("x")
+    dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x")
 }

@@ -25,11 +25,7 @@ pub fn sequential(model: &Model) -> String {
                 let ci = layer.input.channels();
                 let pad = c.pad_before(layer.input);
                 let (total_h, total_w) = match (c.padding, layer.input, layer.output) {
-                    (
-                        Padding::Same,
-                        Shape::Image { h, w, .. },
-                        Shape::Image { h: oh, w: ow, .. },
-                    ) => (
+                    (Padding::Same, Shape::Image { h, w, .. }, Shape::Image { h: oh, w: ow, .. }) => (
                         ((oh - 1) * c.stride + c.kernel[0]).saturating_sub(h),
                         ((ow - 1) * c.stride + c.kernel[1]).saturating_sub(w),
                     ),
@@ -95,10 +91,7 @@ pub fn sequential(model: &Model) -> String {
                 };
                 modules.push((
                     name,
-                    format!(
-                        "nn.{kind}({}, eps=1e-3, momentum=0.01)",
-                        layer.input.channels()
-                    ),
+                    format!("nn.{kind}({}, eps=1e-3, momentum=0.01)", layer.input.channels()),
                 ));
             }
             LayerKind::Activation(a) => {

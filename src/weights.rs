@@ -90,11 +90,7 @@ fn torch_to_internal(model: &Model, t: &ParamTensor) -> Vec<usize> {
 }
 
 /// The model's weights as PyTorch tensors: (name, shape, values).
-pub fn to_torch(
-    model: &Model,
-    layout: &ParamLayout,
-    params: &[f32],
-) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+pub fn to_torch(model: &Model, layout: &ParamLayout, params: &[f32]) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     layout
         .tensors
         .iter()
@@ -118,13 +114,7 @@ pub fn to_bytes(
     let tensors = to_torch(model, layout, params);
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
-        .map(|(name, shape, values)| {
-            (
-                name,
-                shape,
-                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            )
-        })
+        .map(|(name, shape, values)| (name, shape, values.iter().flat_map(|v| v.to_le_bytes()).collect()))
         .collect();
     let views = bytes.iter().map(|(name, shape, data)| {
         (
@@ -148,11 +138,9 @@ pub fn save(
     params: &[f32],
     metadata: &BTreeMap<String, String>,
 ) -> Result<(), WeightsError> {
-    crate::atomic::write(path, &to_bytes(model, layout, params, metadata)).map_err(|error| {
-        WeightsError::Io {
-            path: path.display().to_string(),
-            error,
-        }
+    crate::atomic::write(path, &to_bytes(model, layout, params, metadata)).map_err(|error| WeightsError::Io {
+        path: path.display().to_string(),
+        error,
     })
 }
 
@@ -318,21 +306,14 @@ mod tests {
         );
         let layout = ParamLayout::new(&m);
         let params = layout.init(7);
-        let input: Vec<f64> = (0..6 * 5 * 3)
-            .map(|i| ((i * 37 % 11) as f64) / 11.0)
-            .collect();
+        let input: Vec<f64> = (0..6 * 5 * 3).map(|i| ((i * 37 % 11) as f64) / 11.0).collect();
         let r = crate::reference::Reference::new(&m, 1);
         let p64: Vec<f64> = params.iter().map(|&v| v as f64).collect();
         let mode = crate::reference::Mode {
             training: false,
             seed: 0,
         };
-        let expected = r
-            .forward(&p64, &input, mode)
-            .outputs
-            .last()
-            .unwrap()
-            .clone();
+        let expected = r.forward(&p64, &input, mode).outputs.last().unwrap().clone();
 
         let torch: HashMap<String, (Vec<usize>, Vec<f64>)> = to_torch(&m, &layout, &params)
             .into_iter()
@@ -392,10 +373,7 @@ mod tests {
             let (_, b) = &torch[&format!("{name}.bias")];
             (0..shape[0])
                 .map(|o| {
-                    let s = b[o]
-                        + (0..shape[1])
-                            .map(|i| wt[o * shape[1] + i] * x[i])
-                            .sum::<f64>();
+                    let s = b[o] + (0..shape[1]).map(|i| wt[o * shape[1] + i] * x[i]).sum::<f64>();
                     if relu { s.max(0.0) } else { s }
                 })
                 .collect::<Vec<f64>>()

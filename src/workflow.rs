@@ -17,8 +17,8 @@ use crate::runtime::{self, Executable, Gpu};
 use crate::source::{Source, SourceError};
 use crate::syntax::{self, Statement};
 use crate::train::{
-    self, AdapterRecord, DeviceSplit, ModelRecord, Outcome, Progress, RunConfig, RunDir,
-    TrainOptions, TrainState, Trainer, sha256,
+    self, AdapterRecord, DeviceSplit, ModelRecord, Outcome, Progress, RunConfig, RunDir, TrainOptions,
+    TrainState, Trainer, sha256,
 };
 
 /// Why a command stopped, and so its exit code.
@@ -137,9 +137,7 @@ pub fn load_data(request: &DataRequest, channels: Option<usize>) -> Result<Loade
     }
     let mut validation = match request.val_split {
         Some(f) if !(0.0..1.0).contains(&f) => {
-            return Err(Failure::Usage(format!(
-                "--val-split must be in [0, 1), not {f}"
-            )));
+            return Err(Failure::Usage(format!("--val-split must be in [0, 1), not {f}")));
         }
         Some(f) => Some(train.split_off(f)).filter(|v| !v.is_empty()),
         None => splits.test,
@@ -173,10 +171,7 @@ pub fn model_and_data(
         (checked, loaded)
     } else {
         let loaded = load_data(data, None)?;
-        (
-            check_model(&source, model, Some(loaded.train.shape))?,
-            loaded,
-        )
+        (check_model(&source, model, Some(loaded.train.shape))?, loaded)
     };
     let [h, w, c] = loaded.train.shape;
     if model_checked.input != (Shape::Image { h, w, c }) {
@@ -260,9 +255,7 @@ pub fn train(
         .out
         .clone()
         .unwrap_or_else(|| default_run_dir(&model.name));
-    train_loaded(
-        gpu, request, &source, &model, &data, &dir, None, progress, stop,
-    )
+    train_loaded(gpu, request, &source, &model, &data, &dir, None, progress, stop)
 }
 
 /// Continues the run in `dir` from its checkpoint, with its own settings.
@@ -404,8 +397,7 @@ pub fn train_loaded(
                 },
                 wgsl_sha256: sha256(wgsl.as_bytes()),
                 cnnc_version: env!("CARGO_PKG_VERSION").to_string(),
-                started: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                    .to_string(),
+                started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             };
             run.write_config(&config).map_err(Failure::Usage)?;
             TrainState::default()
@@ -534,9 +526,7 @@ pub fn predict(
         params,
         metadata: meta,
     } = model_and_weights(model, weights, None)?;
-    let class_names: Option<Vec<String>> = meta
-        .get("class_names")
-        .and_then(|j| serde_json::from_str(j).ok());
+    let class_names: Option<Vec<String>> = meta.get("class_names").and_then(|j| serde_json::from_str(j).ok());
     let mut inputs = Vec::new();
     let mut notes = Vec::new();
     for path in images {

@@ -30,10 +30,7 @@ fn invalid_model_exits_one_with_located_diagnostics() {
     let out = cnnc(&["check", "tests/errors/several_problems.cnn"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("--> tests/errors/several_problems.cnn:3:6"),
-        "{err}"
-    );
+    assert!(err.contains("--> tests/errors/several_problems.cnn:3:6"), "{err}");
     assert!(
         err.contains("3 errors in tests/errors/several_problems.cnn"),
         "{err}"
@@ -64,24 +61,12 @@ fn missing_file_and_bad_flags_exit_two() {
 
 #[test]
 fn set_overrides_a_parameter() {
-    let out = cnnc(&[
-        "summary",
-        "examples/mnist.cnn",
-        "--set",
-        "width=8",
-        "--json",
-    ]);
+    let out = cnnc(&["summary", "examples/mnist.cnn", "--set", "width=8", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["params"]["width"], 8);
-    assert_eq!(
-        json["layers"][0]["output_shape"],
-        serde_json::json!([28, 28, 8])
-    );
-    assert_eq!(
-        json["layers"][2]["output_shape"],
-        serde_json::json!([14, 14, 16])
-    );
+    assert_eq!(json["layers"][0]["output_shape"], serde_json::json!([28, 28, 8]));
+    assert_eq!(json["layers"][2]["output_shape"], serde_json::json!([14, 14, 16]));
 
     let out = cnnc(&["check", "examples/mnist.cnn", "--set", "depth=2"]);
     assert_eq!(out.status.code(), Some(1));

@@ -10,9 +10,7 @@ fn check_output(name: &str, bytes: Vec<u8>) -> String {
     let path = format!("errors/{name}");
     let source = match Source::from_bytes(path.clone(), bytes) {
         Ok(source) => source,
-        Err(SourceError::NotText {
-            text, diagnostic, ..
-        }) => return render(&path, &text, &[*diagnostic]),
+        Err(SourceError::NotText { text, diagnostic, .. }) => return render(&path, &text, &[*diagnostic]),
         Err(e) => panic!("{e}"),
     };
     let options = CheckOptions {
@@ -45,11 +43,7 @@ fn there_are_at_least_twenty_distinct_diagnostics() {
         assert!(first.starts_with("error"), "{name}: {output}");
         titles.insert(first);
     }
-    assert!(
-        titles.len() >= 20,
-        "only {} distinct: {titles:#?}",
-        titles.len()
-    );
+    assert!(titles.len() >= 20, "only {} distinct: {titles:#?}", titles.len());
 }
 
 fn check_with(src: &str, options: CheckOptions) -> String {

@@ -20,14 +20,11 @@ const TOLERANCE: f64 = 1e-4;
 
 fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
-    GPU.get_or_init(|| {
-        Gpu::new(None).expect("a GPU adapter (lavapipe: apt-get install mesa-vulkan-drivers)")
-    })
+    GPU.get_or_init(|| Gpu::new(None).expect("a GPU adapter (lavapipe: apt-get install mesa-vulkan-drivers)"))
 }
 
 fn model(src: &str) -> Model {
-    cnnc::load(&Source::new("m.cnn", src), &CheckOptions::default())
-        .unwrap_or_else(|d| panic!("{src}: {d}"))
+    cnnc::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap_or_else(|d| panic!("{src}: {d}"))
 }
 
 fn example(name: &str) -> Model {
@@ -78,12 +75,7 @@ fn compare(what: &str, model: &Model, optimizer: OptimizerKind, batch: usize, sa
     let r = Reference::new(model, batch);
     let mut rng = SplitMix64::new(3);
     let mut params = r.layout.init(11);
-    for t in r
-        .layout
-        .tensors
-        .iter()
-        .filter(|t| t.role == ParamRole::Bias)
-    {
+    for t in r.layout.tensors.iter().filter(|t| t.role == ParamRole::Bias) {
         for v in &mut params[t.range()] {
             *v = rng.next_f32() * 0.2 - 0.1;
         }
@@ -118,21 +110,14 @@ fn compare(what: &str, model: &Model, optimizer: OptimizerKind, batch: usize, sa
 
     let p64: Vec<f64> = params.iter().map(|&v| v as f64).collect();
     let x64: Vec<f64> = input.iter().map(|&v| v as f64).collect();
-    let mode = Mode {
-        training: true,
-        seed,
-    };
+    let mode = Mode { training: true, seed };
     let fwd = r.forward(&p64, &x64, mode);
     let loss = r.loss(fwd.outputs.last().unwrap(), &labels, samples);
     let back = r.backward(&p64, &x64, &fwd, &loss.dlogits, mode);
 
     for (i, layer) in model.layers.iter().enumerate() {
         let out = exe.read_f32(gpu, io.layer_outputs[i]).unwrap();
-        assert_close(
-            &format!("{what}: {} output", layer.name),
-            &out,
-            &fwd.outputs[i],
-        );
+        assert_close(&format!("{what}: {} output", layer.name), &out, &fwd.outputs[i]);
     }
     let totals = exe.take_totals(gpu).unwrap();
     assert_eq!(totals.counted as usize, samples, "{what}: counted samples");
@@ -156,10 +141,7 @@ fn compare(what: &str, model: &Model, optimizer: OptimizerKind, batch: usize, sa
     }
     for (i, layer) in model.layers.iter().enumerate() {
         // A flatten's gradient buffer is its producer's (it is a view).
-        if let (Some(id), false) = (
-            io.layer_grads[i],
-            matches!(layer.kind, LayerKind::Flatten { .. }),
-        ) {
+        if let (Some(id), false) = (io.layer_grads[i], matches!(layer.kind, LayerKind::Flatten { .. })) {
             let g = exe.read_f32(gpu, id).unwrap();
             assert_close(
                 &format!("{what}: {} output gradient", layer.name),
@@ -195,11 +177,7 @@ fn compare(what: &str, model: &Model, optimizer: OptimizerKind, batch: usize, sa
     // Compare the step taken, which is small against the weights.
     let step_gpu: Vec<f32> = after.iter().zip(&params).map(|(a, b)| a - b).collect();
     let step_ref: Vec<f64> = updated.iter().zip(&p64).map(|(a, b)| a - b).collect();
-    assert_close(
-        &format!("{what}: {optimizer:?} update"),
-        &step_gpu,
-        &step_ref,
-    );
+    assert_close(&format!("{what}: {optimizer:?} update"), &step_gpu, &step_ref);
 }
 
 fn both_optimizers(src: &str) {
@@ -215,6 +193,19 @@ fn conv_stride_and_padding() {
     both_optimizers("input 7x6x3; conv 3 3x2 stride 2 same sigmoid; dense 3");
     both_optimizers("input 7x7x1; conv 6 3 stride 2 valid leaky_relu; dense 3");
     both_optimizers("input 9x9x2; conv 4 5x5 stride 3 same; conv 3 1x1 relu; dense 3");
+}
+
+/// Channel counts that are multiples of 4 take the written-out vec4
+/// kernels (`*_tiled.wgsl`), with tiles up to 16 x 32.
+#[test]
+fn tiled_kernels() {
+    both_optimizers(
+        "input 7x7x4; conv 32 3x3 same relu; conv 8 3x3 stride 2 valid tanh; dense 8 relu; dense 4",
+    );
+    both_optimizers(
+        "input 9x8x3; conv 12 5x3 stride 2 same leaky_relu; pool 2; conv 4 1 sigmoid; flatten; dense 12",
+    );
+    both_optimizers("input 6x6x1; conv 64 3 relu; conv 20 3 same; pool avg 2; dense 8 softmax");
 }
 
 #[test]
@@ -236,9 +227,7 @@ fn pooling() {
 
 #[test]
 fn flatten_dropout_and_activation_layers() {
-    both_optimizers(
-        "input 4x4x2; conv 3 3x3 relu; flatten; dropout 0.3; dense 5 relu; dropout 0.5; dense 3",
-    );
+    both_optimizers("input 4x4x2; conv 3 3x3 relu; flatten; dropout 0.3; dense 5 relu; dropout 0.5; dense 3");
     both_optimizers("input 4x4x2; conv 3 3x3; tanh; dense 4; sigmoid; relu; dense 3; softmax");
 }
 
@@ -274,9 +263,7 @@ fn limits_are_checked_before_allocation() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with(
-            "buffer `conv1_out` needs 512.0 MiB, more than this adapter's limit of 128.0 MiB"
-        ),
+        err.starts_with("buffer `conv1_out` needs 512.0 MiB, more than this adapter's limit of 128.0 MiB"),
         "{err}"
     );
     assert!(err.contains("use a smaller --batch (now 4096)"), "{err}");

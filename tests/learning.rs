@@ -19,8 +19,7 @@ fn synthetic(count: usize, rng: &mut SplitMix64) -> (Vec<f32>, Vec<u32>) {
         let (dy, dx) = (rng.below(2), rng.below(2));
         for y in 0..8 {
             for x in 0..8 {
-                let inside =
-                    (qy + dy..qy + dy + 3).contains(&y) && (qx + dx..qx + dx + 3).contains(&x);
+                let inside = (qy + dy..qy + dy + 3).contains(&y) && (qx + dx..qx + dx + 3).contains(&x);
                 images.push(rng.next_f32() * 0.8 + if inside { 0.3 } else { 0.0 });
             }
         }

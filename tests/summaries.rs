@@ -72,10 +72,7 @@ fn one_liner_flattens_implicitly() {
             "dense 10 softmax"
         ]
     );
-    assert_eq!(
-        model.layers[2].output,
-        cnnc::model::Shape::Flat(13 * 13 * 8)
-    );
+    assert_eq!(model.layers[2].output, cnnc::model::Shape::Flat(13 * 13 * 8));
 }
 
 #[test]

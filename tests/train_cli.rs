@@ -117,9 +117,7 @@ fn train_then_eval_then_predict() {
     );
     assert_eq!(file.tensor("conv1.weight").unwrap().shape(), [8, 1, 3, 3]);
     assert_eq!(file.tensor("dense1.weight").unwrap().shape(), [10, 1352]);
-    assert!(
-        run.join("model.safetensors").is_file() && run.join("checkpoint.safetensors").is_file()
-    );
+    assert!(run.join("model.safetensors").is_file() && run.join("checkpoint.safetensors").is_file());
 
     let png = image::open(run.join("curves.png")).unwrap();
     assert!(png.width() >= 800 && png.height() >= 400);
@@ -157,10 +155,9 @@ fn train_then_eval_then_predict() {
     digit_png(0, &img0);
     let img1 = dir.path().join("two_large.png");
     digit_png(1, &img1);
-    let big =
-        image::open(&img1)
-            .unwrap()
-            .resize_exact(56, 56, image::imageops::FilterType::Triangle);
+    let big = image::open(&img1)
+        .unwrap()
+        .resize_exact(56, 56, image::imageops::FilterType::Triangle);
     big.save(&img1).unwrap();
     let out = cnnc(&[
         "predict",
@@ -189,11 +186,7 @@ fn train_then_eval_then_predict() {
 #[test]
 fn same_seed_same_weights() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        dir.path().join("a"),
-        dir.path().join("b"),
-        dir.path().join("c"),
-    );
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
     ok(&train(&a, &["--seed", "5"]));
     ok(&train(&b, &["--seed", "5"]));
     ok(&train(&c, &["--seed", "6"]));
@@ -270,10 +263,7 @@ fn interrupt_then_resume_equals_an_uninterrupted_run() {
         text(&out.stderr)
     );
     assert!(
-        stdout.contains(&format!(
-            "continue with: cnnc train --resume {}",
-            parts.display()
-        )),
+        stdout.contains(&format!("continue with: cnnc train --resume {}", parts.display())),
         "{stdout}"
     );
     let done = std::fs::read_to_string(parts.join("metrics.csv"))
@@ -285,11 +275,7 @@ fn interrupt_then_resume_equals_an_uninterrupted_run() {
 
     let out = cnnc(&["train", "--resume", parts.to_str().unwrap()]);
     ok(&out);
-    assert!(
-        text(&out.stderr).contains("resuming"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("resuming"), "{}", text(&out.stderr));
     assert_eq!(
         std::fs::read(whole.join("model.safetensors")).unwrap(),
         std::fs::read(parts.join("model.safetensors")).unwrap(),
@@ -308,11 +294,7 @@ fn interrupt_then_resume_equals_an_uninterrupted_run() {
 fn resume_refuses_a_changed_model() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.cnn");
-    std::fs::write(
-        &model,
-        "input 28x28x1; conv 4 3x3 relu; pool 2; dense 10 softmax",
-    )
-    .unwrap();
+    std::fs::write(&model, "input 28x28x1; conv 4 3x3 relu; pool 2; dense 10 softmax").unwrap();
     let run = dir.path().join("run");
     ok(&cnnc(&[
         "train",
@@ -326,11 +308,7 @@ fn resume_refuses_a_changed_model() {
         "--out",
         run.to_str().unwrap(),
     ]));
-    std::fs::write(
-        &model,
-        "input 28x28x1; conv 5 3x3 relu; pool 2; dense 10 softmax",
-    )
-    .unwrap();
+    std::fs::write(&model, "input 28x28x1; conv 5 3x3 relu; pool 2; dense 10 softmax").unwrap();
     let out = cnnc(&["train", "--resume", run.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -369,7 +347,12 @@ fn data_that_does_not_fit_the_model() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("train-images-idx3-ubyte.gz: images are 28x28x1, but examples/cifar_model1.cnn takes 32x32x3"), "{err}");
+    assert!(
+        err.contains(
+            "train-images-idx3-ubyte.gz: images are 28x28x1, but examples/cifar_model1.cnn takes 32x32x3"
+        ),
+        "{err}"
+    );
 
     let model = dir.path().join("five.cnn");
     std::fs::write(&model, "conv 4 3x3 relu; pool 2; dense 5 softmax").unwrap();

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use super::template::{self, Header};
 use super::{
-    Access, Binding, BufferDecl, BufferId, BufferRole, Io, Kernel, LowerError, LowerOptions,
-    OptimizerKind, Phase, Plan,
+    Access, Binding, BufferDecl, BufferId, BufferRole, GemmKind, Io, Kernel, LowerError, LowerOptions,
+    OptimizerKind, Phase, Plan, Tile, Tiling,
 };
 use crate::model::{Activation, Conv, Layer, LayerKind, Model, PoolKind, Shape};
 use crate::params::{ParamLayout, ParamRole};
@@ -24,10 +24,7 @@ pub fn lower(model: &Model, options: &LowerOptions) -> Result<Plan, LowerError> 
         Shape::Image { .. } => {
             let last = model.layers.last().expect("a checked model has layers");
             return Err(LowerError::Unsupported {
-                message: format!(
-                    "the model ends with an image ({}), not class scores",
-                    last.output
-                ),
+                message: format!("the model ends with an image ({}), not class scores", last.output),
                 span: last.span,
                 help: "end the model with a dense layer, such as `dense 10 softmax`".into(),
             });
@@ -103,11 +100,7 @@ impl<'m> Lowering<'m> {
         let io = Io {
             dataset,
             indices: add("indices", 4 * b, BufferRole::Indices),
-            input: add(
-                "input",
-                4 * b * model.input.elements() as u64,
-                BufferRole::Input,
-            ),
+            input: add("input", 4 * b * model.input.elements() as u64, BufferRole::Input),
             labels: add("labels", 4 * b, BufferRole::Labels),
             step: add("step", STEP_BYTES, BufferRole::Step),
             params: add("params", params_bytes, BufferRole::Params),
@@ -117,11 +110,7 @@ impl<'m> Lowering<'m> {
                 4 * b * model.output().elements() as u64,
                 BufferRole::Probabilities,
             ),
-            stats: add(
-                "sample_stats",
-                SAMPLE_STAT_BYTES * b,
-                BufferRole::SampleStats,
-            ),
+            stats: add("sample_stats", SAMPLE_STAT_BYTES * b, BufferRole::SampleStats),
             totals: add("totals", 16, BufferRole::Totals),
             layer_outputs: Vec::new(),
             layer_grads: vec![None; model.layers.len()],
@@ -173,9 +162,7 @@ impl<'m> Lowering<'m> {
     /// Whether any layer before `i` has weights: if not, nothing needs the
     /// gradient of `i`'s input.
     fn needs_input_grad(&self, i: usize) -> bool {
-        self.model.layers[..i]
-            .iter()
-            .any(|l| l.params().trainable > 0)
+        self.model.layers[..i].iter().any(|l| l.params().trainable > 0)
     }
 
     fn is_last(&self, i: usize) -> bool {
@@ -194,9 +181,11 @@ impl<'m> Lowering<'m> {
         invocations: usize,
         flops: u64,
     ) {
-        let wg = self.options.workgroup_size;
+        let wg = workgroup_size(invocations, self.options.workgroup_size);
         let wgsl = template::emit(&name, template, &header.u32("WG", wg));
         self.kernels.push(Kernel {
+            gemm: None,
+            tile: None,
             name,
             template,
             phase,
@@ -261,11 +250,8 @@ impl<'m> Lowering<'m> {
                 let invocations = b * layer.output.elements();
                 match pool.kind {
                     PoolKind::Max => {
-                        let argmax = self.tensor(
-                            format!("{name}_argmax"),
-                            layer.output,
-                            BufferRole::PoolIndices,
-                        );
+                        let argmax =
+                            self.tensor(format!("{name}_argmax"), layer.output, BufferRole::PoolIndices);
                         self.argmax[i] = Some(argmax);
                         let bindings = vec![
                             (input, Access::Read),
@@ -361,28 +347,37 @@ impl<'m> Lowering<'m> {
             layer.activation()
         };
         let (w, bias) = self.weights(i);
-        let header = g
-            .header(self.options.batch, self.options.tile)
+        let b = self.options.batch;
+        let choice = g.choose(GemmKind::Forward, b, &self.options.tiling);
+        let header = choice
+            .header(&g, b)
             .u32("W_OFF", w)
             .u32("BIAS_OFF", bias)
             .activate(activation);
-        let invocations = g.tiles(g.out_rows(self.options.batch), g.co, self.options.tile);
         let bindings = vec![
             (input, Access::Read),
             (self.io.params, Access::Read),
             (out, Access::ReadWrite),
         ];
-        let flops = layer.flops() * self.options.batch as u64;
+        let flops = layer.flops() * b as u64;
         self.kernel(
             format!("{}_forward", layer.name),
-            "conv_forward",
+            choice.template,
             Phase::Forward,
             Some(i),
             header,
             bindings,
-            invocations,
+            choice.invocations,
             flops,
         );
+        self.mark_gemm(GemmKind::Forward, g.key(GemmKind::Forward, b), choice.tile);
+    }
+
+    /// Records the shape key of the kernel just added, for the tuner.
+    fn mark_gemm(&mut self, kind: GemmKind, key: String, tile: Tile) {
+        let kernel = self.kernels.last_mut().expect("a kernel was added");
+        kernel.gemm = Some((kind, key));
+        kernel.tile = Some(tile);
     }
 
     fn weights(&self, i: usize) -> (usize, usize) {
@@ -403,11 +398,7 @@ impl<'m> Lowering<'m> {
         let last = self.model.layers.len() - 1;
         let b = self.options.batch;
         let logits = self.io.layer_outputs[last];
-        let grad = self.tensor(
-            "logits_grad".into(),
-            Shape::Flat(classes),
-            BufferRole::Gradient,
-        );
+        let grad = self.tensor("logits_grad".into(), Shape::Flat(classes), BufferRole::Gradient);
         self.io.layer_grads[last] = Some(grad);
         let header = Header::default().u32("B", b).u32("K", classes);
         let bindings = vec![
@@ -428,10 +419,7 @@ impl<'m> Lowering<'m> {
             b,
             0,
         );
-        let bindings = vec![
-            (self.io.stats, Access::Read),
-            (self.io.totals, Access::ReadWrite),
-        ];
+        let bindings = vec![(self.io.stats, Access::Read), (self.io.totals, Access::ReadWrite)];
         self.kernel(
             "metrics".into(),
             "metrics",
@@ -470,28 +458,20 @@ impl<'m> Lowering<'m> {
             }
             LayerKind::Pool(pool) if need_dx => {
                 let dx = self.tensor(dx_name(self), input_shape, BufferRole::Gradient);
-                let header =
-                    pool_header(layer, b, pool.window, pool.stride).input_derivative(producer);
+                let header = pool_header(layer, b, pool.window, pool.stride).input_derivative(producer);
                 let (template, bindings) = match pool.kind {
                     PoolKind::Max => (
                         "max_pool_backward",
                         vec![
                             (dy, Access::Read),
-                            (
-                                self.argmax[i].expect("max pool keeps indices"),
-                                Access::Read,
-                            ),
+                            (self.argmax[i].expect("max pool keeps indices"), Access::Read),
                             (x, Access::Read),
                             (dx, Access::ReadWrite),
                         ],
                     ),
                     PoolKind::Avg => (
                         "avg_pool_backward",
-                        vec![
-                            (dy, Access::Read),
-                            (x, Access::Read),
-                            (dx, Access::ReadWrite),
-                        ],
+                        vec![(dy, Access::Read), (x, Access::Read), (dx, Access::ReadWrite)],
                     ),
                 };
                 let invocations = b * input_shape.elements();
@@ -540,11 +520,7 @@ impl<'m> Lowering<'m> {
                 let dx = self.tensor(dx_name(self), input_shape, BufferRole::Gradient);
                 let n = b * input_shape.elements();
                 let header = Header::default().u32("N", n).input_derivative(producer);
-                let bindings = vec![
-                    (dy, Access::Read),
-                    (x, Access::Read),
-                    (dx, Access::ReadWrite),
-                ];
+                let bindings = vec![(dy, Access::Read), (x, Access::Read), (dx, Access::ReadWrite)];
                 self.kernel(
                     format!("{name}_backward"),
                     "activation_backward",
@@ -572,28 +548,28 @@ impl<'m> Lowering<'m> {
     ) {
         let layer = &self.model.layers[i];
         let name = layer.name.clone();
-        let tile = self.options.tile;
         let b = self.options.batch;
         let flops = layer.flops() * b as u64;
         let (w, bias) = self.weights(i);
         let grads = self.io.grads;
 
-        let header = g.header(b, tile).u32("W_OFF", w);
-        let bindings = vec![
-            (x, Access::Read),
-            (dy, Access::Read),
-            (grads, Access::ReadWrite),
-        ];
-        let invocations = g.tiles(g.kh * g.kw * g.ci, g.co, tile);
+        let choice = g.choose(GemmKind::BackwardWeight, b, &self.options.tiling);
+        let header = choice.header(&g, b).u32("W_OFF", w);
+        let bindings = vec![(x, Access::Read), (dy, Access::Read), (grads, Access::ReadWrite)];
         self.kernel(
             format!("{name}_backward_weight"),
-            "conv_backward_weight",
+            choice.template,
             Phase::Backward,
             Some(i),
             header,
             bindings,
-            invocations,
+            choice.invocations,
             flops,
+        );
+        self.mark_gemm(
+            GemmKind::BackwardWeight,
+            g.key(GemmKind::BackwardWeight, b),
+            choice.tile,
         );
 
         let header = Header::default()
@@ -618,23 +594,28 @@ impl<'m> Lowering<'m> {
                 layer.input,
                 BufferRole::Gradient,
             );
-            let header = g.header(b, tile).u32("W_OFF", w).input_derivative(producer);
+            let choice = g.choose(GemmKind::BackwardInput, b, &self.options.tiling);
+            let header = choice.header(&g, b).u32("W_OFF", w).input_derivative(producer);
             let bindings = vec![
                 (dy, Access::Read),
                 (self.io.params, Access::Read),
                 (x, Access::Read),
                 (dx, Access::ReadWrite),
             ];
-            let invocations = g.tiles(b * g.ih * g.iw, g.ci, tile);
             self.kernel(
                 format!("{name}_backward_input"),
-                "conv_backward_input",
+                choice.template,
                 Phase::Backward,
                 Some(i),
                 header,
                 bindings,
-                invocations,
+                choice.invocations,
                 flops,
+            );
+            self.mark_gemm(
+                GemmKind::BackwardInput,
+                g.key(GemmKind::BackwardInput, b),
+                choice.tile,
             );
             self.io.layer_grads[i - 1] = Some(dx);
         }
@@ -651,11 +632,7 @@ impl<'m> Lowering<'m> {
         let (params, grads, step) = (self.io.params, self.io.grads, self.io.step);
         match self.options.optimizer {
             OptimizerKind::Sgd => {
-                let velocity = self.buffer(
-                    "sgd_velocity".into(),
-                    4 * n as u64,
-                    BufferRole::OptimizerState,
-                );
+                let velocity = self.buffer("sgd_velocity".into(), 4 * n as u64, BufferRole::OptimizerState);
                 let bindings = vec![
                     (params, Access::ReadWrite),
                     (grads, Access::Read),
@@ -716,18 +693,8 @@ struct GemmShape {
 
 impl GemmShape {
     fn conv(layer: &Layer, conv: &Conv) -> GemmShape {
-        let (
-            Shape::Image {
-                h: ih,
-                w: iw,
-                c: ci,
-            },
-            Shape::Image {
-                h: oh,
-                w: ow,
-                c: co,
-            },
-        ) = (layer.input, layer.output)
+        let (Shape::Image { h: ih, w: iw, c: ci }, Shape::Image { h: oh, w: ow, c: co }) =
+            (layer.input, layer.output)
         else {
             unreachable!("a checked conv maps images to images")
         };
@@ -764,7 +731,7 @@ impl GemmShape {
         batch * self.oh * self.ow
     }
 
-    fn header(&self, batch: usize, tile: super::Tile) -> Header {
+    fn header(&self, batch: usize) -> Header {
         Header::default()
             .u32("B", batch)
             .u32("IH", self.ih)
@@ -778,19 +745,110 @@ impl GemmShape {
             .u32("STRIDE", self.stride)
             .u32("PAD_T", self.pad[0])
             .u32("PAD_L", self.pad[1])
-            .u32("TM", tile.m)
-            .u32("TN", tile.n)
     }
 
-    /// Invocations for a rows x cols output in tiles.
-    fn tiles(&self, rows: usize, cols: usize, tile: super::Tile) -> usize {
-        rows.div_ceil(tile.m) * cols.div_ceil(tile.n)
+    /// The output of a kernel as a matrix: rows x columns.
+    fn output(&self, kind: GemmKind, batch: usize) -> (usize, usize) {
+        match kind {
+            GemmKind::Forward => (self.out_rows(batch), self.co),
+            GemmKind::BackwardInput => (batch * self.ih * self.iw, self.ci),
+            GemmKind::BackwardWeight => (self.kh * self.kw * self.ci, self.co),
+        }
+    }
+
+    /// What a tile is tuned for: the kernel and every shape it is
+    /// specialised to (offsets and activations do not change its speed).
+    pub fn key(&self, kind: GemmKind, batch: usize) -> String {
+        let kind = match kind {
+            GemmKind::Forward => "forward",
+            GemmKind::BackwardInput => "backward_input",
+            GemmKind::BackwardWeight => "backward_weight",
+        };
+        format!(
+            "{kind} b{batch} in{}x{}x{} out{}x{}x{} k{}x{} s{} p{},{}",
+            self.ih,
+            self.iw,
+            self.ci,
+            self.oh,
+            self.ow,
+            self.co,
+            self.kh,
+            self.kw,
+            self.stride,
+            self.pad[0],
+            self.pad[1]
+        )
+    }
+
+    /// The template and tile for a kernel. The written-out (`_tiled`)
+    /// kernels read four output channels at a time, so need CO a multiple
+    /// of 4; the loop templates take any shape, with a small tile.
+    fn choose(&self, kind: GemmKind, batch: usize, tiling: &Tiling) -> GemmChoice {
+        let (rows, cols) = self.output(kind, batch);
+        let flops = 2 * (batch * self.oh * self.ow * self.co * self.kh * self.kw * self.ci) as u64;
+        let wanted = tiling.tile(kind, &self.key(kind, batch), flops);
+        let (template, tile) = if !self.co.is_multiple_of(4) {
+            let generic = match kind {
+                GemmKind::Forward => "conv_forward",
+                GemmKind::BackwardInput => "conv_backward_input",
+                GemmKind::BackwardWeight => "conv_backward_weight",
+            };
+            (
+                generic,
+                Tile {
+                    m: 4.min(rows),
+                    n: 4.min(cols),
+                },
+            )
+        } else {
+            let m = wanted.m.clamp(1, rows.next_power_of_two());
+            let tile = match kind {
+                // Columns are vec4s of output channels: a multiple of 4 that divides CO.
+                GemmKind::Forward | GemmKind::BackwardWeight => {
+                    let mut n = wanted.n.next_multiple_of(4).min(self.co);
+                    while !self.co.is_multiple_of(n) {
+                        n -= 4;
+                    }
+                    Tile { m, n }
+                }
+                GemmKind::BackwardInput => Tile {
+                    m,
+                    n: wanted.n.clamp(1, cols),
+                },
+            };
+            let template = match kind {
+                GemmKind::Forward => "conv_forward_tiled",
+                GemmKind::BackwardInput => "conv_backward_input_tiled",
+                GemmKind::BackwardWeight => "conv_backward_weight_tiled",
+            };
+            (template, tile)
+        };
+        GemmChoice {
+            template,
+            tile,
+            invocations: rows.div_ceil(tile.m) * cols.div_ceil(tile.n),
+        }
+    }
+}
+
+/// A GEMM-like kernel's template, tile and dispatch size.
+struct GemmChoice {
+    template: &'static str,
+    tile: Tile,
+    invocations: usize,
+}
+
+impl GemmChoice {
+    fn header(&self, g: &GemmShape, batch: usize) -> Header {
+        g.header(batch)
+            .u32("TM", self.tile.m)
+            .u32("TN", self.tile.n)
+            .u32("TN4", self.tile.n / 4)
     }
 }
 
 fn pool_header(layer: &Layer, batch: usize, window: [usize; 2], stride: usize) -> Header {
-    let (Shape::Image { h: ih, w: iw, c }, Shape::Image { h: oh, w: ow, .. }) =
-        (layer.input, layer.output)
+    let (Shape::Image { h: ih, w: iw, c }, Shape::Image { h: oh, w: ow, .. }) = (layer.input, layer.output)
     else {
         unreachable!("a checked pool maps images to images")
     };
@@ -812,6 +870,13 @@ fn dropout_header(n: usize, rate: f32, layer: usize) -> Header {
         .u32("THRESHOLD", rng::dropout_threshold(rate) as usize)
         .f32("SCALE", 1.0 / (1.0 - rate))
         .u32("SALT", layer)
+}
+
+/// Invocations per workgroup: the most allowed, but fewer for small
+/// dispatches so that they still spread over at least 8 workgroups (on a
+/// CPU driver each workgroup runs on one core).
+fn workgroup_size(invocations: usize, max: usize) -> usize {
+    (invocations / 8).next_power_of_two().clamp(8.min(max), max)
 }
 
 /// Workgroups for `invocations`, spilling into y past 65535 groups in x.

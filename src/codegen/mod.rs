@@ -11,6 +11,7 @@
 
 mod lower;
 pub mod template;
+mod unroll;
 
 pub use lower::lower;
 
@@ -31,10 +32,53 @@ pub enum OptimizerKind {
 
 /// Register-tile sizes of the GEMM-like kernels: each invocation computes
 /// `m x n` outputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Tile {
     pub m: usize,
     pub n: usize,
+}
+
+/// The three GEMM-like kernels of a conv or dense layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GemmKind {
+    Forward,
+    BackwardInput,
+    BackwardWeight,
+}
+
+/// Which register tile each GEMM-like kernel gets: a default per kind,
+/// and the tuner's choices by shape (see `Plan::gemm_keys`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tiling {
+    pub tuned: std::collections::BTreeMap<String, Tile>,
+}
+
+impl Tiling {
+    /// The default tile for a kernel of `flops` per dispatch. Measured on
+    /// lavapipe (2 cores): a 16 x 32 tile runs the big convolutions ~4x
+    /// faster than 4 x 4, but the driver takes ~2.5 s to compile it, so
+    /// kernels with little work get smaller tiles that compile in a
+    /// fraction of that. `cnnc tune` measures instead of guessing.
+    pub fn default_tile(kind: GemmKind, flops: u64) -> Tile {
+        let big = flops >= 300_000_000;
+        let small = flops < 20_000_000;
+        match (kind, big, small) {
+            (GemmKind::BackwardInput, true, _) => Tile { m: 16, n: 8 },
+            (GemmKind::BackwardInput, false, false) => Tile { m: 8, n: 8 },
+            (GemmKind::BackwardInput, _, true) => Tile { m: 4, n: 4 },
+            (_, true, _) => Tile { m: 16, n: 32 },
+            (_, false, false) => Tile { m: 8, n: 16 },
+            (_, _, true) => Tile { m: 4, n: 8 },
+        }
+    }
+
+    pub fn tile(&self, kind: GemmKind, key: &str, flops: u64) -> Tile {
+        self.tuned
+            .get(key)
+            .copied()
+            .unwrap_or_else(|| Self::default_tile(kind, flops))
+    }
 }
 
 /// The most buffers a dataset may span (bindings of `shaders/gather.wgsl`).
@@ -47,9 +91,10 @@ pub struct LowerOptions {
     /// Samples per dataset buffer (the runtime's choice, from its limits).
     pub samples_per_chunk: usize,
     pub optimizer: OptimizerKind,
-    /// Invocations per workgroup of every kernel.
+    /// Largest invocations per workgroup (small dispatches get smaller
+    /// workgroups, so that every core has work).
     pub workgroup_size: usize,
-    pub tile: Tile,
+    pub tiling: Tiling,
 }
 
 impl Default for LowerOptions {
@@ -59,7 +104,7 @@ impl Default for LowerOptions {
             samples_per_chunk: 1 << 20,
             optimizer: OptimizerKind::Adam,
             workgroup_size: 64,
-            tile: Tile { m: 8, n: 16 },
+            tiling: Tiling::default(),
         }
     }
 }
@@ -139,6 +184,11 @@ pub struct Binding {
 pub struct Kernel {
     /// `conv1_forward`, `dense2_backward_weight`, `adam`, …
     pub name: String,
+    /// For GEMM-like kernels: which one, and the shape key the tuner
+    /// caches tiles under.
+    pub gemm: Option<(GemmKind, String)>,
+    /// The register tile of a GEMM-like kernel.
+    pub tile: Option<Tile>,
     /// The file in `shaders/` it was made from.
     pub template: &'static str,
     pub phase: Phase,
@@ -235,6 +285,7 @@ impl Plan {
                         "buffer": self.buffers[binding.buffer].name,
                         "access": binding.access,
                     })).collect::<Vec<_>>(),
+                    "tile": k.tile,
                     "workgroup_size": k.workgroup_size,
                     "workgroups": k.workgroups,
                     "flops": k.flops,
@@ -272,11 +323,7 @@ pub enum LowerError {
 impl LowerError {
     pub fn to_diagnostic(&self) -> Diagnostic {
         match self {
-            LowerError::Unsupported {
-                message,
-                span,
-                help,
-            } => Diagnostic::error(message.clone())
+            LowerError::Unsupported { message, span, help } => Diagnostic::error(message.clone())
                 .label(*span, "here")
                 .help(help.clone()),
             LowerError::InvalidShader { .. } => Diagnostic::error(self.to_string()),

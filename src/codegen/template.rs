@@ -13,9 +13,18 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("gather", include_str!("../../shaders/gather.wgsl")),
     (
-        "conv_forward",
-        include_str!("../../shaders/conv_forward.wgsl"),
+        "conv_forward_tiled",
+        include_str!("../../shaders/conv_forward_tiled.wgsl"),
     ),
+    (
+        "conv_backward_input_tiled",
+        include_str!("../../shaders/conv_backward_input_tiled.wgsl"),
+    ),
+    (
+        "conv_backward_weight_tiled",
+        include_str!("../../shaders/conv_backward_weight_tiled.wgsl"),
+    ),
+    ("conv_forward", include_str!("../../shaders/conv_forward.wgsl")),
     (
         "conv_backward_input",
         include_str!("../../shaders/conv_backward_input.wgsl"),
@@ -24,10 +33,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "conv_backward_weight",
         include_str!("../../shaders/conv_backward_weight.wgsl"),
     ),
-    (
-        "bias_backward",
-        include_str!("../../shaders/bias_backward.wgsl"),
-    ),
+    ("bias_backward", include_str!("../../shaders/bias_backward.wgsl")),
     (
         "max_pool_forward",
         include_str!("../../shaders/max_pool_forward.wgsl"),
@@ -112,8 +118,16 @@ impl Header {
             Activation::Sigmoid => "1.0 / (1.0 + exp(-x))".to_string(),
             Activation::Tanh => "tanh(x)".to_string(),
         };
+        let body4 = match activation {
+            Activation::Linear | Activation::Softmax => "x".to_string(),
+            Activation::Relu => "max(x, vec4<f32>(0.0))".to_string(),
+            Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?} * x, x, x > vec4<f32>(0.0))"),
+            Activation::Sigmoid => "1.0 / (1.0 + exp(-x))".to_string(),
+            Activation::Tanh => "tanh(x)".to_string(),
+        };
         self.functions.push(format!(
-            "fn activate(x: f32) -> f32 {{\n    return {body};\n}}\n"
+            "fn activate(x: f32) -> f32 {{\n    return {body};\n}}\n\n\
+             fn activate4(x: vec4<f32>) -> vec4<f32> {{\n    return {body4};\n}}\n"
         ));
         self
     }
@@ -139,10 +153,10 @@ impl Header {
 /// Keras's `leaky_relu` activation: negative_slope 0.2.
 pub const LEAKY_SLOPE: f32 = 0.2;
 
-/// The full text of a kernel: header, prelude, template.
+/// The full text of a kernel: header, prelude, template (its `//% for`
+/// loops written out).
 pub fn emit(kernel_name: &str, template_name: &str, header: &Header) -> String {
-    let mut out =
-        format!("// {kernel_name}: shaders/{template_name}.wgsl, specialised by cnnc.\n\n");
+    let mut out = format!("// {kernel_name}: shaders/{template_name}.wgsl, specialised by cnnc.\n\n");
     for (name, value) in &header.consts {
         match value {
             Const::U32(v) => writeln!(out, "const {name}: u32 = {v}u;"),
@@ -157,14 +171,23 @@ pub fn emit(kernel_name: &str, template_name: &str, header: &Header) -> String {
     }
     out.push_str(COMMON);
     out.push('\n');
-    out.push_str(template(template_name));
+    let consts: std::collections::HashMap<&str, u64> = header
+        .consts
+        .iter()
+        .filter_map(|(n, v)| match v {
+            Const::U32(v) => Some((*n, *v)),
+            Const::F32(_) => None,
+        })
+        .collect();
+    let body = super::unroll::expand(template(template_name), &consts)
+        .unwrap_or_else(|e| panic!("shaders/{template_name}.wgsl: {e}"));
+    out.push_str(&body);
     out
 }
 
 /// Parses and validates a module with naga, as wgpu will.
 pub fn validate(name: &str, wgsl: &str) -> Result<(), String> {
-    let module =
-        naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string_with_path(wgsl, name))?;
+    let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string_with_path(wgsl, name))?;
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::default(),

@@ -40,11 +40,8 @@ pub(crate) fn read_batch(path: &Path, into: &mut Dataset) -> Result<(), DataErro
         }
         into.labels.push(label as u32);
         for p in 0..PLANE {
-            into.images.extend_from_slice(&[
-                record[1 + p],
-                record[1 + PLANE + p],
-                record[1 + 2 * PLANE + p],
-            ]);
+            into.images
+                .extend_from_slice(&[record[1 + p], record[1 + PLANE + p], record[1 + 2 * PLANE + p]]);
         }
     }
     Ok(())

@@ -50,9 +50,8 @@ pub(crate) fn decode(path: &Path, channels: usize) -> Result<(Vec<u8>, [usize; 3
         path: path.to_path_buf(),
         error,
     })?;
-    let img = image::load_from_memory(&bytes).map_err(|e| {
-        DataError::invalid(path, format!("is not a readable PNG or JPEG image: {e}"))
-    })?;
+    let img = image::load_from_memory(&bytes)
+        .map_err(|e| DataError::invalid(path, format!("is not a readable PNG or JPEG image: {e}")))?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let pixels = if channels == 1 {
         img.into_luma8().into_raw()
@@ -84,10 +83,7 @@ fn read_split(
                 ),
             )
         })?;
-        for path in entries(&dir.join(&class))?
-            .into_iter()
-            .filter(|p| is_image(p))
-        {
+        for path in entries(&dir.join(&class))?.into_iter().filter(|p| is_image(p)) {
             let (pixels, image_shape) = decode(&path, channels)?;
             match shape {
                 None => *shape = Some(image_shape),
@@ -119,10 +115,7 @@ fn read_split(
 /// Without a model to say, images are greyscale if the first one is.
 fn guess_channels(dir: &Path) -> Result<usize, DataError> {
     for class in classes(dir)? {
-        if let Some(path) = entries(&dir.join(&class))?
-            .into_iter()
-            .find(|p| is_image(p))
-        {
+        if let Some(path) = entries(&dir.join(&class))?.into_iter().find(|p| is_image(p)) {
             let img = image::open(&path)
                 .map_err(|e| DataError::invalid(&path, format!("is not a readable image: {e}")))?;
             return Ok(if img.color().has_color() { 3 } else { 1 });
@@ -133,10 +126,7 @@ fn guess_channels(dir: &Path) -> Result<usize, DataError> {
 
 pub(super) fn load(dir: &Path, channels: Option<usize>) -> Result<Splits, DataError> {
     let (train_dir, test_dir) = if dir.join("train").is_dir() {
-        (
-            dir.join("train"),
-            Some(dir.join("test")).filter(|t| t.is_dir()),
-        )
+        (dir.join("train"), Some(dir.join("test")).filter(|t| t.is_dir()))
     } else {
         (dir.to_path_buf(), None)
     };

@@ -16,12 +16,10 @@ pub(crate) struct Idx {
 pub(crate) fn read(path: &Path, ndims: &[u8]) -> Result<Idx, DataError> {
     let mut reader = open(path)?;
     let magic = read_exact(&mut *reader, 4, path, "IDX header").map_err(|e| match e {
-        DataError::Invalid { path, message } if message.starts_with("truncated") => {
-            DataError::Invalid {
-                path,
-                message: "too short to be an IDX file (no 4-byte magic number)".into(),
-            }
-        }
+        DataError::Invalid { path, message } if message.starts_with("truncated") => DataError::Invalid {
+            path,
+            message: "too short to be an IDX file (no 4-byte magic number)".into(),
+        },
         e => e,
     })?;
     let expected = ndims
@@ -38,11 +36,7 @@ pub(crate) fn read(path: &Path, ndims: &[u8]) -> Result<Idx, DataError> {
                 magic[1],
                 magic[2],
                 magic[3],
-                ndims
-                    .iter()
-                    .map(u8::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                ndims.iter().map(u8::to_string).collect::<Vec<_>>().join(" or ")
             ),
         ));
     }
@@ -75,11 +69,7 @@ pub(crate) fn read(path: &Path, ndims: &[u8]) -> Result<Idx, DataError> {
 /// An IDX image file: N x H x W (greyscale), or N x H x W x C.
 pub(crate) fn read_images(path: &Path) -> Result<(Vec<u8>, [usize; 3]), DataError> {
     let idx = read(path, &[3, 4])?;
-    let shape = [
-        idx.dims[1],
-        idx.dims[2],
-        idx.dims.get(3).copied().unwrap_or(1),
-    ];
+    let shape = [idx.dims[1], idx.dims[2], idx.dims.get(3).copied().unwrap_or(1)];
     if shape.contains(&0) {
         return Err(DataError::invalid(
             path,

@@ -119,10 +119,7 @@ impl std::fmt::Display for DataSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{}: {error}", path.display())]
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
 }
@@ -204,9 +201,7 @@ pub(crate) fn read_error(path: &Path, error: std::io::Error) -> DataError {
     match error.kind() {
         std::io::ErrorKind::InvalidInput
         | std::io::ErrorKind::InvalidData
-        | std::io::ErrorKind::UnexpectedEof => {
-            DataError::invalid(path, format!("cannot be read: {error}"))
-        }
+        | std::io::ErrorKind::UnexpectedEof => DataError::invalid(path, format!("cannot be read: {error}")),
         _ => DataError::Io {
             path: path.to_path_buf(),
             error,

@@ -63,11 +63,7 @@ fn idx_errors_name_the_file_and_the_problem() {
     let spec = DataSpec::Mnist(dir.path().into());
     let images = dir.path().join("train-images-idx3-ubyte");
 
-    write(
-        dir.path(),
-        "train-images-idx3-ubyte",
-        &idx(&[4, 2, 3], &[0; 20]),
-    );
+    write(dir.path(), "train-images-idx3-ubyte", &idx(&[4, 2, 3], &[0; 20]));
     let e = error(spec.clone());
     assert!(e.starts_with(&images.display().to_string()), "{e}");
     assert!(e.contains("truncated: expected 24 bytes"), "{e}");
@@ -92,23 +88,12 @@ fn idx_errors_name_the_file_and_the_problem() {
         "oversized header"
     );
 
-    write(
-        dir.path(),
-        "train-images-idx3-ubyte",
-        &idx(&[4, 2, 3], &[0; 25]),
-    );
+    write(dir.path(), "train-images-idx3-ubyte", &idx(&[4, 2, 3], &[0; 25]));
     assert!(error(spec.clone()).contains("more bytes than its header describes"));
 
-    write(
-        dir.path(),
-        "train-images-idx3-ubyte",
-        &idx(&[5, 2, 3], &[0; 30]),
-    );
+    write(dir.path(), "train-images-idx3-ubyte", &idx(&[5, 2, 3], &[0; 30]));
     let e = error(spec.clone());
-    assert!(
-        e.contains("train-labels-idx1-ubyte: has 4 labels, but"),
-        "{e}"
-    );
+    assert!(e.contains("train-labels-idx1-ubyte: has 4 labels, but"), "{e}");
     assert!(e.contains("has 5 images"), "{e}");
 
     std::fs::remove_file(dir.path().join("train-labels-idx1-ubyte")).unwrap();
@@ -118,10 +103,7 @@ fn idx_errors_name_the_file_and_the_problem() {
     std::fs::remove_file(&images).unwrap();
     write(dir.path(), "train-labels-idx1-ubyte", &idx(&[4], &[0; 4]));
     let e = error(spec.clone());
-    assert!(
-        e.contains("train-images-idx3-ubyte.gz: cannot be read"),
-        "{e}"
-    );
+    assert!(e.contains("train-images-idx3-ubyte.gz: cannot be read"), "{e}");
 
     assert!(error(DataSpec::Mnist(dir.path().join("nope"))).contains("not a directory"));
 }
@@ -138,11 +120,7 @@ fn cifar_planes_become_channels_last() {
     let mut batch = cifar_record(3, 0);
     batch.extend(cifar_record(9, 1));
     write(dir.path(), "data_batch_2.bin", &batch);
-    std::fs::write(
-        dir.path().join("test_batch.bin.gz"),
-        gz(&cifar_record(1, 5)),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("test_batch.bin.gz"), gz(&cifar_record(1, 5))).unwrap();
     let splits = load(&DataSpec::Cifar10(dir.path().into()), None).unwrap();
     assert_eq!(splits.train.labels, [3, 9]);
     assert_eq!(splits.train.shape, [32, 32, 3]);
@@ -212,8 +190,7 @@ fn image_folders() {
 
     png(&root.join("test/bird/e.png"), 4, 3, 0);
     assert!(
-        error(DataSpec::Folder(root.into()))
-            .contains("is a class that the training folder does not have")
+        error(DataSpec::Folder(root.into())).contains("is a class that the training folder does not have")
     );
 
     let empty = tempfile::tempdir().unwrap();
@@ -223,9 +200,7 @@ fn image_folders() {
 #[test]
 fn limit_and_validation_split() {
     let dir = mnist_dir(10, false);
-    let mut d = load(&DataSpec::Mnist(dir.path().into()), None)
-        .unwrap()
-        .train;
+    let mut d = load(&DataSpec::Mnist(dir.path().into()), None).unwrap().train;
     d.truncate(8);
     assert_eq!(d.len(), 8);
     let val = d.split_off(0.25);
@@ -253,15 +228,9 @@ fn data_spec_parses() {
 fn the_real_mnist_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
     let splits = load(&DataSpec::Mnist(dir), None).unwrap();
-    assert_eq!(
-        (splits.train.len(), splits.train.shape),
-        (60_000, [28, 28, 1])
-    );
+    assert_eq!((splits.train.len(), splits.train.shape), (60_000, [28, 28, 1]));
     assert_eq!(splits.test.as_ref().unwrap().len(), 10_000);
     assert_eq!(splits.train.label_range(), 10);
     // The first training digit is a 5, the first test digit a 7.
-    assert_eq!(
-        (splits.train.labels[0], splits.test.unwrap().labels[0]),
-        (5, 7)
-    );
+    assert_eq!((splits.train.labels[0], splits.test.unwrap().labels[0]), (5, 7));
 }

@@ -59,9 +59,7 @@ impl Checker {
         }
         for s in &program.statements {
             if let Statement::Param { name, .. } = &s.node {
-                self.declared_later
-                    .entry(name.node.clone())
-                    .or_insert(name.span);
+                self.declared_later.entry(name.node.clone()).or_insert(name.span);
             }
         }
         self.check_overrides(options);
@@ -162,15 +160,11 @@ impl Checker {
     fn check_overrides(&mut self, options: &CheckOptions) {
         for (name, _) in &options.overrides {
             if !self.declared_later.contains_key(name) {
-                let mut declared: Vec<&str> =
-                    self.declared_later.keys().map(String::as_str).collect();
+                let mut declared: Vec<&str> = self.declared_later.keys().map(String::as_str).collect();
                 declared.sort_unstable();
-                let mut d =
-                    Diagnostic::error(format!("`--set {name}=…` names no parameter of this model"));
+                let mut d = Diagnostic::error(format!("`--set {name}=…` names no parameter of this model"));
                 d = if declared.is_empty() {
-                    d.help(
-                        "this model declares no parameters; declare one with `param NAME = VALUE`",
-                    )
+                    d.help("this model declares no parameters; declare one with `param NAME = VALUE`")
                 } else {
                     d.note(format!("its parameters are: {}", declared.join(", ")))
                 };
@@ -191,11 +185,7 @@ impl Checker {
             );
             return;
         }
-        let overridden = options
-            .overrides
-            .iter()
-            .rev()
-            .find(|(n, _)| *n == name.node);
+        let overridden = options.overrides.iter().rev().find(|(n, _)| *n == name.node);
         let value = match overridden {
             Some((_, v)) => Some(*v),
             None => self.eval(value),
@@ -248,11 +238,10 @@ impl Checker {
                 };
                 let result = result.filter(|r| r.unsigned_abs() <= i32::MAX as u64);
                 if result.is_none() {
-                    self.errors
-                        .push(Diagnostic::error("integer overflow").label(
-                            expr.span,
-                            format!("{a} {} {b} does not fit in 31 bits", op.symbol()),
-                        ));
+                    self.errors.push(Diagnostic::error("integer overflow").label(
+                        expr.span,
+                        format!("{a} {} {b} does not fit in 31 bits", op.symbol()),
+                    ));
                 }
                 result
             }
@@ -279,9 +268,8 @@ impl Checker {
 
     fn positive(&mut self, value: &Spanned<u64>, what: &str) -> Option<usize> {
         if value.node == 0 {
-            self.errors.push(
-                Diagnostic::error(format!("{what} must be at least 1")).label(value.span, "0"),
-            );
+            self.errors
+                .push(Diagnostic::error(format!("{what} must be at least 1")).label(value.span, "0"));
             return None;
         }
         Some(value.node as usize)
@@ -290,8 +278,7 @@ impl Checker {
     fn window(&mut self, value: &Spanned<[u64; 2]>, what: &str) -> Option<[usize; 2]> {
         if value.node.contains(&0) {
             self.errors.push(
-                Diagnostic::error(format!("a {what} cannot have a zero size"))
-                    .label(value.span, "0 here"),
+                Diagnostic::error(format!("a {what} cannot have a zero size")).label(value.span, "0 here"),
             );
             return None;
         }
@@ -319,10 +306,7 @@ impl Checker {
             Statement::Conv(c) => {
                 let filters = self.count(&c.filters, "filters");
                 let kernel = self.window(&c.kernel, "kernel");
-                let stride = c
-                    .stride
-                    .as_ref()
-                    .map_or(Some(1), |s| self.positive(s, "stride"));
+                let stride = c.stride.as_ref().map_or(Some(1), |s| self.positive(s, "stride"));
                 let l2 = self.l2(&c.l2);
                 LayerSpec::Conv {
                     conv: Conv {
@@ -381,11 +365,7 @@ impl Checker {
         })
     }
 
-    fn input_shape(
-        &mut self,
-        input: Option<&Spanned<[u64; 3]>>,
-        options: &CheckOptions,
-    ) -> Option<Shape> {
+    fn input_shape(&mut self, input: Option<&Spanned<[u64; 3]>>, options: &CheckOptions) -> Option<Shape> {
         let dims = match (input, options.input) {
             (Some(given), Some(flag)) if given.node.map(|d| d as usize) != flag => {
                 self.errors.push(
@@ -447,77 +427,70 @@ impl Checker {
         let mut shape = input;
         for (span, spec) in specs {
             let span = *span;
-            let (kind, output) =
-                match spec {
-                    LayerSpec::Conv { conv, kernel_span } => {
-                        let (h, w) = self.image_input(shape, span, "conv", layers.last())?;
-                        let out = conv_out(h, conv.kernel[0], conv.stride, conv.padding)
-                            .zip(conv_out(w, conv.kernel[1], conv.stride, conv.padding));
-                        let Some((oh, ow)) = out else {
-                            self.window_too_large(
-                                shape,
-                                *kernel_span,
-                                layers.last(),
-                                "kernel",
-                                conv.kernel,
-                            );
-                            return None;
-                        };
-                        (
-                            LayerKind::Conv(*conv),
-                            Shape::Image {
-                                h: oh,
-                                w: ow,
-                                c: conv.filters,
-                            },
-                        )
-                    }
-                    LayerSpec::Pool { pool, window_span } => {
-                        let (h, w) = self.image_input(shape, span, "pool", layers.last())?;
-                        let out = conv_out(h, pool.window[0], pool.stride, Padding::Valid)
-                            .zip(conv_out(w, pool.window[1], pool.stride, Padding::Valid));
-                        let Some((oh, ow)) = out else {
-                            self.window_too_large(
-                                shape,
-                                *window_span,
-                                layers.last(),
-                                "pool window",
-                                pool.window,
-                            );
-                            return None;
-                        };
-                        (
-                            LayerKind::Pool(*pool),
-                            Shape::Image {
-                                h: oh,
-                                w: ow,
-                                c: shape.channels(),
-                            },
-                        )
-                    }
-                    LayerSpec::Dense(dense) => {
-                        if let Shape::Image { .. } = shape {
-                            let flat = Shape::Flat(shape.elements());
-                            push_layer(
-                                &mut layers,
-                                &mut counts,
-                                LayerKind::Flatten { implicit: true },
-                                shape,
-                                flat,
-                                span,
-                            );
-                            shape = flat;
-                        }
-                        (LayerKind::Dense(*dense), Shape::Flat(dense.units))
-                    }
-                    LayerSpec::Plain(LayerKind::Flatten { implicit }) => (
-                        LayerKind::Flatten {
-                            implicit: *implicit,
+            let (kind, output) = match spec {
+                LayerSpec::Conv { conv, kernel_span } => {
+                    let (h, w) = self.image_input(shape, span, "conv", layers.last())?;
+                    let out = conv_out(h, conv.kernel[0], conv.stride, conv.padding).zip(conv_out(
+                        w,
+                        conv.kernel[1],
+                        conv.stride,
+                        conv.padding,
+                    ));
+                    let Some((oh, ow)) = out else {
+                        self.window_too_large(shape, *kernel_span, layers.last(), "kernel", conv.kernel);
+                        return None;
+                    };
+                    (
+                        LayerKind::Conv(*conv),
+                        Shape::Image {
+                            h: oh,
+                            w: ow,
+                            c: conv.filters,
                         },
-                        Shape::Flat(shape.elements()),
-                    ),
-                    LayerSpec::Plain(kind) => (kind.clone(), shape),
-                };
+                    )
+                }
+                LayerSpec::Pool { pool, window_span } => {
+                    let (h, w) = self.image_input(shape, span, "pool", layers.last())?;
+                    let out = conv_out(h, pool.window[0], pool.stride, Padding::Valid).zip(conv_out(
+                        w,
+                        pool.window[1],
+                        pool.stride,
+                        Padding::Valid,
+                    ));
+                    let Some((oh, ow)) = out else {
+                        self.window_too_large(shape, *window_span, layers.last(), "pool window", pool.window);
+                        return None;
+                    };
+                    (
+                        LayerKind::Pool(*pool),
+                        Shape::Image {
+                            h: oh,
+                            w: ow,
+                            c: shape.channels(),
+                        },
+                    )
+                }
+                LayerSpec::Dense(dense) => {
+                    if let Shape::Image { .. } = shape {
+                        let flat = Shape::Flat(shape.elements());
+                        push_layer(
+                            &mut layers,
+                            &mut counts,
+                            LayerKind::Flatten { implicit: true },
+                            shape,
+                            flat,
+                            span,
+                        );
+                        shape = flat;
+                    }
+                    (LayerKind::Dense(*dense), Shape::Flat(dense.units))
+                }
+                LayerSpec::Plain(LayerKind::Flatten { implicit }) => (
+                    LayerKind::Flatten { implicit: *implicit },
+                    Shape::Flat(shape.elements()),
+                ),
+                LayerSpec::Plain(kind) => (kind.clone(), shape),
+            };
             if !self.fits(&kind, shape, output, span) {
                 return None;
             }
@@ -543,10 +516,7 @@ impl Checker {
                 ))
                 .label(span, format!("{what} on a flat input"));
                 if let Some(layer) = from {
-                    d = d.label(
-                        layer.span,
-                        format!("`{}` outputs a vector of {n}", layer.name),
-                    );
+                    d = d.label(layer.span, format!("`{}` outputs a vector of {n}", layer.name));
                 }
                 self.errors.push(d.help(format!(
                     "put `{what}` layers before the first `flatten` or `dense`"
@@ -584,10 +554,7 @@ impl Checker {
             ),
         );
         if let Some(layer) = from {
-            d = d.label(
-                layer.span,
-                format!("`{}` outputs {}", layer.name, layer.output),
-            );
+            d = d.label(layer.span, format!("`{}` outputs {}", layer.name, layer.output));
         }
         let help = if what == "kernel" {
             "use `same` padding, a smaller kernel, or fewer pooling layers before this one"
@@ -600,11 +567,7 @@ impl Checker {
     /// Refuses tensors that no GPU binding could hold (and whose sizes
     /// would overflow 64-bit arithmetic further on).
     fn fits(&mut self, kind: &LayerKind, input: Shape, output: Shape, span: Span) -> bool {
-        let elements = |s: Shape| {
-            s.dims()
-                .iter()
-                .fold(1u128, |a, &d| a.saturating_mul(d as u128))
-        };
+        let elements = |s: Shape| s.dims().iter().fold(1u128, |a, &d| a.saturating_mul(d as u128));
         let weights: u128 = match kind {
             LayerKind::Conv(c) => (c.kernel[0] as u128 * c.kernel[1] as u128)
                 .saturating_mul(input.channels() as u128)

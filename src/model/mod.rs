@@ -180,9 +180,7 @@ fn same_pad_total(size: usize, kernel: usize, stride: usize) -> usize {
 impl Layer {
     pub fn params(&self) -> ParamCount {
         let trainable = match &self.kind {
-            LayerKind::Conv(c) => {
-                c.kernel[0] * c.kernel[1] * self.input.channels() * c.filters + c.filters
-            }
+            LayerKind::Conv(c) => c.kernel[0] * c.kernel[1] * self.input.channels() * c.filters + c.filters,
             LayerKind::Dense(d) => self.input.elements() * d.units + d.units,
             LayerKind::BatchNorm => 2 * self.input.channels(),
             _ => 0,

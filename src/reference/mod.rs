@@ -163,10 +163,7 @@ impl<'m> Reference<'m> {
     }
 
     fn param(&self, i: usize, role: ParamRole) -> std::ops::Range<usize> {
-        self.layout
-            .get(i, role)
-            .expect("layer has the parameter")
-            .range()
+        self.layout.get(i, role).expect("layer has the parameter").range()
     }
 
     fn activation(&self, i: usize) -> Activation {
@@ -193,14 +190,7 @@ impl<'m> Reference<'m> {
     }
 
     /// A layer's output before its activation (an activation layer's after).
-    fn layer_forward(
-        &self,
-        i: usize,
-        layer: &Layer,
-        params: &[f64],
-        x: &[f64],
-        mode: Mode,
-    ) -> Vec<f64> {
+    fn layer_forward(&self, i: usize, layer: &Layer, params: &[f64], x: &[f64], mode: Mode) -> Vec<f64> {
         let b = self.batch;
         match &layer.kind {
             LayerKind::Conv(_) | LayerKind::Dense(_) => {
@@ -242,18 +232,14 @@ impl<'m> Reference<'m> {
                             for ch in 0..c {
                                 let window = (0..pool.window[0]).flat_map(|ky| {
                                     (0..pool.window[1]).map(move |kx| {
-                                        x[((n * ih + oy * pool.stride + ky) * iw
-                                            + ox * pool.stride
-                                            + kx)
-                                            * c
+                                        x[((n * ih + oy * pool.stride + ky) * iw + ox * pool.stride + kx) * c
                                             + ch]
                                     })
                                 });
                                 y[((n * oh + oy) * ow + ox) * c + ch] = match pool.kind {
                                     PoolKind::Max => window.fold(f64::NEG_INFINITY, f64::max),
                                     PoolKind::Avg => {
-                                        window.sum::<f64>()
-                                            / (pool.window[0] * pool.window[1]) as f64
+                                        window.sum::<f64>() / (pool.window[0] * pool.window[1]) as f64
                                     }
                                 };
                             }
@@ -332,8 +318,7 @@ impl<'m> Reference<'m> {
             let label = labels[n] as usize;
             if label < k {
                 for c in 0..k {
-                    out.dlogits[n * k + c] =
-                        (out.probs[n * k + c] - f64::from(u8::from(c == label))) * scale;
+                    out.dlogits[n * k + c] = (out.probs[n * k + c] - f64::from(u8::from(c == label))) * scale;
                 }
             }
         }
@@ -357,18 +342,10 @@ impl<'m> Reference<'m> {
         for i in (0..layers.len()).rev() {
             let layer = &layers[i];
             let y = &forward.outputs[i];
-            let x = if i == 0 {
-                input
-            } else {
-                &forward.outputs[i - 1]
-            };
+            let x = if i == 0 { input } else { &forward.outputs[i - 1] };
             // Before the activation (for an activation layer: its input).
             let a = self.activation(i);
-            let dz: Vec<f64> = dy
-                .iter()
-                .zip(y)
-                .map(|(d, &v)| d * derivative(a, v))
-                .collect();
+            let dz: Vec<f64> = dy.iter().zip(y).map(|(d, &v)| d * derivative(a, v)).collect();
             let dx = self.layer_backward(i, layer, params, x, &dz, &mut grads, mode);
             layer_grads[i] = Some(dz);
             dy = dx;
@@ -433,9 +410,7 @@ impl<'m> Reference<'m> {
                                 let taps: Vec<usize> = (0..pool.window[0])
                                     .flat_map(|ky| {
                                         (0..pool.window[1]).map(move |kx| {
-                                            ((n * ih + oy * pool.stride + ky) * iw
-                                                + ox * pool.stride
-                                                + kx)
+                                            ((n * ih + oy * pool.stride + ky) * iw + ox * pool.stride + kx)
                                                 * c
                                                 + ch
                                         })
@@ -444,9 +419,10 @@ impl<'m> Reference<'m> {
                                 match pool.kind {
                                     PoolKind::Max => {
                                         // The first maximum wins, as on the GPU.
-                                        let best = taps.iter().copied().fold(taps[0], |best, t| {
-                                            if x[t] > x[best] { t } else { best }
-                                        });
+                                        let best = taps
+                                            .iter()
+                                            .copied()
+                                            .fold(taps[0], |best, t| if x[t] > x[best] { t } else { best });
                                         dx[best] += d;
                                     }
                                     PoolKind::Avg => taps.iter().for_each(|&t| dx[t] += d / area),

@@ -16,14 +16,7 @@ fn random(n: usize, rng: &mut SplitMix64, scale: f64) -> Vec<f64> {
 }
 
 /// Loss as a function of parameters and input, for a fixed batch.
-fn loss_of(
-    r: &Reference,
-    params: &[f64],
-    input: &[f64],
-    labels: &[u32],
-    samples: usize,
-    mode: Mode,
-) -> f64 {
+fn loss_of(r: &Reference, params: &[f64], input: &[f64], labels: &[u32], samples: usize, mode: Mode) -> f64 {
     let f = r.forward(params, input, mode);
     r.loss(f.outputs.last().unwrap(), labels, samples).loss
 }
@@ -59,8 +52,7 @@ fn check_gradients(src: &str) {
             let numeric = (loss_of(&r, &plus, &input, &labels, samples, mode)
                 - loss_of(&r, &minus, &input, &labels, samples, mode))
                 / (2.0 * h);
-            let err =
-                (numeric - back.grads[i]).abs() / numeric.abs().max(back.grads[i].abs()).max(1e-4);
+            let err = (numeric - back.grads[i]).abs() / numeric.abs().max(back.grads[i].abs()).max(1e-4);
             assert!(
                 err < 1e-5,
                 "{src}: {} [{i}]: numeric {numeric}, analytic {}",

@@ -49,11 +49,7 @@ pub enum RuntimeError {
         human_bytes(*bytes as u128),
         human_bytes(*limit as u128)
     )]
-    DatasetTooLarge {
-        samples: usize,
-        bytes: u64,
-        limit: u64,
-    },
+    DatasetTooLarge { samples: usize, bytes: u64, limit: u64 },
     #[error("the GPU reported an error: {0}")]
     Gpu(String),
     #[error("the GPU device was lost: {0}")]
@@ -130,8 +126,7 @@ impl Gpu {
             }
         };
         let info = adapter.get_info();
-        let wanted =
-            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
         let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("cnnc"),
@@ -307,9 +302,7 @@ fn samples_per_chunk(plan: &Plan) -> usize {
 
 /// How many samples of `sample_bytes` fit one storage binding.
 pub fn chunk_samples(limits: &wgpu::Limits, sample_bytes: usize) -> usize {
-    let limit = limits
-        .max_storage_buffer_binding_size
-        .min(limits.max_buffer_size);
+    let limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
     ((limit / sample_bytes as u64) as usize).max(1)
 }
 
@@ -357,8 +350,7 @@ impl Executable {
 
         // The pipeline cache: kernels with the same source share a pipeline
         // (and its bind group layout, as their bindings are the same too).
-        let mut cache: HashMap<&str, (Arc<wgpu::ComputePipeline>, wgpu::BindGroupLayout)> =
-            HashMap::new();
+        let mut cache: HashMap<&str, (Arc<wgpu::ComputePipeline>, wgpu::BindGroupLayout)> = HashMap::new();
         let mut pipelines = Vec::new();
         let mut layouts = Vec::new();
         let mut bind_groups = Vec::new();
@@ -476,14 +468,11 @@ impl Executable {
                 .get(c * spc * sample..((c + 1) * spc * sample).min(data.images.len()));
             let mut words: Vec<u8> = bytes.unwrap_or_default().to_vec();
             words.resize(words.len().next_multiple_of(4).max(4), 0);
-            chunks.push(
-                self.device
-                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some(&format!("dataset{c}")),
-                        contents: &words,
-                        usage: wgpu::BufferUsages::STORAGE,
-                    }),
-            );
+            chunks.push(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(&format!("dataset{c}")),
+                contents: &words,
+                usage: wgpu::BufferUsages::STORAGE,
+            }));
         }
         let kernel = &self.plan.kernels[gather];
         let entries: Vec<wgpu::BindGroupEntry> = kernel
@@ -528,23 +517,104 @@ impl Executable {
             });
         {
             let mut compute = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            for (i, kernel) in self.plan.kernels.iter().enumerate() {
-                if pass == Pass::Eval && matches!(kernel.phase, Phase::Backward | Phase::Optimizer)
-                {
-                    continue;
-                }
-                let bind_group = match (kernel.phase, data) {
-                    (Phase::Input, Some(data)) => &data.bind_group,
-                    (Phase::Input, None) => continue,
-                    _ => &self.bind_groups[i],
-                };
+            for i in self.pass_kernels(pass, data.is_some()) {
                 compute.set_pipeline(&self.pipelines[i]);
-                compute.set_bind_group(0, bind_group, &[]);
-                let [x, y, z] = kernel.workgroups;
+                compute.set_bind_group(0, self.bind_group(i, data), &[]);
+                let [x, y, z] = self.plan.kernels[i].workgroups;
                 compute.dispatch_workgroups(x, y, z);
             }
         }
         self.queue.submit([encoder.finish()]);
+    }
+
+    /// The kernels a pass runs, in order: evaluation skips backward and
+    /// optimizer; without a dataset, the host wrote the input, so no gather.
+    fn pass_kernels(&self, pass: Pass, gathers: bool) -> Vec<usize> {
+        (0..self.plan.kernels.len())
+            .filter(|&i| match self.plan.kernels[i].phase {
+                Phase::Backward | Phase::Optimizer => pass == Pass::Train,
+                Phase::Input => gathers,
+                Phase::Forward | Phase::Loss => true,
+            })
+            .collect()
+    }
+
+    fn bind_group<'a>(&'a self, i: usize, data: Option<&'a DeviceDataset>) -> &'a wgpu::BindGroup {
+        match (self.plan.kernels[i].phase, data) {
+            (Phase::Input, Some(d)) => &d.bind_group,
+            _ => &self.bind_groups[i],
+        }
+    }
+
+    /// Times each kernel of a pass: with timestamp queries, each kernel in
+    /// its own compute pass of one submission; without them, each in its
+    /// own submission, timed on the host. Returns (kernel index, seconds)
+    /// and whether timestamps were used.
+    pub fn profile(
+        &self,
+        gpu: &Gpu,
+        pass: Pass,
+        data: Option<&DeviceDataset>,
+    ) -> Result<(Vec<(usize, f64)>, bool), RuntimeError> {
+        let selected = self.pass_kernels(pass, data.is_some());
+        let bind_group = |i: usize| self.bind_group(i, data);
+        if !gpu.timestamps {
+            let mut times = Vec::new();
+            for &i in &selected {
+                let started = std::time::Instant::now();
+                let mut encoder = self.device.create_command_encoder(&Default::default());
+                {
+                    let mut compute = encoder.begin_compute_pass(&Default::default());
+                    compute.set_pipeline(&self.pipelines[i]);
+                    compute.set_bind_group(0, bind_group(i), &[]);
+                    let [x, y, z] = self.plan.kernels[i].workgroups;
+                    compute.dispatch_workgroups(x, y, z);
+                }
+                self.queue.submit([encoder.finish()]);
+                gpu.wait()?;
+                times.push((i, started.elapsed().as_secs_f64()));
+            }
+            return Ok((times, false));
+        }
+        let count = 2 * selected.len() as u32;
+        let queries = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("kernel times"),
+            ty: wgpu::QueryType::Timestamp,
+            count,
+        });
+        let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kernel times"),
+            size: 8 * count as u64,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        for (q, &i) in selected.iter().enumerate() {
+            let mut compute = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&self.plan.kernels[i].name),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &queries,
+                    beginning_of_pass_write_index: Some(2 * q as u32),
+                    end_of_pass_write_index: Some(2 * q as u32 + 1),
+                }),
+            });
+            compute.set_pipeline(&self.pipelines[i]);
+            compute.set_bind_group(0, bind_group(i), &[]);
+            let [x, y, z] = self.plan.kernels[i].workgroups;
+            compute.dispatch_workgroups(x, y, z);
+        }
+        encoder.resolve_query_set(&queries, 0..count, &resolve, 0);
+        self.queue.submit([encoder.finish()]);
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&gpu.read(&resolve)?);
+        let period = self.queue.get_timestamp_period() as f64 * 1e-9;
+        Ok((
+            selected
+                .iter()
+                .enumerate()
+                .map(|(q, &i)| (i, ticks[2 * q + 1].saturating_sub(ticks[2 * q]) as f64 * period))
+                .collect(),
+            true,
+        ))
     }
 
     /// Runs one kernel alone, in its own submission (per-kernel timing).
@@ -589,8 +659,7 @@ impl Executable {
 
     /// The running totals, which it then zeroes.
     pub fn take_totals(&self, gpu: &Gpu) -> Result<Totals, RuntimeError> {
-        let totals: Totals =
-            bytemuck::pod_read_unaligned(&gpu.read(&self.buffers[self.plan.io.totals])?);
+        let totals: Totals = bytemuck::pod_read_unaligned(&gpu.read(&self.buffers[self.plan.io.totals])?);
         self.clear(self.plan.io.totals);
         Ok(totals)
     }

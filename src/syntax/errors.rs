@@ -14,11 +14,7 @@ use crate::diagnostic::{Diagnostic, Span, closest};
 /// tools type for them.
 const STATEMENTS: &[(&str, &str, &[&str])] = &[
     ("model", "model NAME", &[]),
-    (
-        "input",
-        "input HxWxC, for example `input 28x28x1`",
-        &["shape"],
-    ),
+    ("input", "input HxWxC, for example `input 28x28x1`", &["shape"]),
     (
         "param",
         "param NAME = VALUE, for example `param width = 32`",
@@ -57,11 +53,7 @@ const STATEMENTS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("flatten", "flatten (no arguments)", &["reshape"]),
-    (
-        "dropout",
-        "dropout RATE, for example `dropout 0.5`",
-        &["drop"],
-    ),
+    ("dropout", "dropout RATE, for example `dropout 0.5`", &["drop"]),
     (
         "batchnorm",
         "batchnorm (no arguments)",
@@ -125,12 +117,11 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
 
     // A misspelt keyword: suggest the closest one the grammar accepts here.
     let candidates = keywords_for(&positives);
-    let suggestion =
-        if found_len > 0 && found.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            closest(found, candidates.iter().copied())
-        } else {
-            None
-        };
+    let suggestion = if found_len > 0 && found.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        closest(found, candidates.iter().copied())
+    } else {
+        None
+    };
 
     let title = match suggestion {
         Some(s) if ACTIVATIONS.contains(&s) => format!("unknown activation `{found}`"),
@@ -197,10 +188,7 @@ fn unknown_statement(word: &str, span: Span) -> Diagnostic {
         .or_else(|| {
             closest(
                 word,
-                STATEMENTS
-                    .iter()
-                    .map(|s| s.0)
-                    .chain(ACTIVATIONS.iter().copied()),
+                STATEMENTS.iter().map(|s| s.0).chain(ACTIVATIONS.iter().copied()),
             )
         });
     let title = if word.is_empty() {

@@ -37,10 +37,7 @@ pub fn parse(source: &str) -> Result<Program, Diagnostics> {
     for pair in program.into_inner() {
         match pair.as_rule() {
             Rule::EOI => {}
-            Rule::bad_line => errors.push(errors::explain_bad_line(
-                pair.as_str(),
-                pair.as_span().start(),
-            )),
+            Rule::bad_line => errors.push(errors::explain_bad_line(pair.as_str(), pair.as_span().start())),
             _ => match parse_statement(pair) {
                 Ok(statement) => statements.push(statement),
                 Err(d) => errors.push(d),
@@ -111,11 +108,7 @@ fn parse_options<'a>(pairs: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Opti
         match pair.as_rule() {
             Rule::stride => {
                 let value = parse_int(pair.into_inner().nth(1).expect("stride value"))?;
-                set_once(
-                    &mut options.stride,
-                    Spanned::new(value.node, span),
-                    "stride",
-                )?;
+                set_once(&mut options.stride, Spanned::new(value.node, span), "stride")?;
             }
             Rule::padding => {
                 let padding = match pair.into_inner().next().expect("padding keyword").as_rule() {

@@ -90,10 +90,7 @@ fn pool_forms() {
     let Statement::Pool(p) = one("pool 2") else {
         panic!()
     };
-    assert_eq!(
-        (p.kind, p.window.node, p.stride),
-        (PoolKind::Max, [2, 2], None)
-    );
+    assert_eq!((p.kind, p.window.node, p.stride), (PoolKind::Max, [2, 2], None));
     let Statement::Pool(p) = one("pool avg 3x2 stride 1") else {
         panic!()
     };
@@ -139,11 +136,7 @@ fn separators_comments_and_spacing() {
     assert!(matches!(all[3], Statement::Dense(_)));
     assert_eq!(statements("").len(), 0);
     assert_eq!(statements("# only a comment").len(), 0);
-    assert_eq!(
-        statements("flatten\r\nflatten\r\n").len(),
-        2,
-        "CRLF line ends"
-    );
+    assert_eq!(statements("flatten\r\nflatten\r\n").len(), 2, "CRLF line ends");
 }
 
 #[test]

@@ -159,8 +159,7 @@ pub fn write_batch(exe: &Executable, split: &DeviceSplit, samples: &[usize]) {
 pub fn epoch_order(n: usize, seed: u64, epoch: usize, shuffle: bool) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     if shuffle {
-        SplitMix64::new(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-            .shuffle(&mut order);
+        SplitMix64::new(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut order);
     }
     order
 }
@@ -190,11 +189,7 @@ pub fn step_uniform(options: &TrainOptions, t: u64, samples: usize, lr: f32) -> 
 }
 
 /// Loss and accuracy of a split in evaluation mode (dropout off).
-pub fn evaluate(
-    gpu: &Gpu,
-    exe: &Executable,
-    split: &DeviceSplit,
-) -> Result<(f64, f64), RuntimeError> {
+pub fn evaluate(gpu: &Gpu, exe: &Executable, split: &DeviceSplit) -> Result<(f64, f64), RuntimeError> {
     let b = exe.plan.batch;
     exe.clear(exe.plan.io.totals);
     let order: Vec<usize> = (0..split.len()).collect();
@@ -234,22 +229,11 @@ pub struct Trainer<'a> {
 const READBACK_EVERY: Duration = Duration::from_millis(250);
 
 impl Trainer<'_> {
-    fn save_params(
-        &self,
-        name: &str,
-        params: &[f32],
-        state: &TrainState,
-    ) -> Result<(), TrainError> {
+    fn save_params(&self, name: &str, params: &[f32], state: &TrainState) -> Result<(), TrainError> {
         let layout = ParamLayout::new(self.model);
         let metadata = state.weights_metadata(self.model, self.class_names.as_deref());
-        crate::weights::save(
-            &self.dir.path.join(name),
-            self.model,
-            &layout,
-            params,
-            &metadata,
-        )
-        .map_err(|e| TrainError::Io(e.to_string()))
+        crate::weights::save(&self.dir.path.join(name), self.model, &layout, params, &metadata)
+            .map_err(|e| TrainError::Io(e.to_string()))
     }
 
     fn checkpoint(&self, state: &TrainState) -> Result<(), TrainError> {
@@ -273,11 +257,7 @@ impl Trainer<'_> {
     /// Trains from `state` (fresh, or loaded from a checkpoint) until the
     /// epochs are done, `--steps` is reached, early stopping, a non-finite
     /// loss (an error) or an interruption.
-    pub fn run(
-        &self,
-        state: &mut TrainState,
-        progress: &mut dyn Progress,
-    ) -> Result<Outcome, TrainError> {
+    pub fn run(&self, state: &mut TrainState, progress: &mut dyn Progress) -> Result<Outcome, TrainError> {
         let b = self.options.batch;
         let n = self.train.len();
         let batches = n.div_ceil(b);
@@ -316,19 +296,13 @@ impl Trainer<'_> {
                 if last || last_read.elapsed() >= READBACK_EVERY {
                     let totals = self.exe.read_totals(self.gpu)?;
                     if !totals.loss_sum.is_finite() {
-                        return Err(self.non_finite(
-                            totals.loss_sum,
-                            epoch,
-                            read_at_step + 1,
-                            state.step,
-                        ));
+                        return Err(self.non_finite(totals.loss_sum, epoch, read_at_step + 1, state.step));
                     }
                     state.epoch_totals = totals;
                     state.epoch_seconds = started.elapsed().as_secs_f64();
                     let (loss, accuracy) = mean(&totals);
                     let done = (bi + 1 - first_batch) * b;
-                    let rate =
-                        done.min(n) as f64 / (state.epoch_seconds - resumed_seconds).max(1e-9);
+                    let rate = done.min(n) as f64 / (state.epoch_seconds - resumed_seconds).max(1e-9);
                     progress.update(((bi + 1) * b).min(n), loss, accuracy, rate);
                     last_read = Instant::now();
                     read_at_step = state.step;
@@ -401,27 +375,17 @@ impl Trainer<'_> {
             progress.epoch_end(&metrics, improved);
 
             if stopped_by_steps {
-                return Ok(Outcome::Finished {
-                    stopped_early: true,
-                });
+                return Ok(Outcome::Finished { stopped_early: true });
             }
-            if self
-                .options
-                .patience
-                .is_some_and(|p| state.stale_epochs >= p)
-            {
+            if self.options.patience.is_some_and(|p| state.stale_epochs >= p) {
                 progress.note(&format!(
                     "early stopping: no improvement in validation accuracy for {} epochs",
                     state.stale_epochs
                 ));
-                return Ok(Outcome::Finished {
-                    stopped_early: true,
-                });
+                return Ok(Outcome::Finished { stopped_early: true });
             }
         }
-        Ok(Outcome::Finished {
-            stopped_early: false,
-        })
+        Ok(Outcome::Finished { stopped_early: false })
     }
 
     fn non_finite(&self, value: f32, epoch: usize, from: u64, to: u64) -> TrainError {
@@ -470,9 +434,6 @@ mod tests {
             u.alpha
         );
         assert_eq!((u.samples, u.training, u.t), (128, 1, 1));
-        assert_ne!(
-            u.seed,
-            step_uniform(&TrainOptions::default(), 2, 128, 1e-3).seed
-        );
+        assert_ne!(u.seed, step_uniform(&TrainOptions::default(), 2, 128, 1e-3).seed);
     }
 }

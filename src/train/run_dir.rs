@@ -47,8 +47,7 @@ impl TrainState {
         model: &Model,
         class_names: Option<&[String]>,
     ) -> BTreeMap<String, String> {
-        let params: BTreeMap<&str, i64> =
-            model.params.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let params: BTreeMap<&str, i64> = model.params.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         let mut meta = BTreeMap::from([
             ("model".to_string(), model.name.clone()),
             ("input".to_string(), model.input.to_string()),
@@ -119,10 +118,7 @@ pub struct AdapterRecord {
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
@@ -146,8 +142,7 @@ impl RunDir {
     pub fn read_config(&self) -> Result<RunConfig, String> {
         let path = self.path.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a cnnc run manifest: {e}", path.display()))
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a cnnc run manifest: {e}", path.display()))
     }
 
     pub fn write_metrics(&self, rows: &[EpochMetrics]) -> Result<(), String> {
@@ -219,10 +214,7 @@ impl RunDir {
         };
         let params = read("params")?;
         let mut optimizer = Vec::new();
-        while file
-            .tensor(&format!("optimizer.{}", optimizer.len()))
-            .is_ok()
-        {
+        while file.tensor(&format!("optimizer.{}", optimizer.len())).is_ok() {
             optimizer.push(read(&format!("optimizer.{}", optimizer.len()))?);
         }
         Ok(Checkpoint {
