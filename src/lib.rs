@@ -13,6 +13,7 @@ pub mod atomic;
 pub mod bench;
 pub mod chart;
 pub mod codegen;
+pub mod compare;
 pub mod data;
 pub mod diagnostic;
 pub mod inference;

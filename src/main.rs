@@ -126,6 +126,28 @@ enum Command {
         #[command(flatten)]
         device: DeviceArgs,
     },
+    /// Train several models, or one over a sweep of its parameters, and compare them
+    Compare {
+        /// Model files (.cnn)
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Input shape for models without an `input` line
+        #[arg(long, value_name = "HxWxC", value_parser = parse_shape)]
+        input: Option<[usize; 3]>,
+        /// Sweep a parameter, e.g. --set width=8,16,32 (repeatable: all combinations)
+        #[arg(long = "set", value_name = "NAME=V1,V2,...", value_parser = parse_sweep)]
+        sweeps: Vec<(String, Vec<i64>)>,
+        /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
+        #[arg(long)]
+        data: DataSpec,
+        #[command(flatten)]
+        train: TrainArgs,
+        /// Directory for the report and every variant's run (default runs/compare-<time>)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
     /// Training and inference throughput, first-step time, per-layer kernel times
     Bench {
         #[command(flatten)]
@@ -290,6 +312,15 @@ fn main() -> ExitCode {
             json,
             device,
         } => predict(&model, &weights, &images, top, json, &device),
+        Command::Compare {
+            files,
+            input,
+            sweeps,
+            data,
+            train,
+            out,
+            device,
+        } => compare(files, input, sweeps, data, &train, out, &device),
         Command::Bench {
             model,
             batch,
@@ -515,6 +546,48 @@ fn predict(
     Ok(())
 }
 
+fn compare(
+    files: Vec<PathBuf>,
+    input: Option<[usize; 3]>,
+    sweeps: Vec<(String, Vec<i64>)>,
+    data: DataSpec,
+    args: &TrainArgs,
+    out: Option<PathBuf>,
+    device: &DeviceArgs,
+) -> Result<(), Failure> {
+    let gpu = device.open()?;
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (Ctrl-C again to quit at once)");
+    });
+    eprintln!("adapter: {}", gpu.describe());
+    let out = out.unwrap_or_else(|| workflow::default_run_dir("compare"));
+    let request = cnnc::compare::CompareRequest {
+        variants: cnnc::compare::variants(&files, &sweeps),
+        input,
+        data: args.data(data),
+        options: args.options(),
+        out: out.clone(),
+    };
+    let report = cnnc::compare::run(&gpu, &request, &STOP)?;
+    report.write(&out).map_err(Failure::Usage)?;
+    println!("\n{}", report.to_text());
+    println!(
+        "report: {}/report.md (and report.json, report.csv, charts)",
+        out.display()
+    );
+    let failed = report.rows.iter().filter(|r| r.error.is_some()).count();
+    if failed > 0 {
+        return Err(Failure::Failed(format!(
+            "{failed} of {} variants failed",
+            report.rows.len()
+        )));
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn bench(
     args: &ModelArgs,
@@ -593,6 +666,20 @@ fn parse_shape(text: &str) -> Result<[usize; 3], String> {
             "expected HEIGHTxWIDTHxCHANNELS such as 28x28x1, found `{text}`"
         )),
     }
+}
+
+fn parse_sweep(text: &str) -> Result<(String, Vec<i64>), String> {
+    let (name, values) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=V1,V2,... such as width=16,32, found `{text}`"))?;
+    let values = values
+        .split(',')
+        .map(|v| v.trim().parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            format!("the values of `{name}` must be integers separated by commas, found `{values}`")
+        })?;
+    Ok((name.trim().to_string(), values))
 }
 
 fn parse_set(text: &str) -> Result<(String, i64), String> {

@@ -31,6 +31,16 @@ pub struct ConsoleProgress {
     pub prefix: String,
 }
 
+impl ConsoleProgress {
+    /// Progress whose lines start with `prefix` (for `compare`: which variant).
+    pub fn with_prefix(prefix: String) -> Self {
+        ConsoleProgress {
+            prefix,
+            ..ConsoleProgress::default()
+        }
+    }
+}
+
 impl Progress for ConsoleProgress {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, samples: usize) {
         self.epochs = epochs;
