@@ -5,8 +5,8 @@
 // Generated function:  input_derivative(x), of the producer's output
 
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+// The pool's input on entry, its gradient on exit (see max_pool_backward.wgsl).
+@group(0) @binding(1) var<storage, read_write> x_then_dx: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -28,5 +28,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             sum += dy[((n * OH + oy) * OW + ox) * C + c];
         }
     }
-    dx[i] = sum / f32(KH * KW) * input_derivative(x[i]);
+    x_then_dx[i] = sum / f32(KH * KW) * input_derivative(x_then_dx[i]);
 }

@@ -7,8 +7,11 @@
 
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
 @group(0) @binding(1) var<storage, read> argmax: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+// The pool's input on entry, its gradient on exit: each invocation reads
+// its own element (for the derivative) before overwriting it, and the
+// backward pass needs the input for nothing else, so the gradient takes
+// its place instead of a buffer of its own.
+@group(0) @binding(2) var<storage, read_write> x_then_dx: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -34,5 +37,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
         }
     }
-    dx[i] = sum * input_derivative(x[i]);
+    x_then_dx[i] = sum * input_derivative(x_then_dx[i]);
 }

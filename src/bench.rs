@@ -13,7 +13,6 @@ use crate::rng::SplitMix64;
 use crate::runtime::{Executable, Gpu, Pass, StepUniform};
 use crate::source::Source;
 use crate::train::{DeviceSplit, TrainOptions, step_uniform, write_batch};
-use crate::units::human_bytes;
 use crate::workflow::{Failure, lower_for};
 
 #[derive(Debug, Clone)]
@@ -64,8 +63,11 @@ pub struct BenchReport {
     pub infer_images_per_s: f64,
     /// Bytes of every buffer of the step.
     pub memory_bytes: u64,
+    pub memory: crate::codegen::Memory,
     /// How kernels were timed.
     pub timing: String,
+    /// Shapes whose tile came from `cnnc tune`'s cache (the rest: defaults).
+    pub tuned_kernels: Vec<String>,
     pub layers: Vec<LayerTiming>,
     /// Input gathering, loss and optimizer.
     pub other_ms: f64,
@@ -195,6 +197,20 @@ pub fn run(
         infer_batch_ms,
         infer_images_per_s: b as f64 / (infer_batch_ms / 1e3),
         memory_bytes: exe.plan.memory_bytes(),
+        memory: exe.plan.memory(),
+        tuned_kernels: {
+            let tiling = crate::tune::cached_tiling(gpu);
+            exe.plan
+                .kernels
+                .iter()
+                .filter(|k| {
+                    k.gemm
+                        .as_ref()
+                        .is_some_and(|(_, key)| tiling.tuned.contains_key(key))
+                })
+                .map(|k| k.name.clone())
+                .collect()
+        },
         timing: if timestamps {
             "GPU timestamp queries, each kernel in its own compute pass".into()
         } else {
@@ -248,10 +264,7 @@ impl BenchReport {
             "inference: {:.1} ms/batch, {:.1} images/s\n",
             self.infer_batch_ms, self.infer_images_per_s
         );
-        out += &format!(
-            "GPU memory: {} of buffers\n\n",
-            human_bytes(self.memory_bytes as u128)
-        );
+        out += &format!("GPU memory of a step: {}\n\n", self.memory.describe());
         let width = self
             .layers
             .iter()
@@ -294,6 +307,14 @@ impl BenchReport {
             "input, loss, optimizer", self.other_ms
         );
         out += &format!("\nkernel times: {}\n", self.timing);
+        out += &if self.tuned_kernels.is_empty() {
+            "tiles: defaults (run `cnnc tune` to measure this adapter's best)\n".to_string()
+        } else {
+            format!(
+                "tiles from `cnnc tune`'s cache for: {}\n",
+                self.tuned_kernels.join(", ")
+            )
+        };
         if let Some(g) = self.gemm_gflops {
             out += &format!("reference GEMM (1024^3, the dense-layer kernel): {g:.2} GFLOP/s\n");
         }

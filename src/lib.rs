@@ -27,6 +27,7 @@ pub mod summary;
 pub mod syntax;
 pub mod torch;
 pub mod train;
+pub mod tune;
 pub mod units;
 pub mod weights;
 pub mod workflow;

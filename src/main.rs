@@ -171,6 +171,17 @@ enum Command {
         #[command(flatten)]
         device: DeviceArgs,
     },
+    /// Time candidate register tiles for each layer shape on this adapter; cache the fastest
+    Tune {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        #[arg(long, value_enum, default_value = "adam")]
+        optimizer: OptimizerKind,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
     /// List the GPU adapters wgpu can use (for --adapter)
     Adapters,
 }
@@ -331,6 +342,12 @@ fn main() -> ExitCode {
             json,
             device,
         } => bench(&model, batch, steps, warmup, optimizer, !no_gemm, json, &device),
+        Command::Tune {
+            model,
+            batch,
+            optimizer,
+            device,
+        } => tune(&model, batch, optimizer, &device),
         Command::Adapters => {
             adapters();
             Ok(())
@@ -617,6 +634,20 @@ fn bench(
     } else {
         print!("{}", report.to_text());
     }
+    Ok(())
+}
+
+fn tune(
+    args: &ModelArgs,
+    batch: usize,
+    optimizer: OptimizerKind,
+    device: &DeviceArgs,
+) -> Result<(), Failure> {
+    let (_, model) = load(args)?;
+    let gpu = device.open()?;
+    eprintln!("tuning {} on {}", model.name, gpu.describe());
+    let rows = cnnc::tune::tune(&gpu, &model, batch, optimizer)?;
+    print!("{}", cnnc::tune::to_text(&rows));
     Ok(())
 }
 

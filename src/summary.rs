@@ -21,8 +21,14 @@ pub struct Summary {
     pub total_flops: u64,
     /// Bytes of every layer's output for one image.
     pub activation_bytes: u64,
+    /// GPU memory of a training step at [`MEMORY_BATCH`] with Adam, as
+    /// lowered (absent if the model cannot be lowered yet).
+    pub training_memory: Option<crate::codegen::Memory>,
     pub layers: Vec<LayerSummary>,
 }
+
+/// The batch size the summary's training memory is given for.
+pub const MEMORY_BATCH: usize = 128;
 
 #[derive(Debug, Serialize)]
 pub struct LayerSummary {
@@ -54,6 +60,15 @@ impl Summary {
             weight_bytes: 4 * params.total() as u64,
             total_flops: model.flops(),
             activation_bytes: model.activation_bytes(),
+            training_memory: crate::codegen::lower(
+                model,
+                &crate::codegen::LowerOptions {
+                    batch: MEMORY_BATCH,
+                    ..Default::default()
+                },
+            )
+            .ok()
+            .map(|plan| plan.memory()),
             layers: model
                 .layers
                 .iter()
@@ -159,6 +174,13 @@ impl Summary {
         ];
         for (k, v) in rows {
             out += &format!("  {k:<22}{v}\n");
+        }
+        if let Some(m) = &self.training_memory {
+            out += &format!(
+                "  {:<22}{} at batch {MEMORY_BATCH} with Adam\n",
+                "Training GPU memory:",
+                human_bytes(m.total() as u128)
+            );
         }
         if !self.params.is_empty() {
             let ps: Vec<String> = self.params.iter().map(|(k, v)| format!("{k} = {v}")).collect();

@@ -209,6 +209,7 @@ pub fn lower_for(
         batch,
         optimizer,
         samples_per_chunk: runtime::chunk_samples(&gpu.limits(), model.input.elements()),
+        tiling: crate::tune::cached_tiling(gpu),
         ..LowerOptions::default()
     };
     lower(model, &options).map_err(|e| invalid(source, vec![e.to_diagnostic()]))

@@ -40,6 +40,7 @@ pub fn lower(model: &Model, options: &LowerOptions) -> Result<Plan, LowerError> 
         l.backward(i);
     }
     l.optimizer();
+    l.share_gradient_buffers();
 
     let mut validated = HashSet::new();
     for k in &l.kernels {
@@ -457,7 +458,8 @@ impl<'m> Lowering<'m> {
                 self.gemm_backward(i, g, x, dy, need_dx.then_some(producer));
             }
             LayerKind::Pool(pool) if need_dx => {
-                let dx = self.tensor(dx_name(self), input_shape, BufferRole::Gradient);
+                // In place: the gradient overwrites the pool's input, which
+                // nothing after this kernel reads (see max_pool_backward.wgsl).
                 let header = pool_header(layer, b, pool.window, pool.stride).input_derivative(producer);
                 let (template, bindings) = match pool.kind {
                     PoolKind::Max => (
@@ -465,13 +467,12 @@ impl<'m> Lowering<'m> {
                         vec![
                             (dy, Access::Read),
                             (self.argmax[i].expect("max pool keeps indices"), Access::Read),
-                            (x, Access::Read),
-                            (dx, Access::ReadWrite),
+                            (x, Access::ReadWrite),
                         ],
                     ),
                     PoolKind::Avg => (
                         "avg_pool_backward",
-                        vec![(dy, Access::Read), (x, Access::Read), (dx, Access::ReadWrite)],
+                        vec![(dy, Access::Read), (x, Access::ReadWrite)],
                     ),
                 };
                 let invocations = b * input_shape.elements();
@@ -485,7 +486,7 @@ impl<'m> Lowering<'m> {
                     invocations,
                     0,
                 );
-                self.io.layer_grads[i - 1] = Some(dx);
+                self.io.layer_grads[i - 1] = Some(x);
             }
             // A view: the gradient is already laid out as its input's.
             LayerKind::Flatten { .. } if need_dx => self.io.layer_grads[i - 1] = Some(dy),
@@ -619,6 +620,93 @@ impl<'m> Lowering<'m> {
             );
             self.io.layer_grads[i - 1] = Some(dx);
         }
+    }
+
+    // ---- Memory -----------------------------------------------------------
+
+    /// Gradients live only from the kernel that writes them to the last one
+    /// that reads them; buffers whose lifetimes do not overlap are merged
+    /// (greedy interval colouring), so the backward pass needs a few
+    /// gradient buffers rather than one per layer.
+    fn share_gradient_buffers(&mut self) {
+        let gradients: Vec<BufferId> = (0..self.buffers.len())
+            .filter(|&b| self.buffers[b].role == BufferRole::Gradient)
+            .collect();
+        // Each gradient buffer's first and last use, by kernel index.
+        let mut lives: Vec<(usize, usize, BufferId)> = gradients
+            .iter()
+            .filter_map(|&b| {
+                let uses: Vec<usize> = (0..self.kernels.len())
+                    .filter(|&k| self.kernels[k].bindings.iter().any(|binding| binding.buffer == b))
+                    .collect();
+                Some((*uses.first()?, *uses.last()?, b))
+            })
+            .collect();
+        lives.sort_unstable();
+        // Physical buffers: (last use so far, size, logical buffers).
+        let mut shared: Vec<(usize, u64, Vec<BufferId>)> = Vec::new();
+        for (first, last, b) in lives {
+            let bytes = self.buffers[b].bytes;
+            match shared.iter_mut().find(|s| s.0 < first) {
+                Some(s) => {
+                    s.0 = last;
+                    s.1 = s.1.max(bytes);
+                    s.2.push(b);
+                }
+                None => shared.push((last, bytes, vec![b])),
+            }
+        }
+        // Rename: the first logical buffer of each group becomes the physical one.
+        let mut target: Vec<BufferId> = (0..self.buffers.len()).collect();
+        for (i, (_, bytes, group)) in shared.iter().enumerate() {
+            let keep = group[0];
+            self.buffers[keep].bytes = *bytes;
+            self.buffers[keep].name = format!("gradients{i}");
+            for &b in &group[1..] {
+                target[b] = keep;
+            }
+        }
+        // Drop merged buffers and renumber the rest.
+        let mut new_id = vec![usize::MAX; self.buffers.len()];
+        let mut kept = Vec::new();
+        for (b, decl) in self.buffers.iter().enumerate() {
+            if target[b] == b {
+                new_id[b] = kept.len();
+                kept.push(decl.clone());
+            }
+        }
+        let remap = |b: BufferId| new_id[target[b]];
+        for k in &mut self.kernels {
+            for binding in &mut k.bindings {
+                binding.buffer = remap(binding.buffer);
+            }
+        }
+        let io = &mut self.io;
+        for b in io
+            .dataset
+            .iter_mut()
+            .chain(io.layer_outputs.iter_mut())
+            .chain(io.layer_grads.iter_mut().flatten())
+        {
+            *b = remap(*b);
+        }
+        for b in [
+            &mut io.indices,
+            &mut io.input,
+            &mut io.labels,
+            &mut io.step,
+            &mut io.params,
+            &mut io.grads,
+            &mut io.probs,
+            &mut io.stats,
+            &mut io.totals,
+        ] {
+            *b = remap(*b);
+        }
+        for a in self.argmax.iter_mut().flatten() {
+            *a = remap(*a);
+        }
+        self.buffers = kept;
     }
 
     // ---- Optimizer --------------------------------------------------------

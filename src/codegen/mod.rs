@@ -260,6 +260,21 @@ impl Plan {
         self.buffers.iter().map(|b| b.bytes).sum()
     }
 
+    /// The step's memory by what it holds.
+    pub fn memory(&self) -> Memory {
+        let mut m = Memory::default();
+        for b in &self.buffers {
+            let slot = match b.role {
+                BufferRole::Params | BufferRole::Grads | BufferRole::OptimizerState => &mut m.weights,
+                BufferRole::Input | BufferRole::Activation | BufferRole::PoolIndices => &mut m.activations,
+                BufferRole::Gradient => &mut m.gradients,
+                _ => &mut m.other,
+            };
+            *slot += b.bytes;
+        }
+        m
+    }
+
     /// The file name `cnnc compile` gives a kernel: its position and name.
     pub fn kernel_file(&self, index: usize) -> String {
         format!("{index:02}_{}.wgsl", self.kernels[index].name)
@@ -303,6 +318,45 @@ impl Plan {
             "buffers": self.buffers,
             "kernels": kernels,
         })
+    }
+}
+
+/// A training step's GPU memory, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Memory {
+    /// Parameters, their gradients and the optimizer's state.
+    pub weights: u64,
+    /// What the backward pass reads of the forward pass: the input, every
+    /// layer's output, max-pool indices.
+    pub activations: u64,
+    /// Gradients of layer outputs, in buffers shared by liveness.
+    pub gradients: u64,
+    /// Labels, probabilities, per-sample results, the step uniform.
+    pub other: u64,
+}
+
+impl Memory {
+    pub fn total(&self) -> u64 {
+        self.weights + self.activations + self.gradients + self.other
+    }
+
+    /// Total over the least a step must hold (weights, gradients and
+    /// optimizer state, and the activations the backward pass reads).
+    pub fn overhead(&self) -> f64 {
+        self.total() as f64 / (self.weights + self.activations).max(1) as f64
+    }
+
+    pub fn describe(&self) -> String {
+        use crate::units::human_bytes;
+        format!(
+            "{} ({} weights, gradients and optimizer state; {} activations kept for the backward pass; {} gradients; {} other; {:.2}x the minimum)",
+            human_bytes(self.total() as u128),
+            human_bytes(self.weights as u128),
+            human_bytes(self.activations as u128),
+            human_bytes(self.gradients as u128),
+            human_bytes(self.other as u128),
+            self.overhead()
+        )
     }
 }
 

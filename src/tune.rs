@@ -1,0 +1,211 @@
+//! `cnnc tune`: time candidate register tiles for each distinct GEMM-like
+//! kernel shape of a model on the current adapter, and keep the fastest in
+//! a small cache file that later runs on the same adapter read.
+//!
+//! The cache is JSON at `$CNNC_CACHE_DIR/tiles.json` (default
+//! `$XDG_CACHE_HOME/cnnc` or `~/.cache/cnnc`): adapter key → shape key →
+//! tile. The adapter key includes a hash of the tiled templates, so a
+//! changed kernel is tuned afresh.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::codegen::{GemmKind, LowerOptions, OptimizerKind, Tile, Tiling, lower};
+use crate::model::Model;
+use crate::runtime::{Executable, Gpu, Pass, StepUniform};
+use crate::workflow::Failure;
+
+type Cache = BTreeMap<String, BTreeMap<String, Tile>>;
+
+pub fn cache_path() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CNNC_CACHE_DIR") {
+        return PathBuf::from(dir).join("tiles.json");
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("cnnc").join("tiles.json")
+}
+
+/// What tunings are valid for: this adapter and driver, these kernels.
+pub fn adapter_key(gpu: &Gpu) -> String {
+    let templates: String = crate::codegen::template::TEMPLATES
+        .iter()
+        .filter(|(n, _)| n.ends_with("_tiled"))
+        .map(|(_, t)| *t)
+        .collect();
+    let hash = crate::train::sha256(templates.as_bytes());
+    format!(
+        "{} | {} {} | kernels {}",
+        gpu.info.name,
+        gpu.info.driver,
+        gpu.info.driver_info,
+        &hash[..12]
+    )
+}
+
+fn read_cache() -> Cache {
+    std::fs::read_to_string(cache_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// The tiles tuned on this adapter (empty if none).
+pub fn cached_tiling(gpu: &Gpu) -> Tiling {
+    Tiling {
+        tuned: read_cache().remove(&adapter_key(gpu)).unwrap_or_default(),
+    }
+}
+
+/// Candidate tiles per kind: shapes that ran well on lavapipe and on
+/// GPUs (smaller ones) — the tuner measures rather than trusts.
+fn candidates(kind: GemmKind) -> Vec<Tile> {
+    let t = |m, n| Tile { m, n };
+    match kind {
+        GemmKind::Forward | GemmKind::BackwardWeight => {
+            vec![t(4, 8), t(8, 16), t(16, 16), t(16, 32), t(32, 16)]
+        }
+        GemmKind::BackwardInput => vec![t(4, 4), t(8, 8), t(16, 8), t(16, 16), t(32, 8)],
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TuneRow {
+    pub kernel: String,
+    pub key: String,
+    /// (tile, milliseconds) per candidate.
+    pub timings: Vec<(Tile, f64)>,
+    pub best: Tile,
+    pub default: Tile,
+}
+
+/// Times every candidate for every GEMM-like kernel of the model (all
+/// kernels try their n-th candidate in the same plan), keeps the fastest
+/// per shape, and writes the cache.
+pub fn tune(
+    gpu: &Gpu,
+    model: &Model,
+    batch: usize,
+    optimizer: OptimizerKind,
+) -> Result<Vec<TuneRow>, Failure> {
+    let base = LowerOptions {
+        batch,
+        optimizer,
+        samples_per_chunk: crate::runtime::chunk_samples(&gpu.limits(), model.input.elements()),
+        ..LowerOptions::default()
+    };
+    let lower_with = |tiling: Tiling| {
+        lower(
+            model,
+            &LowerOptions {
+                tiling,
+                ..base.clone()
+            },
+        )
+        .map_err(|e| Failure::Failed(e.to_string()))
+    };
+    let default_plan = lower_with(Tiling::default())?;
+    let gemms: Vec<(String, GemmKind, String, Tile)> = default_plan
+        .kernels
+        .iter()
+        .filter(|k| k.template.ends_with("_tiled"))
+        .filter_map(|k| {
+            let (kind, key) = k.gemm.clone()?;
+            Some((k.name.clone(), kind, key, k.tile?))
+        })
+        .collect();
+    let rounds = 5;
+    let mut timings: BTreeMap<String, Vec<(Tile, f64)>> = BTreeMap::new();
+    for round in 0..rounds {
+        let tuned = gemms
+            .iter()
+            .map(|(_, kind, key, _)| (key.clone(), candidates(*kind)[round]))
+            .collect();
+        let plan = lower_with(Tiling { tuned })?;
+        let exe = Executable::new(gpu, plan)?;
+        exe.write_params(&exe.plan.params.init(1));
+        exe.write_step(&StepUniform {
+            samples: batch as u32,
+            training: 1,
+            t: 1,
+            lr: 1e-3,
+            alpha: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            ..StepUniform::default()
+        });
+        // The first run compiles; the profile times the second.
+        exe.run(Pass::Train, None);
+        gpu.wait()?;
+        let (times, _) = exe.profile(gpu, Pass::Train, None)?;
+        for (i, seconds) in times {
+            let k = &exe.plan.kernels[i];
+            if let (Some((_, key)), Some(tile)) = (&k.gemm, k.tile)
+                && k.template.ends_with("_tiled")
+            {
+                let entry = timings.entry(key.clone()).or_default();
+                // Tiles are clamped to the shape: skip a repeat.
+                if !entry.iter().any(|(t, _)| *t == tile) {
+                    entry.push((tile, seconds * 1e3));
+                }
+            }
+        }
+        eprintln!("tried candidate {}/{rounds}", round + 1);
+    }
+
+    let mut rows = Vec::new();
+    let mut best: BTreeMap<String, Tile> = BTreeMap::new();
+    for (name, _, key, default) in gemms {
+        let Some(times) = timings.get(&key) else { continue };
+        let (tile, _) = times
+            .iter()
+            .copied()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("timed");
+        best.insert(key.clone(), tile);
+        rows.push(TuneRow {
+            kernel: name,
+            key,
+            timings: times.clone(),
+            best: tile,
+            default,
+        });
+    }
+    let mut cache = read_cache();
+    cache.entry(adapter_key(gpu)).or_default().extend(best);
+    let path = cache_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::Usage(format!("{}: {e}", dir.display())))?;
+    }
+    let text = serde_json::to_string_pretty(&cache).expect("a cache serialises") + "\n";
+    crate::atomic::write(&path, text.as_bytes())
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    Ok(rows)
+}
+
+pub fn to_text(rows: &[TuneRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let times: Vec<String> = r
+            .timings
+            .iter()
+            .map(|(t, ms)| format!("{}x{} {ms:.1} ms", t.m, t.n))
+            .collect();
+        out += &format!(
+            "{:<28} best {}x{} (default {}x{}): {}\n",
+            r.kernel,
+            r.best.m,
+            r.best.n,
+            r.default.m,
+            r.default.n,
+            times.join(", ")
+        );
+    }
+    out += &format!("saved to {}\n", cache_path().display());
+    out
+}
