@@ -64,7 +64,7 @@ impl Tiling {
         let big = flops >= 300_000_000;
         let small = flops < 20_000_000;
         match (kind, big, small) {
-            (GemmKind::BackwardInput, true, _) => Tile { m: 16, n: 8 },
+            (GemmKind::BackwardInput, true, _) => Tile { m: 16, n: 16 },
             (GemmKind::BackwardInput, false, false) => Tile { m: 8, n: 8 },
             (GemmKind::BackwardInput, _, true) => Tile { m: 4, n: 4 },
             (_, true, _) => Tile { m: 16, n: 32 },
