@@ -10,7 +10,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 fn compile(c: &mut Criterion) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for path in files {
         let source = Source::read(&path).unwrap();
@@ -18,7 +21,14 @@ fn compile(c: &mut Criterion) {
         c.bench_function(&format!("compile {name}"), |b| {
             b.iter(|| {
                 let model = cnnc::load(black_box(&source), &CheckOptions::default()).unwrap();
-                let plan = lower(&model, &LowerOptions { batch: 128, ..LowerOptions::default() }).unwrap();
+                let plan = lower(
+                    &model,
+                    &LowerOptions {
+                        batch: 128,
+                        ..LowerOptions::default()
+                    },
+                )
+                .unwrap();
                 black_box(plan.kernels.len())
             })
         });

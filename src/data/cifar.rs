@@ -13,11 +13,22 @@ const CLASSES: u8 = 10;
 
 /// Reads one batch file, converting planes to channels-last pixels.
 pub(crate) fn read_batch(path: &Path, into: &mut Dataset) -> Result<(), DataError> {
+    read_batch_from(&mut *open(path)?, path, into)
+}
+
+/// As [`read_batch`], from any reader (`path` names it in errors).
+pub fn read_batch_from(reader: &mut dyn Read, path: &Path, into: &mut Dataset) -> Result<(), DataError> {
     let mut bytes = Vec::new();
-    open(path)?
-        .take(super::MAX_FILE_BYTES)
+    reader
+        .take(super::MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| read_error(path, e))?;
+    if bytes.len() as u64 > super::MAX_FILE_BYTES {
+        return Err(DataError::invalid(
+            path,
+            "is larger than the 1 GiB cnnc reads from one file",
+        ));
+    }
     if bytes.is_empty() {
         return Err(DataError::invalid(path, "is empty"));
     }
@@ -47,7 +58,7 @@ pub(crate) fn read_batch(path: &Path, into: &mut Dataset) -> Result<(), DataErro
     Ok(())
 }
 
-fn empty(origin: String) -> Dataset {
+pub fn empty(origin: String) -> Dataset {
     Dataset {
         shape: [SIDE, SIDE, 3],
         images: Vec::new(),

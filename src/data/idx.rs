@@ -7,15 +7,19 @@ use std::path::Path;
 use super::{DataError, Dataset, Splits, expect_end, find, open, read_exact};
 
 /// An IDX file's dimensions and data.
-pub(crate) struct Idx {
+pub struct Idx {
     pub dims: Vec<usize>,
     pub data: Vec<u8>,
 }
 
 /// Reads an IDX file of unsigned bytes with `ndims` dimensions.
 pub(crate) fn read(path: &Path, ndims: &[u8]) -> Result<Idx, DataError> {
-    let mut reader = open(path)?;
-    let magic = read_exact(&mut *reader, 4, path, "IDX header").map_err(|e| match e {
+    read_from(&mut *open(path)?, path, ndims)
+}
+
+/// As [`read`], from any reader (`path` names it in errors).
+pub fn read_from(reader: &mut dyn std::io::Read, path: &Path, ndims: &[u8]) -> Result<Idx, DataError> {
+    let magic = read_exact(reader, 4, path, "IDX header").map_err(|e| match e {
         DataError::Invalid { path, message } if message.starts_with("truncated") => DataError::Invalid {
             path,
             message: "too short to be an IDX file (no 4-byte magic number)".into(),
@@ -41,7 +45,7 @@ pub(crate) fn read(path: &Path, ndims: &[u8]) -> Result<Idx, DataError> {
         ));
     }
     let n = magic[3] as usize;
-    let header = read_exact(&mut *reader, 4 * n, path, "dimension sizes")?;
+    let header = read_exact(reader, 4 * n, path, "dimension sizes")?;
     let dims: Vec<usize> = header
         .chunks(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
@@ -57,12 +61,12 @@ pub(crate) fn read(path: &Path, ndims: &[u8]) -> Result<Idx, DataError> {
             )
         })?;
     let data = read_exact(
-        &mut *reader,
+        reader,
         total as usize,
         path,
         &format!("data for dimensions {dims:?}"),
     )?;
-    expect_end(&mut *reader, path)?;
+    expect_end(reader, path)?;
     Ok(Idx { dims, data })
 }
 

@@ -3,9 +3,9 @@
 //! per sample, with u32 labels. Every problem with a file is an error that
 //! names the file and says what is wrong.
 
-mod cifar;
+pub mod cifar;
 mod folder;
-mod idx;
+pub mod idx;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -151,7 +151,7 @@ pub fn load(spec: &DataSpec, channels: Option<usize>) -> Result<Splits, DataErro
 
 /// Largest file we decompress or read: a header that claims more is lying
 /// or the data would not fit on a GPU anyway.
-pub(crate) const MAX_FILE_BYTES: u64 = 4 << 30;
+pub(crate) const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Finds `name` or `name.gz` in `dir`.
 pub(crate) fn find(dir: &Path, names: &[&str]) -> Option<PathBuf> {
@@ -182,11 +182,22 @@ pub(crate) fn read_exact(
     path: &Path,
     what: &str,
 ) -> Result<Vec<u8>, DataError> {
-    let mut buf = Vec::new();
-    let got = reader
-        .take(n as u64)
-        .read_to_end(&mut buf)
-        .map_err(|e| read_error(path, e))?;
+    // Grown a chunk at a time to exactly `n`: a header may promise more
+    // than the file holds, and must not make us reserve it up front.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut got = 0;
+    while got < n {
+        let chunk = (n - got).min(1 << 20);
+        buf.reserve_exact(chunk);
+        let read = reader
+            .take(chunk as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| read_error(path, e))?;
+        got += read;
+        if read < chunk {
+            break;
+        }
+    }
     if got < n {
         return Err(DataError::invalid(
             path,

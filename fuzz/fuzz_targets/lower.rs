@@ -1,0 +1,27 @@
+//! Every model that checks (and is small enough to lower quickly) lowers,
+//! and every kernel it emits is valid WGSL by naga's judgement: an invalid
+//! one is a bug.
+#![no_main]
+
+use cnnc::codegen::{LowerError, LowerOptions, lower};
+use cnnc::model::CheckOptions;
+use cnnc::source::Source;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let options = CheckOptions {
+        input: Some([9, 8, 3]),
+        ..CheckOptions::default()
+    };
+    let Ok(model) = cnnc::load(&Source::new("fuzz.cnn", text), &options) else { return };
+    // Keep each input fast: big models say nothing more about codegen.
+    if model.params().total() > 200_000 || model.layers.iter().any(|l| l.output.elements() > 100_000) {
+        return;
+    }
+    match lower(&model, &LowerOptions { batch: 2, ..LowerOptions::default() }) {
+        Ok(plan) => assert!(!plan.kernels.is_empty()),
+        Err(LowerError::Unsupported { .. }) => {}
+        Err(e @ LowerError::InvalidShader { .. }) => panic!("{e}"),
+    }
+});
