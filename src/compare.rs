@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicBool;
 use plotters::prelude::*;
 use serde::Serialize;
 
+use crate::augment::Augment;
 use crate::chart::{self, ChartError, PALETTE, Series};
 use crate::runtime::Gpu;
 use crate::train::{ConsoleProgress, EpochMetrics, Outcome};
@@ -22,6 +23,8 @@ use crate::workflow::{self, DataRequest, Failure, LoadedData, ModelRequest, Trai
 pub struct Variant {
     pub file: PathBuf,
     pub settings: Vec<(String, i64)>,
+    /// When `--augment` is given several times, this variant's.
+    pub augment: Option<Augment>,
 }
 
 impl Variant {
@@ -31,7 +34,10 @@ impl Variant {
             .file
             .file_stem()
             .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
-        let settings: Vec<String> = self.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut settings: Vec<String> = self.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if let Some(a) = self.augment {
+            settings.push(format!("augment={a}"));
+        }
         if settings.is_empty() {
             stem
         } else {
@@ -44,6 +50,7 @@ impl Variant {
         self.name()
             .replace('=', "")
             .replace(' ', "-")
+            .replace([':', ','], "")
             .chars()
             .map(|c| {
                 if c.is_alphanumeric() || c == '-' || c == '_' {
@@ -56,9 +63,10 @@ impl Variant {
     }
 }
 
-/// Every file with every combination of the swept values (the cartesian
-/// product, in the order given).
-pub fn variants(files: &[PathBuf], sweeps: &[(String, Vec<i64>)]) -> Vec<Variant> {
+/// Every file with every combination of the swept values and, when more
+/// than one is given, every augmentation (the cartesian product, in the
+/// order given).
+pub fn variants(files: &[PathBuf], sweeps: &[(String, Vec<i64>)], augments: &[Augment]) -> Vec<Variant> {
     let mut combos: Vec<Vec<(String, i64)>> = vec![Vec::new()];
     for (name, values) in sweeps {
         combos = combos
@@ -72,15 +80,23 @@ pub fn variants(files: &[PathBuf], sweeps: &[(String, Vec<i64>)]) -> Vec<Variant
             })
             .collect();
     }
-    files
-        .iter()
-        .flat_map(|f| {
-            combos.iter().map(move |c| Variant {
-                file: f.clone(),
-                settings: c.clone(),
-            })
-        })
-        .collect()
+    let augments: Vec<Option<Augment>> = match augments {
+        [_, _, ..] => augments.iter().copied().map(Some).collect(),
+        _ => vec![None],
+    };
+    let mut out = Vec::new();
+    for file in files {
+        for settings in &combos {
+            for &augment in &augments {
+                out.push(Variant {
+                    file: file.clone(),
+                    settings: settings.clone(),
+                    augment,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// A row of the report.
@@ -141,10 +157,14 @@ pub fn run(gpu: &Gpu, request: &CompareRequest, stop: &AtomicBool) -> Result<Rep
             overrides: variant.settings.clone(),
             input: request.input,
         };
+        let mut options = request.options.clone();
+        if let Some(augment) = variant.augment {
+            options.augment = augment;
+        }
         let train = TrainRequest {
             model: model.clone(),
             data: request.data.clone(),
-            options: request.options.clone(),
+            options,
             out: Some(dir.clone()),
             init: None,
         };
@@ -582,6 +602,7 @@ mod tests {
         let v = variants(
             &[PathBuf::from("m.cnn")],
             &[("width".into(), vec![16, 32]), ("depth".into(), vec![2, 3])],
+            &[],
         );
         let names: Vec<String> = v.iter().map(Variant::name).collect();
         assert_eq!(
@@ -594,8 +615,20 @@ mod tests {
             ]
         );
         assert_eq!(v[1].dir_name(), "m-width16-depth3");
-        let files = variants(&[PathBuf::from("a.cnn"), PathBuf::from("b.cnn")], &[]);
+        let files = variants(&[PathBuf::from("a.cnn"), PathBuf::from("b.cnn")], &[], &[]);
         assert_eq!(files.iter().map(Variant::name).collect::<Vec<_>>(), ["a", "b"]);
+        let augments = [Augment::default(), "flip,crop:4".parse().unwrap()];
+        let a = variants(&[PathBuf::from("a.cnn")], &[], &augments);
+        assert_eq!(
+            a.iter().map(Variant::name).collect::<Vec<_>>(),
+            ["a augment=none", "a augment=flip,crop:4"]
+        );
+        assert_eq!(a[1].dir_name(), "a-augmentflipcrop4");
+        // One augmentation is a setting of every run, not a variant.
+        assert_eq!(
+            variants(&[PathBuf::from("a.cnn")], &[], &augments[1..])[0].augment,
+            None
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! error type; [`load`] chains the first two.
 
 pub mod atomic;
+pub mod augment;
 pub mod bench;
 pub mod chart;
 pub mod codegen;

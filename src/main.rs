@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
+use cnnc::augment::Augment;
 use cnnc::codegen::OptimizerKind;
 use cnnc::data::DataSpec;
 use cnnc::diagnostic::{self, Diagnostic};
 use cnnc::runtime::Gpu;
 use cnnc::summary::Summary;
-use cnnc::train::{ConsoleProgress, Outcome, TrainOptions};
+use cnnc::train::{ConsoleProgress, LrSchedule, Outcome, TrainOptions};
 use cnnc::units::{human_bytes, thousands};
 use cnnc::workflow::{self, DataRequest, Failure, ModelRequest, TrainRequest};
 
@@ -241,6 +242,19 @@ struct TrainArgs {
     /// Stop when validation accuracy has not improved for N epochs
     #[arg(long, value_name = "N")]
     patience: Option<usize>,
+    /// L2 weight decay of conv and dense kernels (decoupled with --optimizer adamw)
+    #[arg(long, value_name = "W", default_value_t = 0.0)]
+    weight_decay: f32,
+    /// Random transformations of training images: flip, shift:P, crop:P, joined with
+    /// commas (`compare` takes several --augment, one variant each)
+    #[arg(long, value_name = "SPEC", value_parser = |s: &str| s.parse::<Augment>())]
+    augment: Vec<Augment>,
+    /// Learning rate per epoch: constant, step:EVERY:FACTOR or cosine
+    #[arg(long, value_name = "SCHEDULE", default_value = "constant", value_parser = |s: &str| s.parse::<LrSchedule>())]
+    lr_schedule: LrSchedule,
+    /// Ramp the learning rate up over the first N epochs
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    warmup_epochs: usize,
 }
 
 impl TrainArgs {
@@ -250,7 +264,7 @@ impl TrainArgs {
             batch: self.batch,
             optimizer: self.optimizer,
             lr: self.lr.unwrap_or(match self.optimizer {
-                OptimizerKind::Adam => 1e-3,
+                OptimizerKind::Adam | OptimizerKind::AdamW => 1e-3,
                 OptimizerKind::Sgd => 1e-2,
             }),
             momentum: self.momentum,
@@ -258,6 +272,10 @@ impl TrainArgs {
             shuffle: !self.no_shuffle,
             max_steps: self.steps,
             patience: self.patience,
+            weight_decay: self.weight_decay,
+            augment: self.augment.first().copied().unwrap_or_default(),
+            lr_schedule: self.lr_schedule,
+            warmup_epochs: self.warmup_epochs,
         }
     }
 
@@ -460,6 +478,12 @@ fn run_train(
         }
         eprintln!("\nstopping after this step (Ctrl-C again to quit at once)");
     });
+    if args.augment.len() > 1 {
+        return Err(Failure::Usage(
+            "--augment is given once to `train` (join several with commas, as in flip,crop:4); `compare` takes several"
+                .into(),
+        ));
+    }
     eprintln!("adapter: {}", gpu.describe());
     let mut progress = ConsoleProgress::default();
     let result = match resume {
@@ -582,7 +606,7 @@ fn compare(
     eprintln!("adapter: {}", gpu.describe());
     let out = out.unwrap_or_else(|| workflow::default_run_dir("compare"));
     let request = cnnc::compare::CompareRequest {
-        variants: cnnc::compare::variants(&files, &sweeps),
+        variants: cnnc::compare::variants(&files, &sweeps, &args.augment),
         input,
         data: args.data(data),
         options: args.options(),

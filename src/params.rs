@@ -16,8 +16,30 @@ pub const ALIGN: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamRole {
+    /// A conv or dense kernel, or a batchnorm's scale (gamma).
     Weight,
+    /// A conv or dense bias, or a batchnorm's shift (beta).
     Bias,
+    /// A batchnorm's running statistics: updated by the forward pass in
+    /// training, never by the optimizer (their gradient stays zero).
+    RunningMean,
+    RunningVar,
+}
+
+impl ParamRole {
+    pub fn trainable(self) -> bool {
+        matches!(self, ParamRole::Weight | ParamRole::Bias)
+    }
+
+    /// PyTorch's name for it: `conv1.weight`, `batchnorm1.running_var`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            ParamRole::Weight => "weight",
+            ParamRole::Bias => "bias",
+            ParamRole::RunningMean => "running_mean",
+            ParamRole::RunningVar => "running_var",
+        }
+    }
 }
 
 /// One tensor in the flat parameter buffer.
@@ -48,7 +70,9 @@ impl ParamTensor {
     }
 }
 
-/// The flat buffer's layout: every trainable tensor, in layer order.
+/// The flat buffer's layout: every tensor, in layer order. A batchnorm's
+/// running statistics live here too, so that checkpoints, saving and
+/// loading treat them like any weight.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ParamLayout {
     pub tensors: Vec<ParamTensor>,
@@ -61,12 +85,8 @@ impl ParamLayout {
         let mut tensors = Vec::new();
         let mut offset = 0;
         let mut push = |layer: usize, name: &str, role: ParamRole, shape: Vec<usize>| {
-            let suffix = match role {
-                ParamRole::Weight => "weight",
-                ParamRole::Bias => "bias",
-            };
             let t = ParamTensor {
-                name: format!("{name}.{suffix}"),
+                name: format!("{name}.{}", role.suffix()),
                 layer,
                 role,
                 offset,
@@ -96,6 +116,17 @@ impl ParamLayout {
                     );
                     push(i, &layer.name, ParamRole::Bias, vec![d.units]);
                 }
+                LayerKind::BatchNorm => {
+                    let c = layer.input.channels();
+                    for role in [
+                        ParamRole::Weight,
+                        ParamRole::Bias,
+                        ParamRole::RunningMean,
+                        ParamRole::RunningVar,
+                    ] {
+                        push(i, &layer.name, role, vec![c]);
+                    }
+                }
                 _ => {}
             }
         }
@@ -106,7 +137,8 @@ impl ParamLayout {
         self.tensors.iter().find(|t| t.layer == layer && t.role == role)
     }
 
-    /// Keras's defaults: Glorot-uniform weights, zero biases.
+    /// Keras's defaults: Glorot-uniform weights, zero biases; a batchnorm
+    /// starts as the identity (scale 1, shift 0, mean 0, variance 1).
     ///
     /// Glorot: U(-l, l) with l = sqrt(6 / (fan_in + fan_out)); for a conv,
     /// fan_in = KH*KW*CI and fan_out = KH*KW*CO, as Keras computes them.
@@ -114,7 +146,10 @@ impl ParamLayout {
         let mut rng = SplitMix64::new(seed);
         let mut values = vec![0.0f32; self.len];
         for t in &self.tensors {
-            if t.role != ParamRole::Weight {
+            if t.shape.len() == 1 {
+                if matches!(t.role, ParamRole::Weight | ParamRole::RunningVar) {
+                    values[t.range()].fill(1.0); // a batchnorm's scale and variance
+                }
                 continue;
             }
             let receptive: usize = t.shape[..t.shape.len() - 2].iter().product();
@@ -158,8 +193,42 @@ mod tests {
         assert!(layout.tensors.iter().all(|t| t.offset % ALIGN == 0));
         let total: usize = layout.tensors.iter().map(ParamTensor::len).sum();
         assert_eq!(total, m.params().trainable);
+        assert!(layout.tensors.iter().all(|t| t.role.trainable()));
         assert_eq!(layout.tensors[0].shape, [3, 3, 3, 5]);
         assert_eq!(layout.tensors[2].shape, [5, 7]);
+    }
+
+    #[test]
+    fn batchnorm_has_four_tensors_two_trainable_and_starts_as_identity() {
+        let m = model("input 4x4x1; conv 3 3x3; batchnorm; relu; dense 2");
+        let layout = ParamLayout::new(&m);
+        let bn: Vec<&ParamTensor> = layout.tensors.iter().filter(|t| t.layer == 1).collect();
+        let names: Vec<&str> = bn.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "batchnorm1.weight",
+                "batchnorm1.bias",
+                "batchnorm1.running_mean",
+                "batchnorm1.running_var"
+            ]
+        );
+        let trainable: usize = layout
+            .tensors
+            .iter()
+            .filter(|t| t.role.trainable())
+            .map(|t| t.len())
+            .sum();
+        let all: usize = layout.tensors.iter().map(|t| t.len()).sum();
+        assert_eq!(
+            (trainable, all - trainable),
+            (m.params().trainable, m.params().non_trainable)
+        );
+        let values = layout.init(1);
+        let expect = [1.0, 0.0, 0.0, 1.0];
+        for (t, want) in bn.iter().zip(expect) {
+            assert!(values[t.range()].iter().all(|&v| v == want), "{}", t.name);
+        }
     }
 
     #[test]

@@ -264,6 +264,36 @@ mod tests {
     }
 
     #[test]
+    fn batchnorm_saves_under_pytorch_names_and_round_trips() {
+        let m = model("input 4x4x1; conv 3 3x3; batchnorm; relu; dense 5; batchnorm; dense 2");
+        let layout = ParamLayout::new(&m);
+        let params: Vec<f32> = (0..layout.len).map(|i| i as f32 * 0.5).collect();
+        let torch = to_torch(&m, &layout, &params);
+        let bn: Vec<(&str, &[usize])> = torch
+            .iter()
+            .filter(|(n, _, _)| n.starts_with("batchnorm1"))
+            .map(|(n, s, _)| (n.as_str(), s.as_slice()))
+            .collect();
+        assert_eq!(
+            bn,
+            [
+                ("batchnorm1.weight", [3].as_slice()),
+                ("batchnorm1.bias", &[3]),
+                ("batchnorm1.running_mean", &[3]),
+                ("batchnorm1.running_var", &[3])
+            ]
+        );
+        let var = layout.tensors.iter().find(|t| t.name == "batchnorm2.running_var").unwrap();
+        let saved = torch.iter().find(|(n, _, _)| n == "batchnorm2.running_var").unwrap();
+        assert_eq!(saved.2, params[var.range()]);
+        let bytes = to_bytes(&m, &layout, &params, &BTreeMap::new());
+        let (back, _) = from_bytes(&bytes, "w.safetensors", &m, &layout).unwrap();
+        for t in &layout.tensors {
+            assert_eq!(back[t.range()], params[t.range()], "{}", t.name);
+        }
+    }
+
+    #[test]
     fn round_trip_and_mismatches() {
         let m = model("input 5x5x2; conv 4 3x3 relu; pool 2; dropout 0.1; dense 3");
         let layout = ParamLayout::new(&m);

@@ -202,15 +202,39 @@ pub fn lower_for(
     batch: usize,
     optimizer: OptimizerKind,
 ) -> Result<Plan, Failure> {
-    if batch == 0 {
-        return Err(Failure::Usage("--batch must be at least 1".into()));
-    }
     let options = LowerOptions {
         batch,
         optimizer,
+        ..LowerOptions::default()
+    };
+    lower_with(gpu, source, model, options)
+}
+
+/// [`lower_for`] a training run: its augmentation and weight decay too.
+pub fn lower_for_training(
+    gpu: &Gpu,
+    source: &Source,
+    model: &Model,
+    train: &TrainOptions,
+) -> Result<Plan, Failure> {
+    let options = LowerOptions {
+        batch: train.batch,
+        optimizer: train.optimizer,
+        augment: train.augment,
+        weight_decay: train.weight_decay > 0.0,
+        ..LowerOptions::default()
+    };
+    lower_with(gpu, source, model, options)
+}
+
+fn lower_with(gpu: &Gpu, source: &Source, model: &Model, options: LowerOptions) -> Result<Plan, Failure> {
+    if options.batch == 0 {
+        return Err(Failure::Usage("--batch must be at least 1".into()));
+    }
+    let options = LowerOptions {
         samples_per_chunk: runtime::chunk_samples(&gpu.limits(), model.input.elements()),
         tiling: crate::tune::cached_tiling(gpu),
-        ..LowerOptions::default()
+        ..options
     };
     lower(model, &options).map_err(|e| invalid(source, vec![e.to_diagnostic()]))
 }
@@ -340,7 +364,13 @@ pub fn train_loaded(
     if options.epochs == 0 {
         return Err(Failure::Usage("--epochs must be at least 1".into()));
     }
-    let plan = lower_for(gpu, source, model, options.batch, options.optimizer)?;
+    if !(options.weight_decay.is_finite() && options.weight_decay >= 0.0) {
+        return Err(Failure::Usage(format!(
+            "--weight-decay must be a number at least 0, not {}",
+            options.weight_decay
+        )));
+    }
+    let plan = lower_for_training(gpu, source, model, options)?;
     let wgsl: String = plan.kernels.iter().map(|k| k.wgsl.as_str()).collect();
     let exe = Executable::new(gpu, plan)?;
     let layout = ParamLayout::new(model);
@@ -426,6 +456,9 @@ pub fn train_loaded(
         train::TrainError::Io(m) => Failure::Usage(m),
         e => Failure::Failed(e.to_string()),
     })?;
+    for warning in train::batchnorm_warnings(model, state.step) {
+        progress.note(&format!("warning: {warning}"));
+    }
     Ok(TrainResult {
         dir: dir.to_path_buf(),
         model: model.clone(),
@@ -490,8 +523,14 @@ pub fn eval(
     use_train: bool,
 ) -> Result<(String, EvalReport), Failure> {
     let (source, checked, loaded) = model_and_data(model, data)?;
-    let (params, _) = crate::weights::load(weights, &checked, &ParamLayout::new(&checked))
+    let (params, metadata) = crate::weights::load(weights, &checked, &ParamLayout::new(&checked))
         .map_err(|e| Failure::Usage(e.to_string()))?;
+    // Weights from elsewhere say nothing of their steps: no warning then.
+    if let Some(steps) = metadata.get("steps").and_then(|s| s.parse().ok()) {
+        for warning in train::batchnorm_warnings(&checked, steps) {
+            eprintln!("warning: {warning}");
+        }
+    }
     let plan = lower_for(gpu, &source, &checked, batch, OptimizerKind::Sgd)?;
     let exe = Executable::new(gpu, plan)?;
     exe.write_params(&params);

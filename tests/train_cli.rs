@@ -371,3 +371,85 @@ fn data_that_does_not_fit_the_model() {
         text(&out.stderr)
     );
 }
+
+/// The regularisation flags: a batchnorm model with augmentation, a cosine
+/// schedule after a warm-up and AdamW's decay trains; the learning rate of
+/// each epoch is in the epoch line and metrics.csv; too few steps for the
+/// running statistics get a warning, at the end of training and at eval.
+#[test]
+fn batchnorm_augmentation_schedule_and_decay() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bn.cnn");
+    std::fs::write(&model, "input 28x28x1; conv 4 3x3; batchnorm; relu; pool 2; dense 10 softmax\n").unwrap();
+    let run = dir.path().join("run");
+    let out = cnnc(&[
+        "train",
+        model.to_str().unwrap(),
+        "--data",
+        "mnist:data/mnist",
+        "--limit",
+        "256",
+        "--val-limit",
+        "64",
+        "--batch",
+        "64",
+        "--epochs",
+        "3",
+        "--optimizer",
+        "adamw",
+        "--weight-decay",
+        "0.01",
+        "--augment",
+        "flip,shift:1,crop:2",
+        "--lr-schedule",
+        "cosine",
+        "--warmup-epochs",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let stdout = ok(&out);
+    // Warm-up: 1/2 of lr; then cosine over the 2 remaining epochs: lr, lr/2.
+    assert!(stdout.contains("epoch 1/3: ") && stdout.contains("| lr 0.0005 |"), "{stdout}");
+    assert!(stdout.contains("| lr 0.001 |"), "{stdout}");
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let lrs: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(7).unwrap()).collect();
+    assert_eq!(lrs, ["0.0005", "0.001", "0.0005"], "{csv}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: batchnorm1's running statistics have had 12 updates"),
+        "{stderr}"
+    );
+
+    let weights = run.join("model.safetensors");
+    let out = cnnc(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--data",
+        "mnist:data/mnist",
+        "--limit",
+        "64",
+    ]);
+    ok(&out);
+    assert!(text(&out.stderr).contains("have had 12 updates"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn bad_regularisation_flags_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    for (flags, message) in [
+        (&["--augment", "rotate"][..], "unknown augmentation `rotate`"),
+        (&["--augment", "crop"], "`crop` needs a size in pixels"),
+        (&["--lr-schedule", "step:0:0.5"], "EVERY must be a whole number"),
+        (&["--lr-schedule", "linear"], "unknown schedule `linear`"),
+        (&["--weight-decay=-1"], "--weight-decay must be a number at least 0"),
+        (&["--augment", "flip", "--augment", "crop:2"], "--augment is given once to `train`"),
+    ] {
+        let out = train(&run, flags);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(message), "{flags:?}: {}", text(&out.stderr));
+    }
+}

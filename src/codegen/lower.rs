@@ -16,6 +16,12 @@ use crate::rng;
 pub const STEP_BYTES: u64 = 48;
 /// Bytes of one `SampleStat` in `shaders/softmax_cross_entropy.wgsl`.
 const SAMPLE_STAT_BYTES: u64 = 16;
+/// Invocations of the kernels that reduce with one workgroup (per channel,
+/// per tensor): a power of two.
+const REDUCE_WG: usize = 64;
+/// Keras's `BatchNormalization` defaults.
+pub const BATCHNORM_MOMENTUM: f32 = 0.99;
+pub const BATCHNORM_EPSILON: f32 = 1e-3;
 
 /// Lowers a checked model to the kernels of a training step.
 pub fn lower(model: &Model, options: &LowerOptions) -> Result<Plan, LowerError> {
@@ -79,6 +85,8 @@ struct Lowering<'m> {
     kernels: Vec<Kernel>,
     io: Io,
     argmax: Vec<Option<BufferId>>,
+    /// Each batchnorm's statistics of the step, for its backward pass.
+    bn_stats: Vec<Option<BufferId>>,
 }
 
 impl<'m> Lowering<'m> {
@@ -113,6 +121,11 @@ impl<'m> Lowering<'m> {
             ),
             stats: add("sample_stats", SAMPLE_STAT_BYTES * b, BufferRole::SampleStats),
             totals: add("totals", 16, BufferRole::Totals),
+            penalties: add(
+                "l2_penalties",
+                4 * model.layers.iter().filter(|l| l.l2() > 0.0).count() as u64,
+                BufferRole::Penalties,
+            ),
             layer_outputs: Vec::new(),
             layer_grads: vec![None; model.layers.len()],
         };
@@ -124,6 +137,7 @@ impl<'m> Lowering<'m> {
             kernels: Vec::new(),
             io,
             argmax: vec![None; model.layers.len()],
+            bn_stats: vec![None; model.layers.len()],
         }
     }
 
@@ -183,6 +197,34 @@ impl<'m> Lowering<'m> {
         flops: u64,
     ) {
         let wg = workgroup_size(invocations, self.options.workgroup_size);
+        self.kernel_in_groups(
+            name,
+            template,
+            phase,
+            layer,
+            header,
+            bindings,
+            wg,
+            dispatch(invocations, wg),
+            flops,
+        );
+    }
+
+    /// A kernel of `groups` workgroups of `wg` invocations each, for
+    /// kernels that reduce within a workgroup.
+    #[allow(clippy::too_many_arguments)]
+    fn kernel_in_groups(
+        &mut self,
+        name: String,
+        template: &'static str,
+        phase: Phase,
+        layer: Option<usize>,
+        header: Header,
+        bindings: Vec<(BufferId, Access)>,
+        wg: usize,
+        groups: [u32; 3],
+        flops: u64,
+    ) {
         let wgsl = template::emit(&name, template, &header.u32("WG", wg));
         self.kernels.push(Kernel {
             gemm: None,
@@ -197,7 +239,7 @@ impl<'m> Lowering<'m> {
                 .map(|(buffer, access)| Binding { buffer, access })
                 .collect(),
             workgroup_size: wg as u32,
-            workgroups: dispatch(invocations, wg),
+            workgroups: groups,
             flops,
         });
     }
@@ -207,14 +249,25 @@ impl<'m> Lowering<'m> {
     fn gather(&mut self) {
         let b = self.options.batch;
         let e = self.model.input.elements();
+        let Shape::Image { h, w, c } = self.model.input else {
+            unreachable!("a checked model's input is an image")
+        };
+        let augment = &self.options.augment;
         let header = Header::default()
             .u32("B", b)
             .u32("E", e)
-            .u32("SPC", self.options.samples_per_chunk);
+            .u32("H", h)
+            .u32("W", w)
+            .u32("C", c)
+            .u32("SPC", self.options.samples_per_chunk)
+            .u32("FLIP", usize::from(augment.flip))
+            .u32("SHIFT", augment.shift as usize)
+            .u32("CROP", augment.crop as usize);
         let mut bindings: Vec<(BufferId, Access)> =
             self.io.dataset.iter().map(|&d| (d, Access::Read)).collect();
         bindings.push((self.io.indices, Access::Read));
         bindings.push((self.io.input, Access::ReadWrite));
+        bindings.push((self.io.step, Access::Uniform));
         self.kernel(
             "gather".into(),
             "gather",
@@ -329,15 +382,77 @@ impl<'m> Lowering<'m> {
                 out
             }
             LayerKind::BatchNorm => {
-                return Err(LowerError::Unsupported {
-                    message: "`batchnorm` is not supported by code generation yet".into(),
-                    span: layer.span,
-                    help: "remove the `batchnorm` line; `summary` and `check` accept it".into(),
-                });
+                let out = self.tensor(format!("{name}_out"), layer.output, BufferRole::Activation);
+                self.batchnorm_forward(i, input, out);
+                out
             }
         };
         self.io.layer_outputs.push(output);
         Ok(())
+    }
+
+    /// Statistics (one workgroup per channel), then the normalisation.
+    fn batchnorm_forward(&mut self, i: usize, input: BufferId, out: BufferId) {
+        let layer = &self.model.layers[i];
+        let name = layer.name.clone();
+        let (b, c) = (self.options.batch, layer.input.channels());
+        let positions = layer.input.elements() / c;
+        let offset = |role| self.layout.get(i, role).expect("batchnorm parameters").offset;
+        let (gamma, beta) = (offset(ParamRole::Weight), offset(ParamRole::Bias));
+        let (mean, var) = (offset(ParamRole::RunningMean), offset(ParamRole::RunningVar));
+        let stats = self.buffer(
+            format!("{name}_statistics"),
+            8 * c as u64,
+            BufferRole::BatchNormStatistics,
+        );
+        self.bn_stats[i] = Some(stats);
+        let header = Header::default()
+            .u32("B", b)
+            .u32("S", positions)
+            .u32("C", c)
+            .f32("MOMENTUM", BATCHNORM_MOMENTUM)
+            .f32("EPSILON", BATCHNORM_EPSILON)
+            .u32("MEAN_OFF", mean)
+            .u32("VAR_OFF", var);
+        let bindings = vec![
+            (input, Access::Read),
+            (self.io.params, Access::ReadWrite),
+            (stats, Access::ReadWrite),
+            (self.io.step, Access::Uniform),
+        ];
+        self.kernel_in_groups(
+            format!("{name}_statistics"),
+            "batchnorm_statistics",
+            Phase::Forward,
+            Some(i),
+            header,
+            bindings,
+            REDUCE_WG,
+            dispatch(c, 1),
+            0,
+        );
+        let n = b * layer.input.elements();
+        let header = Header::default()
+            .u32("N", n)
+            .u32("C", c)
+            .u32("GAMMA_OFF", gamma)
+            .u32("BETA_OFF", beta);
+        let bindings = vec![
+            (input, Access::Read),
+            (self.io.params, Access::Read),
+            (stats, Access::Read),
+            (out, Access::ReadWrite),
+        ];
+        self.kernel(
+            format!("{name}_forward"),
+            "batchnorm_forward",
+            Phase::Forward,
+            Some(i),
+            header,
+            bindings,
+            n,
+            0,
+        );
     }
 
     fn conv_forward(&mut self, i: usize, g: GemmShape, input: BufferId, out: BufferId) {
@@ -420,13 +535,49 @@ impl<'m> Lowering<'m> {
             b,
             0,
         );
-        let bindings = vec![(self.io.stats, Access::Read), (self.io.totals, Access::ReadWrite)];
+        let mut slot = 0;
+        for i in 0..self.model.layers.len() {
+            let l2 = self.model.layers[i].l2();
+            if l2 <= 0.0 {
+                continue;
+            }
+            let w = self
+                .layout
+                .get(i, ParamRole::Weight)
+                .expect("l2 layers have weights");
+            let header = Header::default()
+                .u32("N", w.len())
+                .u32("OFF", w.offset)
+                .f32("L2", l2)
+                .u32("SLOT", slot);
+            let bindings = vec![
+                (self.io.params, Access::Read),
+                (self.io.penalties, Access::ReadWrite),
+            ];
+            self.kernel_in_groups(
+                format!("{}_l2_penalty", self.model.layers[i].name),
+                "l2_penalty",
+                Phase::Loss,
+                Some(i),
+                header,
+                bindings,
+                REDUCE_WG,
+                [1, 1, 1],
+                0,
+            );
+            slot += 1;
+        }
+        let bindings = vec![
+            (self.io.stats, Access::Read),
+            (self.io.totals, Access::ReadWrite),
+            (self.io.penalties, Access::Read),
+        ];
         self.kernel(
             "metrics".into(),
             "metrics",
             Phase::Loss,
             None,
-            Header::default().u32("B", b),
+            Header::default().u32("B", b).u32("P", slot),
             bindings,
             1,
             0,
@@ -512,6 +663,7 @@ impl<'m> Lowering<'m> {
                 );
                 self.io.layer_grads[i - 1] = Some(dx);
             }
+            LayerKind::BatchNorm => self.batchnorm_backward(i, x, dy, need_dx.then_some(producer)),
             // Its own derivative was applied by whoever computed `dy`; only
             // the producer's is left, if it has one.
             LayerKind::Activation(_) if need_dx && producer == Activation::Linear => {
@@ -536,6 +688,70 @@ impl<'m> Lowering<'m> {
             }
             _ => {}
         }
+    }
+
+    /// Scale and shift gradients (one workgroup per channel), then, when
+    /// needed, the input's.
+    fn batchnorm_backward(&mut self, i: usize, x: BufferId, dy: BufferId, dx_producer: Option<Activation>) {
+        let layer = &self.model.layers[i];
+        let name = layer.name.clone();
+        let input_shape = layer.input;
+        let (b, c) = (self.options.batch, input_shape.channels());
+        let positions = input_shape.elements() / c;
+        let offset = |role| self.layout.get(i, role).expect("batchnorm parameters").offset;
+        let (gamma, beta) = (offset(ParamRole::Weight), offset(ParamRole::Bias));
+        let stats = self.bn_stats[i].expect("the forward pass kept the statistics");
+        let header = Header::default()
+            .u32("B", b)
+            .u32("S", positions)
+            .u32("C", c)
+            .u32("GAMMA_OFF", gamma)
+            .u32("BETA_OFF", beta);
+        let bindings = vec![
+            (x, Access::Read),
+            (dy, Access::Read),
+            (stats, Access::Read),
+            (self.io.grads, Access::ReadWrite),
+            (self.io.step, Access::Uniform),
+        ];
+        self.kernel_in_groups(
+            format!("{name}_backward_params"),
+            "batchnorm_backward_params",
+            Phase::Backward,
+            Some(i),
+            header.clone(),
+            bindings,
+            REDUCE_WG,
+            dispatch(c, 1),
+            0,
+        );
+        let Some(producer) = dx_producer else { return };
+        let dx = self.tensor(
+            format!("{}_grad", self.model.layers[i - 1].name),
+            input_shape,
+            BufferRole::Gradient,
+        );
+        let n = b * input_shape.elements();
+        let bindings = vec![
+            (x, Access::Read),
+            (dy, Access::Read),
+            (stats, Access::Read),
+            (self.io.params, Access::Read),
+            (self.io.grads, Access::Read),
+            (dx, Access::ReadWrite),
+            (self.io.step, Access::Uniform),
+        ];
+        self.kernel(
+            format!("{name}_backward_input"),
+            "batchnorm_backward_input",
+            Phase::Backward,
+            Some(i),
+            header.u32("N", n).input_derivative(producer),
+            bindings,
+            n,
+            0,
+        );
+        self.io.layer_grads[i - 1] = Some(dx);
     }
 
     /// Weight, bias and (when needed) input gradients of a conv or dense.
@@ -700,10 +916,11 @@ impl<'m> Lowering<'m> {
             &mut io.probs,
             &mut io.stats,
             &mut io.totals,
+            &mut io.penalties,
         ] {
             *b = remap(*b);
         }
-        for a in self.argmax.iter_mut().flatten() {
+        for a in self.argmax.iter_mut().chain(self.bn_stats.iter_mut()).flatten() {
             *a = remap(*a);
         }
         self.buffers = kept;
@@ -716,8 +933,43 @@ impl<'m> Lowering<'m> {
         if n == 0 {
             return;
         }
-        let header = Header::default().u32("N", n);
         let (params, grads, step) = (self.io.params, self.io.grads, self.io.step);
+        // Regularisation of conv and dense kernels (not biases, not
+        // batchnorm), before the update reads the gradients.
+        for i in 0..self.model.layers.len() {
+            let layer = &self.model.layers[i];
+            if !matches!(layer.kind, LayerKind::Conv(_) | LayerKind::Dense(_))
+                || (layer.l2() <= 0.0 && !self.options.weight_decay)
+            {
+                continue;
+            }
+            let w = self
+                .layout
+                .get(i, ParamRole::Weight)
+                .expect("conv and dense have weights");
+            let decoupled = self.options.optimizer == OptimizerKind::AdamW;
+            let header = Header::default()
+                .u32("N", w.len())
+                .u32("OFF", w.offset)
+                .f32("L2X2", 2.0 * layer.l2())
+                .u32("DECOUPLED", usize::from(decoupled));
+            let bindings = vec![
+                (params, Access::ReadWrite),
+                (grads, Access::ReadWrite),
+                (step, Access::Uniform),
+            ];
+            self.kernel(
+                format!("{}_weight_penalty", layer.name),
+                "weight_penalty",
+                Phase::Optimizer,
+                Some(i),
+                header,
+                bindings,
+                w.len(),
+                0,
+            );
+        }
+        let header = Header::default().u32("N", n);
         match self.options.optimizer {
             OptimizerKind::Sgd => {
                 let velocity = self.buffer("sgd_velocity".into(), 4 * n as u64, BufferRole::OptimizerState);
@@ -738,7 +990,7 @@ impl<'m> Lowering<'m> {
                     0,
                 );
             }
-            OptimizerKind::Adam => {
+            OptimizerKind::Adam | OptimizerKind::AdamW => {
                 let m = self.buffer("adam_m".into(), 4 * n as u64, BufferRole::OptimizerState);
                 let v = self.buffer("adam_v".into(), 4 * n as u64, BufferRole::OptimizerState);
                 let bindings = vec![

@@ -13,7 +13,7 @@ mod lower;
 pub mod template;
 mod unroll;
 
-pub use lower::lower;
+pub use lower::{BATCHNORM_EPSILON, BATCHNORM_MOMENTUM, lower};
 
 use serde::Serialize;
 
@@ -28,6 +28,11 @@ pub enum OptimizerKind {
     Sgd,
     /// Adam with Keras's update rule.
     Adam,
+    /// Adam with decoupled weight decay (Loshchilov and Hutter; PyTorch's
+    /// `AdamW`): `--weight-decay` shrinks the weights, not the gradient.
+    #[value(name = "adamw")]
+    #[serde(rename = "adamw")]
+    AdamW,
 }
 
 /// Register-tile sizes of the GEMM-like kernels: each invocation computes
@@ -95,6 +100,11 @@ pub struct LowerOptions {
     /// workgroups, so that every core has work).
     pub workgroup_size: usize,
     pub tiling: Tiling,
+    /// Random transformations of training batches, in the gather kernel.
+    pub augment: crate::augment::Augment,
+    /// Whether to emit the weight-decay kernels (the factor is in the step
+    /// uniform, so that it is a flag, not a recompilation).
+    pub weight_decay: bool,
 }
 
 impl Default for LowerOptions {
@@ -105,6 +115,8 @@ impl Default for LowerOptions {
             optimizer: OptimizerKind::Adam,
             workgroup_size: 64,
             tiling: Tiling::default(),
+            augment: crate::augment::Augment::default(),
+            weight_decay: false,
         }
     }
 }
@@ -144,6 +156,10 @@ pub enum BufferRole {
     SampleStats,
     /// Running loss and accuracy totals.
     Totals,
+    /// Each batchnorm's mean and 1 / std of the step, per channel.
+    BatchNormStatistics,
+    /// Each `l2` layer's penalty of the step.
+    Penalties,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -218,6 +234,8 @@ pub struct Io {
     pub probs: BufferId,
     pub stats: BufferId,
     pub totals: BufferId,
+    /// One f32 per layer with `l2`: its penalty, for the reported loss.
+    pub penalties: BufferId,
     /// Each layer's output buffer (a flatten shares its input's).
     pub layer_outputs: Vec<BufferId>,
     /// Each layer's output gradient, where the backward pass computes one.
@@ -266,7 +284,10 @@ impl Plan {
         for b in &self.buffers {
             let slot = match b.role {
                 BufferRole::Params | BufferRole::Grads | BufferRole::OptimizerState => &mut m.weights,
-                BufferRole::Input | BufferRole::Activation | BufferRole::PoolIndices => &mut m.activations,
+                BufferRole::Input
+                | BufferRole::Activation
+                | BufferRole::PoolIndices
+                | BufferRole::BatchNormStatistics => &mut m.activations,
                 BufferRole::Gradient => &mut m.gradients,
                 _ => &mut m.other,
             };

@@ -71,6 +71,27 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../shaders/softmax_cross_entropy.wgsl"),
     ),
     ("metrics", include_str!("../../shaders/metrics.wgsl")),
+    (
+        "batchnorm_statistics",
+        include_str!("../../shaders/batchnorm_statistics.wgsl"),
+    ),
+    (
+        "batchnorm_forward",
+        include_str!("../../shaders/batchnorm_forward.wgsl"),
+    ),
+    (
+        "batchnorm_backward_params",
+        include_str!("../../shaders/batchnorm_backward_params.wgsl"),
+    ),
+    (
+        "batchnorm_backward_input",
+        include_str!("../../shaders/batchnorm_backward_input.wgsl"),
+    ),
+    (
+        "weight_penalty",
+        include_str!("../../shaders/weight_penalty.wgsl"),
+    ),
+    ("l2_penalty", include_str!("../../shaders/l2_penalty.wgsl")),
     ("sgd", include_str!("../../shaders/sgd.wgsl")),
     ("adam", include_str!("../../shaders/adam.wgsl")),
 ];

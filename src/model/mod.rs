@@ -219,6 +219,15 @@ impl Layer {
         }
     }
 
+    /// The layer's L2 factor (`l2 F` on a conv or dense), or 0.
+    pub fn l2(&self) -> f32 {
+        match &self.kind {
+            LayerKind::Conv(c) => c.l2,
+            LayerKind::Dense(d) => d.l2,
+            _ => 0.0,
+        }
+    }
+
     /// Bytes of this layer's output for one sample (f32); a flatten is a
     /// view of its input and holds none.
     pub fn activation_bytes(&self) -> u64 {

@@ -10,6 +10,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::codegen::template::LEAKY_SLOPE;
+use crate::codegen::{BATCHNORM_EPSILON, BATCHNORM_MOMENTUM};
 use crate::model::{Activation, Conv, Layer, LayerKind, Model, PoolKind, Shape};
 use crate::params::{ParamLayout, ParamRole};
 use crate::rng;
@@ -27,6 +28,9 @@ pub struct Forward {
     /// Per layer, its output after its activation, except that the last
     /// layer's is before softmax (the logits).
     pub outputs: Vec<Vec<f64>>,
+    /// The parameters after the pass: in training, each batchnorm's
+    /// running statistics moved toward the batch's.
+    pub state: Vec<f64>,
 }
 
 /// Softmax cross-entropy over a batch, averaged over the counted samples.
@@ -54,6 +58,9 @@ pub struct Reference<'m> {
     pub model: &'m Model,
     pub layout: ParamLayout,
     pub batch: usize,
+    /// Samples of the batch that are real (the rest is padding, which a
+    /// batchnorm's statistics leave out); `batch` unless set.
+    pub samples: usize,
 }
 
 fn activate(a: Activation, x: f64) -> f64 {
@@ -159,6 +166,7 @@ impl<'m> Reference<'m> {
             model,
             layout: ParamLayout::new(model),
             batch,
+            samples: batch,
         }
     }
 
@@ -177,16 +185,82 @@ impl<'m> Reference<'m> {
 
     pub fn forward(&self, params: &[f64], input: &[f64], mode: Mode) -> Forward {
         let mut outputs: Vec<Vec<f64>> = Vec::new();
+        let mut state = params.to_vec();
         for (i, layer) in self.model.layers.iter().enumerate() {
             let x = if i == 0 { input } else { &outputs[i - 1] };
-            let mut y = self.layer_forward(i, layer, params, x, mode);
+            let mut y = match layer.kind {
+                LayerKind::BatchNorm => self.batchnorm_forward(i, &mut state, x, mode),
+                _ => self.layer_forward(i, layer, params, x, mode),
+            };
             let a = self.activation(i);
             if !matches!(layer.kind, LayerKind::Activation(_)) {
                 y.iter_mut().for_each(|v| *v = activate(a, *v));
             }
             outputs.push(y);
         }
-        Forward { outputs }
+        Forward { outputs, state }
+    }
+
+    /// Per channel of a batchnorm's input: mean and 1 / sqrt(var + eps)
+    /// over the real samples and every position (variance biased, as
+    /// Keras's), and the channel count.
+    fn batch_statistics(&self, i: usize, x: &[f64]) -> (Vec<f64>, Vec<f64>, usize) {
+        let c = self.model.layers[i].input.channels();
+        let count = self.samples.min(self.batch) * self.model.layers[i].input.elements() / c;
+        let mut mean = vec![0.0; c];
+        let mut var = vec![0.0; c];
+        for e in 0..count {
+            for ch in 0..c {
+                mean[ch] += x[e * c + ch] / count as f64;
+            }
+        }
+        for e in 0..count {
+            for ch in 0..c {
+                var[ch] += (x[e * c + ch] - mean[ch]).powi(2) / count as f64;
+            }
+        }
+        (mean, var, count)
+    }
+
+    /// Batchnorm: in training, normalised with the batch's statistics,
+    /// which the running ones (in `state`) move toward; in evaluation,
+    /// with the running ones.
+    fn batchnorm_forward(&self, i: usize, state: &mut [f64], x: &[f64], mode: Mode) -> Vec<f64> {
+        let c = self.model.layers[i].input.channels();
+        let gamma = &state[self.param(i, ParamRole::Weight)].to_vec();
+        let beta = &state[self.param(i, ParamRole::Bias)].to_vec();
+        let (mean_range, var_range) = (
+            self.param(i, ParamRole::RunningMean),
+            self.param(i, ParamRole::RunningVar),
+        );
+        let eps = BATCHNORM_EPSILON as f64;
+        let (mean, inv_std) = if mode.training {
+            let (mean, var, _) = self.batch_statistics(i, x);
+            let momentum = BATCHNORM_MOMENTUM as f64;
+            for ch in 0..c {
+                let m = &mut state[mean_range.start + ch];
+                *m = momentum * *m + (1.0 - momentum) * mean[ch];
+                let v = &mut state[var_range.start + ch];
+                *v = momentum * *v + (1.0 - momentum) * var[ch];
+            }
+            (
+                mean,
+                var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect::<Vec<_>>(),
+            )
+        } else {
+            let mean = state[mean_range].to_vec();
+            (
+                mean,
+                state[var_range].iter().map(|v| 1.0 / (v + eps).sqrt()).collect(),
+            )
+        };
+        x.iter()
+            .enumerate()
+            .map(|(e, &v)| {
+                let ch = e % c;
+                gamma[ch] * (v - mean[ch]) * inv_std[ch] + beta[ch]
+            })
+            .collect()
     }
 
     /// A layer's output before its activation (an activation layer's after).
@@ -261,7 +335,7 @@ impl<'m> Reference<'m> {
                 };
                 x.iter().map(|&v| activate(a, v)).collect()
             }
-            LayerKind::BatchNorm => unimplemented!("batchnorm in the reference"),
+            LayerKind::BatchNorm => unreachable!("`forward` normalises with `batchnorm_forward`"),
         }
     }
 
@@ -440,10 +514,77 @@ impl<'m> Reference<'m> {
                 }
             }
             LayerKind::Activation(_) => dx.copy_from_slice(dz),
-            LayerKind::BatchNorm => unimplemented!("batchnorm in the reference"),
+            // Training mode: the batch's statistics depend on every input.
+            LayerKind::BatchNorm => {
+                let c = layer.input.channels();
+                let (mean, var, count) = self.batch_statistics(i, x);
+                let inv_std: Vec<f64> = var
+                    .iter()
+                    .map(|v| 1.0 / (v + BATCHNORM_EPSILON as f64).sqrt())
+                    .collect();
+                let gamma = &params[self.param(i, ParamRole::Weight)];
+                let (g_range, b_range) = (self.param(i, ParamRole::Weight), self.param(i, ParamRole::Bias));
+                let xhat = |e: usize| (x[e] - mean[e % c]) * inv_std[e % c];
+                let real = count * c;
+                let (mut dgamma, mut dbeta) = (vec![0.0; c], vec![0.0; c]);
+                for e in 0..real {
+                    dgamma[e % c] += dz[e] * xhat(e);
+                    dbeta[e % c] += dz[e];
+                }
+                for e in 0..real {
+                    let ch = e % c;
+                    let m = count as f64;
+                    dx[e] = gamma[ch] * inv_std[ch] * (dz[e] - dbeta[ch] / m - xhat(e) * dgamma[ch] / m);
+                }
+                for ch in 0..c {
+                    grads[g_range.start + ch] += dgamma[ch];
+                    grads[b_range.start + ch] += dbeta[ch];
+                }
+            }
         }
         dx
     }
+}
+
+/// Regularisation before an optimizer step, as `weight_penalty.wgsl`
+/// applies it to conv and dense kernels: each layer's `l2` adds 2 l2 w to
+/// the gradient, and weight decay adds wd w (coupled) or shrinks the
+/// weight by lr wd (decoupled, AdamW).
+pub fn regularise(
+    model: &Model,
+    layout: &ParamLayout,
+    params: &mut [f64],
+    grads: &mut [f64],
+    weight_decay: f64,
+    decoupled: bool,
+    lr: f64,
+) {
+    for t in &layout.tensors {
+        let layer = &model.layers[t.layer];
+        if t.role != ParamRole::Weight || !matches!(layer.kind, LayerKind::Conv(_) | LayerKind::Dense(_)) {
+            continue;
+        }
+        let l2 = layer.l2() as f64;
+        for i in t.range() {
+            let w = params[i];
+            grads[i] += 2.0 * l2 * w;
+            if decoupled {
+                params[i] = w * (1.0 - lr * weight_decay);
+            } else {
+                grads[i] += weight_decay * w;
+            }
+        }
+    }
+}
+
+/// The loss that `l2` adds: the sum over layers of l2 * sum(w^2).
+pub fn l2_penalty(model: &Model, layout: &ParamLayout, params: &[f64]) -> f64 {
+    layout
+        .tensors
+        .iter()
+        .filter(|t| t.role == ParamRole::Weight)
+        .map(|t| model.layers[t.layer].l2() as f64 * params[t.range()].iter().map(|w| w * w).sum::<f64>())
+        .sum()
 }
 
 /// Keras's SGD: v = momentum v - lr g; w += v.

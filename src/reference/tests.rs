@@ -26,7 +26,8 @@ fn check_gradients(src: &str) {
     let m = model(src);
     let batch = 3;
     let samples = 2; // the third sample is padding and must not count
-    let r = Reference::new(&m, batch);
+    let mut r = Reference::new(&m, batch);
+    r.samples = samples;
     let mut rng = SplitMix64::new(42);
     let params = random(r.layout.len, &mut rng, 0.5);
     let input = random(batch * m.input.elements(), &mut rng, 1.0);
@@ -117,6 +118,93 @@ fn pooling_max_and_avg_with_overlap() {
 fn dropout_flatten_and_activation_layers() {
     check_gradients("input 4x4x2; conv 3 3x3 tanh; flatten; dropout 0.3; dense 3");
     check_gradients("input 4x4x2; conv 3 3x3; tanh; dense 4; sigmoid; dense 3; softmax");
+}
+
+#[test]
+fn batchnorm_in_training_after_conv_dense_and_input() {
+    check_gradients("input 5x4x2; conv 3 3x3; batchnorm; relu; dense 4; batchnorm; tanh; dense 3");
+    check_gradients("input 4x4x2; batchnorm; conv 2 3x3 tanh; pool avg 2; dense 3");
+    check_gradients("input 4x4x1; conv 2 3x3 sigmoid; batchnorm; dense 3");
+}
+
+#[test]
+fn batchnorm_running_statistics_by_hand() {
+    // One channel, two samples: mean 2, biased variance 1.
+    let m = model("input 1x1x1; batchnorm; dense 2");
+    let r = Reference::new(&m, 2);
+    let mut params = r.layout.init(1);
+    let (gamma, beta) = (
+        r.param(0, ParamRole::Weight).start,
+        r.param(0, ParamRole::Bias).start,
+    );
+    params[gamma] = 2.0;
+    params[beta] = 0.5;
+    let p: Vec<f64> = params.iter().map(|&v| v as f64).collect();
+    let train = r.forward(
+        &p,
+        &[1.0, 3.0],
+        Mode {
+            training: true,
+            seed: 0,
+        },
+    );
+    let s = 1.0 / (1.0f64 + 1e-3).sqrt();
+    let expect = [2.0 * -s + 0.5, 2.0 * s + 0.5];
+    assert!(
+        train.outputs[0]
+            .iter()
+            .zip(expect)
+            .all(|(a, b)| (a - b).abs() < 1e-6)
+    );
+    let (mean, var) = (
+        r.param(0, ParamRole::RunningMean).start,
+        r.param(0, ParamRole::RunningVar).start,
+    );
+    // momentum 0.99: 0.99 * 0 + 0.01 * 2 and 0.99 * 1 + 0.01 * 1.
+    assert!((train.state[mean] - 0.02).abs() < 1e-7);
+    assert!((train.state[var] - 1.0).abs() < 1e-7);
+    // Evaluation normalises with the running statistics and changes none.
+    let eval = r.forward(
+        &train.state,
+        &[1.0, 3.0],
+        Mode {
+            training: false,
+            seed: 0,
+        },
+    );
+    let s = 1.0 / (1.0f64 + 1e-3).sqrt();
+    assert!((eval.outputs[0][1] - (2.0 * (3.0 - 0.02) * s + 0.5)).abs() < 1e-5);
+    assert_eq!(eval.state, train.state);
+}
+
+#[test]
+fn l2_penalty_gradient_and_weight_decay() {
+    let m = model("input 3x3x1; conv 2 2x2 l2 0.01; dense 3 l2 0.1");
+    let r = Reference::new(&m, 1);
+    let mut rng = SplitMix64::new(5);
+    let params = random(r.layout.len, &mut rng, 0.5);
+    let mut grads = vec![0.0; params.len()];
+    let mut after = params.clone();
+    regularise(&m, &r.layout, &mut after, &mut grads, 0.0, false, 0.1);
+    let h = 1e-6;
+    for (i, g) in grads.iter().enumerate() {
+        let (mut plus, mut minus) = (params.clone(), params.clone());
+        plus[i] += h;
+        minus[i] -= h;
+        let numeric = (l2_penalty(&m, &r.layout, &plus) - l2_penalty(&m, &r.layout, &minus)) / (2.0 * h);
+        assert!((numeric - g).abs() < 1e-7, "[{i}] {numeric} vs {g}");
+    }
+    let bias = r.param(0, ParamRole::Bias).start;
+    assert_eq!(grads[bias], 0.0, "biases are not regularised");
+    // Coupled decay adds wd w; decoupled shrinks the weight by lr wd.
+    let mut g = vec![0.0; params.len()];
+    let mut w = params.clone();
+    regularise(&m, &r.layout, &mut w, &mut g, 0.5, false, 0.1);
+    assert!((g[0] - (grads[0] + 0.5 * params[0])).abs() < 1e-12 && w == params);
+    let mut g = vec![0.0; params.len()];
+    let mut w = params.clone();
+    regularise(&m, &r.layout, &mut w, &mut g, 0.5, true, 0.1);
+    assert!((w[0] - params[0] * 0.95).abs() < 1e-12 && g == grads);
 }
 
 #[test]

@@ -6,17 +6,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{EpochMetrics, Progress};
 
 /// The epoch line: epoch, train loss and accuracy, validation loss and
-/// accuracy, seconds, images/s.
+/// accuracy, learning rate, seconds, images/s.
 pub fn epoch_line(m: &EpochMetrics, epochs: usize, best: bool) -> String {
     let val = match (m.val_loss, m.val_accuracy) {
         (Some(l), Some(a)) => format!(" | val loss {l:.4} acc {:.2}%", 100.0 * a),
         _ => String::new(),
     };
     format!(
-        "epoch {}/{epochs}: loss {:.4} acc {:.2}%{val} | {:.1} s, {:.1} img/s{}",
+        "epoch {}/{epochs}: loss {:.4} acc {:.2}%{val} | lr {} | {:.1} s, {:.1} img/s{}",
         m.epoch,
         m.train_loss,
         100.0 * m.train_accuracy,
+        m.lr as f32,
         m.seconds,
         m.images_per_s,
         if best { " *" } else { "" }
@@ -42,7 +43,7 @@ impl ConsoleProgress {
 }
 
 impl Progress for ConsoleProgress {
-    fn epoch_start(&mut self, epoch: usize, epochs: usize, samples: usize) {
+    fn epoch_start(&mut self, epoch: usize, epochs: usize, samples: usize, lr: f64) {
         self.epochs = epochs;
         let bar = ProgressBar::new(samples as u64);
         bar.set_style(
@@ -50,7 +51,7 @@ impl Progress for ConsoleProgress {
                 .expect("a valid template")
                 .progress_chars("=> "),
         );
-        bar.set_prefix(format!("{}epoch {epoch}/{epochs}", self.prefix));
+        bar.set_prefix(format!("{}epoch {epoch}/{epochs} lr {}", self.prefix, lr as f32));
         self.bar = Some(bar);
     }
 

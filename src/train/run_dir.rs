@@ -52,6 +52,7 @@ impl TrainState {
             ("model".to_string(), model.name.clone()),
             ("input".to_string(), model.input.to_string()),
             ("epoch".to_string(), self.history.len().to_string()),
+            ("steps".to_string(), self.step.to_string()),
             (
                 "params".to_string(),
                 serde_json::to_string(&params).expect("params serialise"),
