@@ -453,3 +453,49 @@ fn bad_regularisation_flags_are_usage_errors() {
         assert!(text(&out.stderr).contains(message), "{flags:?}: {}", text(&out.stderr));
     }
 }
+
+/// SIGKILL at a random moment after the first checkpoint: no handler runs,
+/// yet the files left are whole (written atomically), `--resume` continues
+/// from the last checkpoint, and the result equals an uninterrupted run.
+#[test]
+fn a_run_killed_at_a_random_moment_resumes_to_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let killed = dir.path().join("killed");
+    let args = ["--epochs", "20", "--seed", "4"];
+    ok(&train(&whole, &args));
+
+    let child = Command::new(env!("CARGO_BIN_EXE_cnnc"))
+        .args(["train", "examples/tiny.cnn", "--data", "mnist:data/mnist"])
+        .args(["--limit", "256", "--val-limit", "128", "--batch", "32"])
+        .args(["--out", killed.to_str().unwrap()])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !killed.join("checkpoint.safetensors").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // A different moment each run: within the next epoch or two.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    std::thread::sleep(std::time::Duration::from_millis(u64::from(nanos % 400)));
+    let pid = child.id().to_string();
+    let killed_in_time = Command::new("kill").args(["-KILL", &pid]).status().unwrap().success();
+    let status = { child }.wait().unwrap();
+    assert!(killed_in_time && status.code().is_none(), "the run ended before SIGKILL: {status}");
+    // metrics.csv is written after the checkpoint: it may not exist yet.
+    let csv = std::fs::read_to_string(killed.join("metrics.csv")).unwrap_or_default();
+    assert!(csv.lines().count().saturating_sub(1) < 20, "killed before the end");
+    let out = cnnc(&["train", "--resume", killed.to_str().unwrap()]);
+    ok(&out);
+    assert_eq!(
+        std::fs::read(whole.join("model.safetensors")).unwrap(),
+        std::fs::read(killed.join("model.safetensors")).unwrap(),
+        "resumed after SIGKILL, the weights equal the uninterrupted run's"
+    );
+}

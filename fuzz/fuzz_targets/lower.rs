@@ -3,7 +3,7 @@
 //! one is a bug.
 #![no_main]
 
-use cnnc::codegen::{LowerError, LowerOptions, lower};
+use cnnc::codegen::{LowerError, LowerOptions, OptimizerKind, lower};
 use cnnc::model::CheckOptions;
 use cnnc::source::Source;
 use libfuzzer_sys::fuzz_target;
@@ -19,7 +19,15 @@ fuzz_target!(|data: &[u8]| {
     if model.params().total() > 200_000 || model.layers.iter().any(|l| l.output.elements() > 100_000) {
         return;
     }
-    match lower(&model, &LowerOptions { batch: 2, ..LowerOptions::default() }) {
+    // Every optional kernel too: augmentation in the gather, weight decay.
+    let options = LowerOptions {
+        batch: 2,
+        augment: "flip,shift:1,crop:2".parse().expect("a valid spec"),
+        weight_decay: data.len() % 2 == 0,
+        optimizer: if data.len() % 3 == 0 { OptimizerKind::AdamW } else { OptimizerKind::Sgd },
+        ..LowerOptions::default()
+    };
+    match lower(&model, &options) {
         Ok(plan) => assert!(!plan.kernels.is_empty()),
         Err(LowerError::Unsupported { .. }) => {}
         Err(e @ LowerError::InvalidShader { .. }) => panic!("{e}"),
