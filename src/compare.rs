@@ -363,15 +363,20 @@ impl Report {
     }
 
     pub fn to_markdown(&self) -> String {
+        let o = &self.options;
+        let mut extras = String::new();
+        if o.lr_schedule != crate::train::LrSchedule::Constant || o.warmup_epochs > 0 {
+            extras += &format!(", {} schedule, {} warm-up epoch(s)", o.lr_schedule, o.warmup_epochs);
+        }
+        if o.weight_decay > 0.0 {
+            extras += &format!(", weight decay {}", o.weight_decay);
+        }
+        if !o.augment.is_none() {
+            extras += &format!(", augment {} (unless the variant says)", o.augment);
+        }
         let mut out = format!(
-            "# cnnc compare\n\nData `{}`, {} epoch(s), batch {}, {:?} lr {}, seed {}, on {}.\n\n",
-            self.data,
-            self.options.epochs,
-            self.options.batch,
-            self.options.optimizer,
-            self.options.lr,
-            self.options.seed,
-            self.adapter
+            "# cnnc compare\n\nData `{}`, {} epoch(s), batch {}, {:?} lr {}{extras}, seed {}, on {}.\n\n",
+            self.data, o.epochs, o.batch, o.optimizer, o.lr, o.seed, self.adapter
         );
         out += &format!("| {} |\n", COLUMNS.join(" | "));
         out += &format!("|{}\n", "---|".repeat(COLUMNS.len()));
@@ -540,7 +545,7 @@ fn scatter(
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc(y_desc)
-            .x_label_formatter(&|v| short_number(*v))
+            .x_label_formatter(&|v| log_tick_label(*v))
             .label_style(("sans-serif", 14))
             .draw()?;
         let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
@@ -579,6 +584,20 @@ fn scatter(
         }
         Ok(())
     })
+}
+
+/// A log axis's label: only at 1, 2 and 5 times a power of ten, so that
+/// the crowded ticks near the next decade stay unlabelled.
+fn log_tick_label(v: f64) -> String {
+    if v <= 0.0 {
+        return String::new();
+    }
+    let mantissa = v / 10f64.powf(v.log10().floor());
+    if [1.0, 2.0, 5.0, 10.0].iter().any(|m| (mantissa - m).abs() < 1e-6) {
+        short_number(v)
+    } else {
+        String::new()
+    }
 }
 
 /// `12k`, `3.4M`: axis labels.
@@ -636,5 +655,8 @@ mod tests {
         assert_eq!(short_number(12_000.0), "12k");
         assert_eq!(short_number(3_400_000.0), "3.4M");
         assert_eq!(short_number(999.0), "999");
+        assert_eq!(log_tick_label(200_000.0), "200k");
+        assert_eq!(log_tick_label(1_000_000.0), "1M");
+        assert_eq!(log_tick_label(700_000.0), "");
     }
 }
