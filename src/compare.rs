@@ -366,7 +366,10 @@ impl Report {
         let o = &self.options;
         let mut extras = String::new();
         if o.lr_schedule != crate::train::LrSchedule::Constant || o.warmup_epochs > 0 {
-            extras += &format!(", {} schedule, {} warm-up epoch(s)", o.lr_schedule, o.warmup_epochs);
+            extras += &format!(
+                ", {} schedule, {} warm-up epoch(s)",
+                o.lr_schedule, o.warmup_epochs
+            );
         }
         if o.weight_decay > 0.0 {
             extras += &format!(", weight decay {}", o.weight_decay);

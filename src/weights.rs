@@ -283,8 +283,15 @@ mod tests {
                 ("batchnorm1.running_var", &[3])
             ]
         );
-        let var = layout.tensors.iter().find(|t| t.name == "batchnorm2.running_var").unwrap();
-        let saved = torch.iter().find(|(n, _, _)| n == "batchnorm2.running_var").unwrap();
+        let var = layout
+            .tensors
+            .iter()
+            .find(|t| t.name == "batchnorm2.running_var")
+            .unwrap();
+        let saved = torch
+            .iter()
+            .find(|(n, _, _)| n == "batchnorm2.running_var")
+            .unwrap();
         assert_eq!(saved.2, params[var.range()]);
         let bytes = to_bytes(&m, &layout, &params, &BTreeMap::new());
         let (back, _) = from_bytes(&bytes, "w.safetensors", &m, &layout).unwrap();

@@ -380,7 +380,11 @@ fn data_that_does_not_fit_the_model() {
 fn batchnorm_augmentation_schedule_and_decay() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("bn.cnn");
-    std::fs::write(&model, "input 28x28x1; conv 4 3x3; batchnorm; relu; pool 2; dense 10 softmax\n").unwrap();
+    std::fs::write(
+        &model,
+        "input 28x28x1; conv 4 3x3; batchnorm; relu; pool 2; dense 10 softmax\n",
+    )
+    .unwrap();
     let run = dir.path().join("run");
     let out = cnnc(&[
         "train",
@@ -410,10 +414,17 @@ fn batchnorm_augmentation_schedule_and_decay() {
     ]);
     let stdout = ok(&out);
     // Warm-up: 1/2 of lr; then cosine over the 2 remaining epochs: lr, lr/2.
-    assert!(stdout.contains("epoch 1/3: ") && stdout.contains("| lr 0.0005 |"), "{stdout}");
+    assert!(
+        stdout.contains("epoch 1/3: ") && stdout.contains("| lr 0.0005 |"),
+        "{stdout}"
+    );
     assert!(stdout.contains("| lr 0.001 |"), "{stdout}");
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    let lrs: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(7).unwrap()).collect();
+    let lrs: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(7).unwrap())
+        .collect();
     assert_eq!(lrs, ["0.0005", "0.001", "0.0005"], "{csv}");
     let stderr = text(&out.stderr);
     assert!(
@@ -433,7 +444,11 @@ fn batchnorm_augmentation_schedule_and_decay() {
         "64",
     ]);
     ok(&out);
-    assert!(text(&out.stderr).contains("have had 12 updates"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("have had 12 updates"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -445,12 +460,22 @@ fn bad_regularisation_flags_are_usage_errors() {
         (&["--augment", "crop"], "`crop` needs a size in pixels"),
         (&["--lr-schedule", "step:0:0.5"], "EVERY must be a whole number"),
         (&["--lr-schedule", "linear"], "unknown schedule `linear`"),
-        (&["--weight-decay=-1"], "--weight-decay must be a number at least 0"),
-        (&["--augment", "flip", "--augment", "crop:2"], "--augment is given once to `train`"),
+        (
+            &["--weight-decay=-1"],
+            "--weight-decay must be a number at least 0",
+        ),
+        (
+            &["--augment", "flip", "--augment", "crop:2"],
+            "--augment is given once to `train`",
+        ),
     ] {
         let out = train(&run, flags);
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains(message), "{flags:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(message),
+            "{flags:?}: {}",
+            text(&out.stderr)
+        );
     }
 }
 
@@ -485,12 +510,22 @@ fn a_run_killed_at_a_random_moment_resumes_to_the_same_weights() {
         .subsec_nanos();
     std::thread::sleep(std::time::Duration::from_millis(u64::from(nanos % 400)));
     let pid = child.id().to_string();
-    let killed_in_time = Command::new("kill").args(["-KILL", &pid]).status().unwrap().success();
+    let killed_in_time = Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success();
     let status = { child }.wait().unwrap();
-    assert!(killed_in_time && status.code().is_none(), "the run ended before SIGKILL: {status}");
+    assert!(
+        killed_in_time && status.code().is_none(),
+        "the run ended before SIGKILL: {status}"
+    );
     // metrics.csv is written after the checkpoint: it may not exist yet.
     let csv = std::fs::read_to_string(killed.join("metrics.csv")).unwrap_or_default();
-    assert!(csv.lines().count().saturating_sub(1) < 20, "killed before the end");
+    assert!(
+        csv.lines().count().saturating_sub(1) < 20,
+        "killed before the end"
+    );
     let out = cnnc(&["train", "--resume", killed.to_str().unwrap()]);
     ok(&out);
     assert_eq!(
