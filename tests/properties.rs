@@ -30,6 +30,7 @@ enum Gen {
     },
     Dropout(u8),
     Act(&'static str),
+    BatchNorm,
 }
 
 const ACTS: [&str; 5] = ["relu", "leaky_relu", "sigmoid", "tanh", "linear"];
@@ -42,6 +43,7 @@ fn gen_layer() -> impl Strategy<Value = Gen> {
         2 => (any::<bool>(), 1usize..4, 1usize..4).prop_map(|(avg, k, stride)| Gen::Pool { avg, k, stride }),
         1 => (0u8..9).prop_map(Gen::Dropout),
         1 => (0usize..4).prop_map(|a| Gen::Act(ACTS[a])),
+        1 => Just(Gen::BatchNorm),
     ]
 }
 
@@ -100,6 +102,11 @@ fn case() -> impl Strategy<Value = Case> {
                     }
                     Gen::Dropout(tenths) => text += &format!("dropout {}\n", tenths as f32 / 10.0),
                     Gen::Act(a) => text += &format!("{a}\n"),
+                    // Scale, shift, running mean and variance per channel.
+                    Gen::BatchNorm => {
+                        text += "batchnorm\n";
+                        params += 4 * c;
+                    }
                 }
                 elements = elements.max(h * w * c);
             }
