@@ -3,14 +3,13 @@
 // over the real samples. One workgroup per channel.
 //
 // Generated constants: B S C GAMMA_OFF BETA_OFF WG
+// Generated function:  workgroup_sum (shaders/workgroup_sum.wgsl)
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> stats: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(4) var<uniform> step: Step;
-
-var<workgroup> partial: array<vec2<f32>, WG>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -26,21 +25,17 @@ fn main(
     let count = min(step.samples, B) * S;
     let mean = stats[c];
     let inv_std = stats[C + c];
-    var sums = vec2<f32>(0.0);
+    var dgamma = 0.0;
+    var dbeta = 0.0;
     for (var e = local; e < count; e += WG) {
         let d = dy[e * C + c];
-        sums += vec2<f32>(d * (x[e * C + c] - mean) * inv_std, d);
+        dgamma += d * (x[e * C + c] - mean) * inv_std;
+        dbeta += d;
     }
-    partial[local] = sums;
-    workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half /= 2u) {
-        if local < half {
-            partial[local] += partial[local + half];
-        }
-        workgroupBarrier();
-    }
+    dgamma = workgroup_sum(local, dgamma);
+    dbeta = workgroup_sum(local, dbeta);
     if local == 0u {
-        grads[GAMMA_OFF + c] = partial[0].x;
-        grads[BETA_OFF + c] = partial[0].y;
+        grads[GAMMA_OFF + c] = dgamma;
+        grads[BETA_OFF + c] = dbeta;
     }
 }

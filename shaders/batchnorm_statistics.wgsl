@@ -5,28 +5,12 @@
 // One workgroup per channel; `stats` holds the means, then 1 / sqrt(var + eps).
 //
 // Generated constants: B S (positions per sample) C MOMENTUM EPSILON MEAN_OFF VAR_OFF WG
+// Generated function:  workgroup_sum (shaders/workgroup_sum.wgsl)
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(3) var<uniform> step: Step;
-
-var<workgroup> partial: array<f32, WG>;
-
-// The sum of every invocation's `value`, known to all of them.
-fn workgroup_sum(local: u32, value: f32) -> f32 {
-    partial[local] = value;
-    workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half /= 2u) {
-        if local < half {
-            partial[local] += partial[local + half];
-        }
-        workgroupBarrier();
-    }
-    let sum = partial[0];
-    workgroupBarrier();
-    return sum;
-}
 
 @compute @workgroup_size(WG)
 fn main(

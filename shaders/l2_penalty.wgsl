@@ -3,11 +3,10 @@
 // every run.
 //
 // Generated constants: N OFF L2 SLOT WG
+// Generated function:  workgroup_sum (shaders/workgroup_sum.wgsl)
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(1) var<storage, read_write> penalty: array<f32>;
-
-var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) local: u32) {
@@ -16,15 +15,8 @@ fn main(@builtin(local_invocation_index) local: u32) {
         let w = params[OFF + i];
         sum += w * w;
     }
-    partial[local] = sum;
-    workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half /= 2u) {
-        if local < half {
-            partial[local] += partial[local + half];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(local, sum);
     if local == 0u {
-        penalty[SLOT] = L2 * partial[0];
+        penalty[SLOT] = L2 * total;
     }
 }

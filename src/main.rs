@@ -459,6 +459,17 @@ fn compile(
 /// Ctrl-C sets this; the training loop stops after the current step.
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// Ctrl-C sets [`STOP`]: the run finishes its step and checkpoints. A second
+/// Ctrl-C (the handler is already set) quits at once.
+fn stop_on_ctrl_c() {
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (Ctrl-C again to quit at once)");
+    });
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_train(
     file: Option<PathBuf>,
@@ -470,20 +481,14 @@ fn run_train(
     resume: Option<PathBuf>,
     device: &DeviceArgs,
 ) -> Result<(), Failure> {
-    let gpu = device.open()?;
-    // A second Ctrl-C (the handler is already set) kills as usual.
-    let _ = ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this step (Ctrl-C again to quit at once)");
-    });
     if args.augment.len() > 1 {
         return Err(Failure::Usage(
             "--augment is given once to `train` (join several with commas, as in flip,crop:4); `compare` takes several"
                 .into(),
         ));
     }
+    let gpu = device.open()?;
+    stop_on_ctrl_c();
     eprintln!("adapter: {}", gpu.describe());
     let mut progress = ConsoleProgress::default();
     let result = match resume {
@@ -597,12 +602,7 @@ fn compare(
     device: &DeviceArgs,
 ) -> Result<(), Failure> {
     let gpu = device.open()?;
-    let _ = ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this step (Ctrl-C again to quit at once)");
-    });
+    stop_on_ctrl_c();
     eprintln!("adapter: {}", gpu.describe());
     let out = out.unwrap_or_else(|| workflow::default_run_dir("compare"));
     let request = cnnc::compare::CompareRequest {

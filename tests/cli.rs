@@ -1,19 +1,8 @@
 //! The `cnnc` binary: exit codes, flags, and what it prints.
 
-use std::process::{Command, Output};
+mod common;
 
-fn cnnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnnc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("cnnc runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{cnnc, text};
 
 #[test]
 fn check_prints_ok_and_exits_zero() {

@@ -1,20 +1,9 @@
 //! `cnnc compare` through the binary: a tiny sweep on the shipped MNIST,
 //! and its report files.
 
-use std::process::{Command, Output};
+mod common;
 
-fn cnnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnnc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("cnnc runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{cnnc, text};
 
 /// The width sweep model, small enough for CI.
 const MODEL: &str = "param width = 4\ninput 28x28x1\nconv width 3x3 relu\npool 2\nconv width*2 3x3 relu\npool 2\ndense 10 softmax\n";

@@ -2,35 +2,20 @@
 //! and predict from what training wrote; determinism; interruption and
 //! `--resume`; a diverging run.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn cnnc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnnc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("cnnc runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
+use common::{cnnc, ok, text};
 
 /// A quick run: the tiny model on 256 training and 128 test digits.
 fn train(out: &Path, extra: &[&str]) -> Output {
+    train_command(out, extra).output().expect("cnnc runs")
+}
+
+/// The quick run's command, to spawn and interrupt.
+fn train_command(out: &Path, extra: &[&str]) -> Command {
     let mut args = vec![
         "train",
         "examples/tiny.cnn",
@@ -46,7 +31,7 @@ fn train(out: &Path, extra: &[&str]) -> Output {
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    cnnc(&args)
+    common::command(&args)
 }
 
 /// A 28x28 PNG of test digit `i` (a 7, a 2, a 1, …), written by hand from
@@ -222,23 +207,7 @@ fn interrupt_then_resume_equals_an_uninterrupted_run() {
     ok(&train(&whole, &args));
 
     // Start the same run and press Ctrl-C once its first epoch is saved.
-    let child = Command::new(env!("CARGO_BIN_EXE_cnnc"))
-        .args([
-            "train",
-            "examples/tiny.cnn",
-            "--data",
-            "mnist:data/mnist",
-            "--limit",
-            "256",
-            "--val-limit",
-            "128",
-            "--batch",
-            "32",
-            "--out",
-            parts.to_str().unwrap(),
-        ])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let child = train_command(&parts, &args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -490,12 +459,7 @@ fn a_run_killed_at_a_random_moment_resumes_to_the_same_weights() {
     let args = ["--epochs", "20", "--seed", "4"];
     ok(&train(&whole, &args));
 
-    let child = Command::new(env!("CARGO_BIN_EXE_cnnc"))
-        .args(["train", "examples/tiny.cnn", "--data", "mnist:data/mnist"])
-        .args(["--limit", "256", "--val-limit", "128", "--batch", "32"])
-        .args(["--out", killed.to_str().unwrap()])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let child = train_command(&killed, &args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -395,10 +395,9 @@ impl<'m> Lowering<'m> {
     fn batchnorm_forward(&mut self, i: usize, input: BufferId, out: BufferId) {
         let layer = &self.model.layers[i];
         let name = layer.name.clone();
-        let (b, c) = (self.options.batch, layer.input.channels());
-        let positions = layer.input.elements() / c;
-        let offset = |role| self.layout.get(i, role).expect("batchnorm parameters").offset;
-        let (gamma, beta) = (offset(ParamRole::Weight), offset(ParamRole::Bias));
+        let (c, shape) = self.batchnorm_shape(i);
+        let (gamma, beta) = self.weights(i);
+        let offset = |role| self.layout.get(i, role).expect("batchnorm statistics").offset;
         let (mean, var) = (offset(ParamRole::RunningMean), offset(ParamRole::RunningVar));
         let stats = self.buffer(
             format!("{name}_statistics"),
@@ -406,10 +405,8 @@ impl<'m> Lowering<'m> {
             BufferRole::BatchNormStatistics,
         );
         self.bn_stats[i] = Some(stats);
-        let header = Header::default()
-            .u32("B", b)
-            .u32("S", positions)
-            .u32("C", c)
+        let header = shape
+            .workgroup_sum()
             .f32("MOMENTUM", BATCHNORM_MOMENTUM)
             .f32("EPSILON", BATCHNORM_EPSILON)
             .u32("MEAN_OFF", mean)
@@ -431,7 +428,7 @@ impl<'m> Lowering<'m> {
             dispatch(c, 1),
             0,
         );
-        let n = b * layer.input.elements();
+        let n = self.options.batch * layer.input.elements();
         let header = Header::default()
             .u32("N", n)
             .u32("C", c)
@@ -453,6 +450,18 @@ impl<'m> Lowering<'m> {
             n,
             0,
         );
+    }
+
+    /// A batchnorm's channels, and the header its per-channel kernels
+    /// share: batch, positions per sample, channels.
+    fn batchnorm_shape(&self, i: usize) -> (usize, Header) {
+        let input = self.model.layers[i].input;
+        let c = input.channels();
+        let header = Header::default()
+            .u32("B", self.options.batch)
+            .u32("S", input.elements() / c)
+            .u32("C", c);
+        (c, header)
     }
 
     fn conv_forward(&mut self, i: usize, g: GemmShape, input: BufferId, out: BufferId) {
@@ -496,15 +505,16 @@ impl<'m> Lowering<'m> {
         kernel.tile = Some(tile);
     }
 
+    /// Offsets of layer `i`'s weight and bias (a batchnorm's scale and shift).
     fn weights(&self, i: usize) -> (usize, usize) {
         let w = self
             .layout
             .get(i, ParamRole::Weight)
-            .expect("conv and dense have weights");
+            .expect("conv, dense and batchnorm have weights");
         let b = self
             .layout
             .get(i, ParamRole::Bias)
-            .expect("conv and dense have biases");
+            .expect("conv, dense and batchnorm have biases");
         (w.offset, b.offset)
     }
 
@@ -549,7 +559,8 @@ impl<'m> Lowering<'m> {
                 .u32("N", w.len())
                 .u32("OFF", w.offset)
                 .f32("L2", l2)
-                .u32("SLOT", slot);
+                .u32("SLOT", slot)
+                .workgroup_sum();
             let bindings = vec![
                 (self.io.params, Access::Read),
                 (self.io.penalties, Access::ReadWrite),
@@ -696,17 +707,10 @@ impl<'m> Lowering<'m> {
         let layer = &self.model.layers[i];
         let name = layer.name.clone();
         let input_shape = layer.input;
-        let (b, c) = (self.options.batch, input_shape.channels());
-        let positions = input_shape.elements() / c;
-        let offset = |role| self.layout.get(i, role).expect("batchnorm parameters").offset;
-        let (gamma, beta) = (offset(ParamRole::Weight), offset(ParamRole::Bias));
+        let (c, shape) = self.batchnorm_shape(i);
+        let (gamma, beta) = self.weights(i);
         let stats = self.bn_stats[i].expect("the forward pass kept the statistics");
-        let header = Header::default()
-            .u32("B", b)
-            .u32("S", positions)
-            .u32("C", c)
-            .u32("GAMMA_OFF", gamma)
-            .u32("BETA_OFF", beta);
+        let header = shape.u32("GAMMA_OFF", gamma).u32("BETA_OFF", beta);
         let bindings = vec![
             (x, Access::Read),
             (dy, Access::Read),
@@ -719,7 +723,7 @@ impl<'m> Lowering<'m> {
             "batchnorm_backward_params",
             Phase::Backward,
             Some(i),
-            header.clone(),
+            header.clone().workgroup_sum(),
             bindings,
             REDUCE_WG,
             dispatch(c, 1),
@@ -731,7 +735,7 @@ impl<'m> Lowering<'m> {
             input_shape,
             BufferRole::Gradient,
         );
-        let n = b * input_shape.elements();
+        let n = self.options.batch * input_shape.elements();
         let bindings = vec![
             (x, Access::Read),
             (dy, Access::Read),

@@ -8,6 +8,7 @@ use crate::model::Activation;
 
 /// The shared prelude, included after each module's generated constants.
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const WORKGROUP_SUM: &str = include_str!("../../shaders/workgroup_sum.wgsl");
 
 /// Every template, by the name of its file in `shaders/`.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -153,6 +154,13 @@ impl Header {
         self
     }
 
+    /// `fn workgroup_sum(local, value) -> f32` and its workgroup memory
+    /// (`shaders/workgroup_sum.wgsl`), for kernels that reduce in one workgroup.
+    pub fn workgroup_sum(mut self) -> Self {
+        self.functions.push(WORKGROUP_SUM.to_string());
+        self
+    }
+
     /// `fn input_derivative(x: f32) -> f32`: the derivative of the
     /// activation that produced a kernel's input `x`, written in terms of
     /// that activation's output (which is what the kernel has).
@@ -233,7 +241,7 @@ mod tests {
                     .trim_end_matches(".wgsl")
                     .to_string()
             })
-            .filter(|n| n != "common")
+            .filter(|n| n != "common" && n != "workgroup_sum")
             .collect();
         files.sort();
         let mut listed: Vec<String> = TEMPLATES.iter().map(|(n, _)| n.to_string()).collect();
