@@ -18,7 +18,6 @@ use crate::augment::Augment;
 use crate::codegen::OptimizerKind;
 use crate::data::Dataset;
 use crate::model::Model;
-use crate::params::ParamLayout;
 use crate::reference::adam_alpha;
 use crate::rng::{SplitMix64, pcg_hash};
 use crate::runtime::{DeviceDataset, Executable, Gpu, Pass, RuntimeError, StepUniform, Totals};
@@ -347,15 +346,20 @@ pub struct Trainer<'a> {
 const READBACK_EVERY: Duration = Duration::from_millis(250);
 
 impl Trainer<'_> {
-    fn save_params(&self, name: &str, params: &[f32], state: &TrainState) -> Result<(), TrainError> {
-        let layout = ParamLayout::new(self.model);
+    /// Serialises the weights once and writes them (atomically) to each file.
+    fn save_params(&self, names: &[&str], params: &[f32], state: &TrainState) -> Result<(), TrainError> {
         let metadata = state.weights_metadata(self.model, self.class_names.as_deref());
-        crate::weights::save(&self.dir.path.join(name), self.model, &layout, params, &metadata)
-            .map_err(|e| TrainError::Io(e.to_string()))
+        let bytes = crate::weights::to_bytes(self.model, &self.exe.plan.params, params, &metadata);
+        for name in names {
+            let path = self.dir.path.join(name);
+            crate::atomic::write(&path, &bytes)
+                .map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))?;
+        }
+        Ok(())
     }
 
-    fn checkpoint(&self, state: &TrainState) -> Result<(), TrainError> {
-        let params = self.exe.read_params(self.gpu)?;
+    /// Writes the checkpoint with `params` as read back from the GPU.
+    fn checkpoint(&self, state: &TrainState, params: Vec<f32>) -> Result<(), TrainError> {
         let mut optimizer = Vec::new();
         for id in self.exe.optimizer_buffers() {
             let mut v = self.exe.read_f32(self.gpu, id)?;
@@ -426,7 +430,7 @@ impl Trainer<'_> {
                     read_at_step = state.step;
                 }
                 if interrupted {
-                    self.checkpoint(state)?;
+                    self.checkpoint(state, self.exe.read_params(self.gpu)?)?;
                     progress.note(&format!(
                         "interrupted in epoch {} after step {}; checkpoint written to {}",
                         epoch + 1,
@@ -475,11 +479,13 @@ impl Trainer<'_> {
             state.next_batch = 0;
 
             let params = self.exe.read_params(self.gpu)?;
-            self.save_params("model.safetensors", &params, state)?;
-            if improved {
-                self.save_params("best.safetensors", &params, state)?;
-            }
-            self.checkpoint(state)?;
+            let files: &[&str] = if improved {
+                &["model.safetensors", "best.safetensors"]
+            } else {
+                &["model.safetensors"]
+            };
+            self.save_params(files, &params, state)?;
+            self.checkpoint(state, params)?;
             self.dir
                 .write_metrics(&state.history)
                 .map_err(|e| TrainError::Io(e.to_string()))?;
