@@ -1,6 +1,8 @@
 // Softmax and categorical cross-entropy, fused: one invocation per sample.
 // Writes the class probabilities, the gradient of the mean loss with
-// respect to the logits, (softmax - one_hot) / active, and the sample's
+// respect to the scores, (softmax - one_hot) / active, times the
+// derivative of the activation that made the scores (`input_derivative`,
+// 1 for linear and a final softmax), and the sample's
 // loss and prediction for `metrics.wgsl` to add up. Padding samples (n >=
 // step.samples) get a zero gradient and count for nothing.
 //
@@ -46,7 +48,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let p = exp(logits[base + k] - top) / sum;
         probs[base + k] = p;
         let target_p = select(0.0, 1.0, k == label);
-        dz[base + k] = select(0.0, (p - target_p) * scale, counted);
+        dz[base + k] = select(0.0, (p - target_p) * scale * input_derivative(logits[base + k]), counted);
     }
     var stat: SampleStat;
     stat.predicted = predicted;

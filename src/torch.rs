@@ -3,19 +3,23 @@
 
 use crate::model::{Activation, LayerKind, Model, Padding, PoolKind, Shape};
 
+/// The module of an activation; none for `linear`, nor for `softmax`,
+/// which can only end a model and is the loss's own (see [`sequential`]).
 fn activation(a: Activation) -> Option<&'static str> {
     match a {
-        Activation::Linear => None,
+        Activation::Linear | Activation::Softmax => None,
         Activation::Relu => Some("nn.ReLU()"),
         Activation::LeakyRelu => Some("nn.LeakyReLU(0.2)"),
         Activation::Sigmoid => Some("nn.Sigmoid()"),
         Activation::Tanh => Some("nn.Tanh()"),
-        Activation::Softmax => Some("nn.Softmax(dim=1)"),
     }
 }
 
 /// Python source that builds the model as an `nn.Sequential` whose
-/// `state_dict` names are cnnc's weight names.
+/// `state_dict` names are cnnc's weight names. The module outputs the
+/// scores that cnnc's loss reads: the last layer's output with its
+/// activation, less a final `softmax`, which is the loss's (PyTorch's
+/// `nn.CrossEntropyLoss` takes scores too) and the probabilities'.
 pub fn sequential(model: &Model) -> String {
     let mut modules: Vec<(String, String)> = Vec::new();
     for layer in &model.layers {
@@ -115,6 +119,8 @@ pub fn sequential(model: &Model) -> String {
     for (name, module) in modules {
         out += &format!("    (\"{name}\", {module}),\n");
     }
-    out += "]))\nmodel.load_state_dict(load_file(\"model.safetensors\"))\n";
+    out += "]))\nmodel.load_state_dict(load_file(\"model.safetensors\"))\n\
+            # model(x) gives the scores: probabilities = model(x).softmax(1), and training\n\
+            # minimises nn.CrossEntropyLoss()(model(x), labels), as cnnc does.\n";
     out
 }

@@ -27,8 +27,8 @@ pub enum WeightsError {
     Mismatch { path: String, problems: Vec<String> },
 }
 
-/// How a dense layer's input features are ordered when they come from an
-/// image: the image's shape, found by walking back through layers that
+/// How a dense or batchnorm layer's input features are ordered when they
+/// come from an image: the image's shape, found by walking back through layers that
 /// keep feature order to a flatten.
 fn flattened_image(model: &Model, layer: usize) -> Option<(usize, usize, usize)> {
     for l in model.layers[..layer].iter().rev() {
@@ -41,6 +41,20 @@ fn flattened_image(model: &Model, layer: usize) -> Option<(usize, usize, usize)>
         }
     }
     None
+}
+
+/// For PyTorch's input feature `i` of layer `layer`, cnnc's: an image
+/// flattened by PyTorch is (channel, row, column), by cnnc (row, column,
+/// channel).
+fn torch_feature(model: &Model, layer: usize) -> impl Fn(usize) -> usize {
+    let image = flattened_image(model, layer);
+    move |i| match image {
+        Some((h, w, c)) => {
+            let (ch, rest) = (i / (h * w), i % (h * w));
+            rest * c + ch
+        }
+        None => i,
+    }
 }
 
 /// The PyTorch shape of a tensor.
@@ -69,14 +83,7 @@ fn torch_to_internal(model: &Model, t: &ParamTensor) -> Vec<usize> {
             order
         }
         (ParamRole::Weight, &[inputs, outputs]) => {
-            let feature = |i: usize| match flattened_image(model, t.layer) {
-                // PyTorch's feature i is (channel, row, column).
-                Some((h, w, c)) => {
-                    let (ch, rest) = (i / (h * w), i % (h * w));
-                    rest * c + ch
-                }
-                None => i,
-            };
+            let feature = torch_feature(model, t.layer);
             let mut order = Vec::with_capacity(t.len());
             for o in 0..outputs {
                 for i in 0..inputs {
@@ -84,6 +91,11 @@ fn torch_to_internal(model: &Model, t: &ParamTensor) -> Vec<usize> {
                 }
             }
             order
+        }
+        // A batchnorm over a flattened image normalises each feature: its
+        // four vectors follow the features' order, as a dense kernel's rows.
+        (_, &[features]) if model.layers[t.layer].kind == LayerKind::BatchNorm => {
+            (0..features).map(torch_feature(model, t.layer)).collect()
         }
         _ => (0..t.len()).collect(),
     }
@@ -418,6 +430,49 @@ mod tests {
         let logits = linear(&linear(&y, "dense1", true), "dense2", false);
         for (a, b) in logits.iter().zip(&expected) {
             assert!((a - b).abs() < 1e-5, "{logits:?} vs {expected:?}");
+        }
+    }
+
+    /// A batchnorm after a flatten normalises features that PyTorch orders
+    /// (channel, row, column): its exported vectors follow that order.
+    #[test]
+    fn batchnorm_after_flatten_exports_in_pytorch_feature_order() {
+        let m = model("input 2x3x2; flatten; batchnorm; dense 3");
+        let layout = ParamLayout::new(&m);
+        let mut rng = crate::rng::SplitMix64::new(3);
+        // Distinct statistics per feature, so that an order mix-up shows.
+        let params: Vec<f32> = (0..layout.len).map(|_| 0.5 + rng.next_f32()).collect();
+        let input: Vec<f64> = (0..12).map(|i| ((i * 5 % 7) as f64) / 7.0).collect();
+        let r = crate::reference::Reference::new(&m, 1);
+        let p64: Vec<f64> = params.iter().map(|&v| v as f64).collect();
+        let mode = crate::reference::Mode {
+            training: false,
+            seed: 0,
+        };
+        let expected = r.forward(&p64, &input, mode).outputs.last().unwrap().clone();
+
+        let torch: HashMap<String, Vec<f64>> = to_torch(&m, &layout, &params)
+            .into_iter()
+            .map(|(n, _, v)| (n, v.into_iter().map(f64::from).collect()))
+            .collect();
+        let (h, w, c) = (2, 3, 2);
+        // nn.Flatten of an NCHW image, then nn.BatchNorm1d in evaluation.
+        let features: Vec<f64> = (0..c * h * w)
+            .map(|f| {
+                let (ch, y, x) = (f / (h * w), f / w % h, f % w);
+                let v = input[(y * w + x) * c + ch];
+                let t = |s: &str| torch[&format!("batchnorm1.{s}")][f];
+                (v - t("running_mean")) / (t("running_var") + 1e-3).sqrt() * t("weight") + t("bias")
+            })
+            .collect();
+        let (wt, b) = (&torch["dense1.weight"], &torch["dense1.bias"]);
+        for o in 0..3 {
+            let y = b[o] + (0..12).map(|f| wt[o * 12 + f] * features[f]).sum::<f64>();
+            assert!(
+                (y - expected[o]).abs() < 1e-5,
+                "output {o}: {y} vs {}",
+                expected[o]
+            );
         }
     }
 }

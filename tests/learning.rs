@@ -3,7 +3,7 @@
 
 use cnnc::codegen::{LowerOptions, OptimizerKind, lower};
 use cnnc::model::CheckOptions;
-use cnnc::reference::adam_alpha;
+use cnnc::model::keras::adam_alpha;
 use cnnc::rng::SplitMix64;
 use cnnc::runtime::{Executable, Gpu, Pass, StepUniform};
 use cnnc::source::Source;

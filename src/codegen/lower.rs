@@ -8,6 +8,7 @@ use super::{
     Access, Binding, BufferDecl, BufferId, BufferRole, GemmKind, Io, Kernel, LowerError, LowerOptions,
     OptimizerKind, Phase, Plan, Tile, Tiling,
 };
+use crate::model::keras::{BATCHNORM_EPSILON, BATCHNORM_MOMENTUM};
 use crate::model::{Activation, Conv, Layer, LayerKind, Model, PoolKind, Shape};
 use crate::params::{ParamLayout, ParamRole};
 use crate::rng;
@@ -19,9 +20,6 @@ const SAMPLE_STAT_BYTES: u64 = 16;
 /// Invocations of the kernels that reduce with one workgroup (per channel,
 /// per tensor): a power of two.
 const REDUCE_WG: usize = 64;
-/// Keras's `BatchNormalization` defaults.
-pub const BATCHNORM_MOMENTUM: f32 = 0.99;
-pub const BATCHNORM_EPSILON: f32 = 1e-3;
 
 /// Lowers a checked model to the kernels of a training step.
 pub fn lower(model: &Model, options: &LowerOptions) -> Result<Plan, LowerError> {
@@ -178,10 +176,6 @@ impl<'m> Lowering<'m> {
     /// gradient of `i`'s input.
     fn needs_input_grad(&self, i: usize) -> bool {
         self.model.layers[..i].iter().any(|l| l.params().trainable > 0)
-    }
-
-    fn is_last(&self, i: usize) -> bool {
-        i + 1 == self.model.layers.len()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -466,11 +460,9 @@ impl<'m> Lowering<'m> {
 
     fn conv_forward(&mut self, i: usize, g: GemmShape, input: BufferId, out: BufferId) {
         let layer = &self.model.layers[i];
-        let activation = if self.is_last(i) {
-            Activation::Linear
-        } else {
-            layer.activation()
-        };
+        // A final `softmax` is the loss's own (`activate` writes it as the
+        // identity); any other activation is applied here, last layer or not.
+        let activation = layer.activation();
         let (w, bias) = self.weights(i);
         let b = self.options.batch;
         let choice = g.choose(GemmKind::Forward, b, &self.options.tiling);
@@ -526,7 +518,12 @@ impl<'m> Lowering<'m> {
         let logits = self.io.layer_outputs[last];
         let grad = self.tensor("logits_grad".into(), Shape::Flat(classes), BufferRole::Gradient);
         self.io.layer_grads[last] = Some(grad);
-        let header = Header::default().u32("B", b).u32("K", classes);
+        // The scores may come out of an activation (`dense 10 tanh`): the
+        // loss kernel applies its derivative, as any layer's backward would.
+        let header = Header::default()
+            .u32("B", b)
+            .u32("K", classes)
+            .input_derivative(self.input_activation(last + 1));
         let bindings = vec![
             (logits, Access::Read),
             (self.io.labels, Access::Read),

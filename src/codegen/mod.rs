@@ -13,7 +13,7 @@ mod lower;
 pub mod template;
 mod unroll;
 
-pub use lower::{BATCHNORM_EPSILON, BATCHNORM_MOMENTUM, lower};
+pub use lower::lower;
 
 use serde::Serialize;
 

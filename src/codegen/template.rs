@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::model::Activation;
+use crate::model::keras::LEAKY_SLOPE;
 
 /// The shared prelude, included after each module's generated constants.
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -178,9 +179,6 @@ impl Header {
         self
     }
 }
-
-/// Keras's `leaky_relu` activation: negative_slope 0.2.
-pub const LEAKY_SLOPE: f32 = 0.2;
 
 /// The full text of a kernel: header, prelude, template (its `//% for`
 /// loops written out).

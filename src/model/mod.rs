@@ -10,6 +10,7 @@
 //! - only the last layer may use `softmax`.
 
 mod check;
+pub mod keras;
 
 pub use check::{CheckOptions, check};
 

@@ -9,11 +9,21 @@
 // Index loops read like the formulas they implement.
 #![allow(clippy::needless_range_loop)]
 
-use crate::codegen::template::LEAKY_SLOPE;
-use crate::codegen::{BATCHNORM_EPSILON, BATCHNORM_MOMENTUM};
-use crate::model::{Activation, Conv, Layer, LayerKind, Model, PoolKind, Shape};
+mod layout;
+
+use crate::model::{Activation, Layer, LayerKind, Model, PoolKind};
 use crate::params::{ParamLayout, ParamRole};
 use crate::rng;
+pub use layout::layout;
+use layout::{Geometry, geometry, hwc};
+
+// Keras's constants, as its documentation gives them, written here rather
+// than read from `model::keras` so that a wrong one there is caught.
+/// `leaky_relu`'s slope for negative inputs.
+const LEAKY_SLOPE: f64 = 0.2;
+/// `BatchNormalization(momentum=0.99, epsilon=0.001)`.
+const BATCHNORM_MOMENTUM: f64 = 0.99;
+const BATCHNORM_EPSILON: f64 = 0.001;
 
 /// Training or evaluation, and the step's dropout seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +35,8 @@ pub struct Mode {
 /// Every layer's output for a batch.
 #[derive(Debug, Clone)]
 pub struct Forward {
-    /// Per layer, its output after its activation, except that the last
-    /// layer's is before softmax (the logits).
+    /// Per layer, its output after its activation; the last layer's is the
+    /// scores the loss takes softmax of (a final `softmax` is the loss's).
     pub outputs: Vec<Vec<f64>>,
     /// The parameters after the pass: in training, each batchnorm's
     /// running statistics moved toward the batch's.
@@ -71,7 +81,7 @@ fn activate(a: Activation, x: f64) -> f64 {
             if x > 0.0 {
                 x
             } else {
-                LEAKY_SLOPE as f64 * x
+                LEAKY_SLOPE * x
             }
         }
         Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
@@ -88,66 +98,11 @@ fn derivative(a: Activation, y: f64) -> f64 {
             if y > 0.0 {
                 1.0
             } else {
-                LEAKY_SLOPE as f64
+                LEAKY_SLOPE
             }
         }
         Activation::Sigmoid => y * (1.0 - y),
         Activation::Tanh => 1.0 - y * y,
-    }
-}
-
-fn hwc(shape: Shape) -> (usize, usize, usize) {
-    match shape {
-        Shape::Image { h, w, c } => (h, w, c),
-        Shape::Flat(n) => (1, 1, n),
-    }
-}
-
-/// A conv or dense layer's geometry (dense: a 1x1 conv of a 1x1 image).
-struct Geometry {
-    ih: usize,
-    iw: usize,
-    ci: usize,
-    oh: usize,
-    ow: usize,
-    co: usize,
-    kh: usize,
-    kw: usize,
-    stride: usize,
-    pad: [usize; 2],
-}
-
-fn geometry(layer: &Layer) -> Geometry {
-    let (ih, iw, ci) = hwc(layer.input);
-    let (oh, ow, co) = hwc(layer.output);
-    match &layer.kind {
-        LayerKind::Conv(Conv { kernel, stride, .. }) => Geometry {
-            ih,
-            iw,
-            ci,
-            oh,
-            ow,
-            co,
-            kh: kernel[0],
-            kw: kernel[1],
-            stride: *stride,
-            pad: match &layer.kind {
-                LayerKind::Conv(c) => c.pad_before(layer.input),
-                _ => unreachable!(),
-            },
-        },
-        _ => Geometry {
-            ih: 1,
-            iw: 1,
-            ci: layer.input.elements(),
-            oh: 1,
-            ow: 1,
-            co: layer.output.elements(),
-            kh: 1,
-            kw: 1,
-            stride: 1,
-            pad: [0, 0],
-        },
     }
 }
 
@@ -164,7 +119,7 @@ impl<'m> Reference<'m> {
     pub fn new(model: &'m Model, batch: usize) -> Self {
         Reference {
             model,
-            layout: ParamLayout::new(model),
+            layout: layout(model),
             batch,
             samples: batch,
         }
@@ -174,13 +129,11 @@ impl<'m> Reference<'m> {
         self.layout.get(i, role).expect("layer has the parameter").range()
     }
 
+    /// A layer's activation. A final `softmax` is the loss's own, and
+    /// [`activate`] takes it as the identity, so the last layer's output is
+    /// the scores the loss reads, whatever its activation.
     fn activation(&self, i: usize) -> Activation {
-        // The last layer outputs logits: softmax belongs to the loss.
-        if i + 1 == self.model.layers.len() {
-            Activation::Linear
-        } else {
-            self.model.layers[i].activation()
-        }
+        self.model.layers[i].activation()
     }
 
     pub fn forward(&self, params: &[f64], input: &[f64], mode: Mode) -> Forward {
@@ -233,10 +186,10 @@ impl<'m> Reference<'m> {
             self.param(i, ParamRole::RunningMean),
             self.param(i, ParamRole::RunningVar),
         );
-        let eps = BATCHNORM_EPSILON as f64;
+        let eps = BATCHNORM_EPSILON;
         let (mean, inv_std) = if mode.training {
             let (mean, var, _) = self.batch_statistics(i, x);
-            let momentum = BATCHNORM_MOMENTUM as f64;
+            let momentum = BATCHNORM_MOMENTUM;
             for ch in 0..c {
                 let m = &mut state[mean_range.start + ch];
                 *m = momentum * *m + (1.0 - momentum) * mean[ch];
@@ -327,14 +280,7 @@ impl<'m> Reference<'m> {
                 let scale = self.dropout_scale(i, *rate, mode);
                 x.iter().zip(scale).map(|(v, s)| v * s).collect()
             }
-            LayerKind::Activation(a) => {
-                let a = if i + 1 == self.model.layers.len() {
-                    Activation::Linear
-                } else {
-                    *a
-                };
-                x.iter().map(|&v| activate(a, v)).collect()
-            }
+            LayerKind::Activation(a) => x.iter().map(|&v| activate(*a, v)).collect(),
             LayerKind::BatchNorm => unreachable!("`forward` normalises with `batchnorm_forward`"),
         }
     }
@@ -518,10 +464,7 @@ impl<'m> Reference<'m> {
             LayerKind::BatchNorm => {
                 let c = layer.input.channels();
                 let (mean, var, count) = self.batch_statistics(i, x);
-                let inv_std: Vec<f64> = var
-                    .iter()
-                    .map(|v| 1.0 / (v + BATCHNORM_EPSILON as f64).sqrt())
-                    .collect();
+                let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + BATCHNORM_EPSILON).sqrt()).collect();
                 let gamma = &params[self.param(i, ParamRole::Weight)];
                 let (g_range, b_range) = (self.param(i, ParamRole::Weight), self.param(i, ParamRole::Bias));
                 let xhat = |e: usize| (x[e] - mean[e % c]) * inv_std[e % c];
@@ -608,17 +551,15 @@ pub fn adam_step(
     beta2: f64,
     epsilon: f64,
 ) {
-    let alpha = adam_alpha(t, lr, beta1, beta2);
+    // Keras's form (Kingma & Ba, section 2's last paragraph): ε is added
+    // to √v before the bias correction of √v is folded into the step size.
+    let t = t as i32;
+    let step_size = lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t));
     for i in 0..params.len() {
         m[i] = beta1 * m[i] + (1.0 - beta1) * grads[i];
         v[i] = beta2 * v[i] + (1.0 - beta2) * grads[i] * grads[i];
-        params[i] -= alpha * m[i] / (v[i].sqrt() + epsilon);
+        params[i] -= step_size * m[i] / (v[i].sqrt() + epsilon);
     }
-}
-
-/// Adam's bias-corrected step size: lr sqrt(1 - beta2^t) / (1 - beta1^t).
-pub fn adam_alpha(t: u32, lr: f64, beta1: f64, beta2: f64) -> f64 {
-    lr * (1.0 - beta2.powi(t as i32)).sqrt() / (1.0 - beta1.powi(t as i32))
 }
 
 #[cfg(test)]

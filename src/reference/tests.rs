@@ -107,6 +107,59 @@ fn every_activation() {
     }
 }
 
+/// The model's output is the last layer's, activation included (a final
+/// `softmax` is the loss's own): differentiated like any other layer,
+/// fused or standing alone.
+#[test]
+fn every_activation_in_last_position() {
+    for a in ["relu", "leaky_relu", "sigmoid", "tanh", "linear", "softmax"] {
+        check_gradients(&format!("input 4x4x2; conv 3 3x3 tanh; dense 3 {a}"));
+        check_gradients(&format!("input 4x4x2; conv 3 3x3 tanh; dense 3; {a}"));
+    }
+    // The scores are tanh's output, not the dense layer's.
+    let m = model("input 1x1x1; dense 2 tanh");
+    let r = Reference::new(&m, 1);
+    let params = vec![3.0; r.layout.len];
+    let out = r.forward(
+        &params,
+        &[1.0],
+        Mode {
+            training: false,
+            seed: 0,
+        },
+    );
+    let scores = out.outputs.last().unwrap();
+    assert!(
+        scores.iter().all(|&s| (s - 6f64.tanh()).abs() < 1e-12),
+        "{scores:?}"
+    );
+}
+
+/// The reference's own layout and padding agree with the ones the kernels
+/// use (`ParamLayout::new`, `Conv::pad_before`), for every example.
+#[test]
+fn own_layout_and_padding_agree_with_the_compiler() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut models: Vec<Model> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let source = Source::read(&e.unwrap().path()).unwrap();
+            crate::load(&source, &CheckOptions::default()).unwrap()
+        })
+        .collect();
+    models.push(model(
+        "input 7x6x3; conv 3 3x2 stride 2 same; conv 4 4x4 stride 3 same; batchnorm; dense 3",
+    ));
+    for m in &models {
+        assert_eq!(layout(m), ParamLayout::new(m), "{}", m.name);
+        for l in &m.layers {
+            if let LayerKind::Conv(c) = &l.kind {
+                assert_eq!(geometry(l).pad, c.pad_before(l.input), "{}", l.name);
+            }
+        }
+    }
+}
+
 #[test]
 fn pooling_max_and_avg_with_overlap() {
     check_gradients("input 6x6x2; conv 2 1x1 tanh; pool max 2; dense 3");

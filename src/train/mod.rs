@@ -18,14 +18,9 @@ use crate::augment::Augment;
 use crate::codegen::OptimizerKind;
 use crate::data::Dataset;
 use crate::model::Model;
-use crate::reference::adam_alpha;
+use crate::model::keras::{ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, adam_alpha};
 use crate::rng::{SplitMix64, pcg_hash};
 use crate::runtime::{DeviceDataset, Executable, Gpu, Pass, RuntimeError, StepUniform, Totals};
-
-/// Keras's Adam defaults.
-pub const BETA1: f32 = 0.9;
-pub const BETA2: f32 = 0.999;
-pub const EPSILON: f32 = 1e-7;
 
 /// Marks a batch slot as padding, for the gather kernel and the loss.
 const PADDING: u32 = u32::MAX;
@@ -254,8 +249,8 @@ pub fn step_uniform(options: &TrainOptions, t: u64, samples: usize, lr: f32) -> 
     let (beta1, alpha) = match options.optimizer {
         OptimizerKind::Sgd => (options.momentum, lr),
         OptimizerKind::Adam | OptimizerKind::AdamW => (
-            BETA1,
-            adam_alpha(t as u32, lr as f64, BETA1 as f64, BETA2 as f64) as f32,
+            ADAM_BETA1,
+            adam_alpha(t as u32, lr as f64, ADAM_BETA1 as f64, ADAM_BETA2 as f64) as f32,
         ),
     };
     let seed = (options.seed ^ (options.seed >> 32)) as u32;
@@ -267,8 +262,8 @@ pub fn step_uniform(options: &TrainOptions, t: u64, samples: usize, lr: f32) -> 
         lr,
         alpha,
         beta1,
-        beta2: BETA2,
-        epsilon: EPSILON,
+        beta2: ADAM_BETA2,
+        epsilon: ADAM_EPSILON,
         weight_decay: options.weight_decay,
         ..StepUniform::default()
     }
@@ -305,7 +300,7 @@ const BATCHNORM_STALE: f64 = 0.01;
 /// steps 0.99^n of each is still the initial value, and evaluation (which
 /// normalises with them) can score far below training.
 pub fn batchnorm_warnings(model: &Model, steps: u64) -> Vec<String> {
-    let momentum = crate::codegen::BATCHNORM_MOMENTUM;
+    let momentum = crate::model::keras::BATCHNORM_MOMENTUM;
     let remaining = (momentum as f64).powf(steps as f64);
     if remaining <= BATCHNORM_STALE {
         return Vec::new();
