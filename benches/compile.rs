@@ -1,9 +1,9 @@
-//! Compile time of each example: parse, check, lower, emit and validate
+//! Compile time of each example: parse, check, plan, emit and validate
 //! every kernel with naga (`cargo bench --bench compile`).
 
 use std::hint::black_box;
 
-use cnnc::codegen::{LowerOptions, lower};
+use cnnc::codegen::LowerOptions;
 use cnnc::model::CheckOptions;
 use cnnc::source::Source;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -21,7 +21,7 @@ fn compile(c: &mut Criterion) {
         c.bench_function(&format!("compile {name}"), |b| {
             b.iter(|| {
                 let model = cnnc::load(black_box(&source), &CheckOptions::default()).unwrap();
-                let plan = lower(
+                let plan = cnnc::codegen::plan(
                     &model,
                     &LowerOptions {
                         batch: 128,
@@ -29,7 +29,7 @@ fn compile(c: &mut Criterion) {
                     },
                 )
                 .unwrap();
-                black_box(plan.kernels.len())
+                black_box(cnnc::codegen::emit(&plan).unwrap().len())
             })
         });
     }

@@ -20,6 +20,29 @@ use cnnc::train::{ConsoleProgress, LrSchedule, Outcome, TrainOptions};
 use cnnc::units::{human_bytes, thousands};
 use cnnc::workflow::{self, DataRequest, Failure, ModelRequest, TrainRequest};
 
+/// `--optimizer`: codegen's [`OptimizerKind`] under clap's names, so that
+/// clap stays in the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Optimizer {
+    /// SGD with (optional) momentum, as Keras's `SGD`
+    Sgd,
+    /// Adam with Keras's update rule
+    Adam,
+    /// Adam with decoupled weight decay (PyTorch's `AdamW`)
+    #[value(name = "adamw")]
+    AdamW,
+}
+
+impl From<Optimizer> for OptimizerKind {
+    fn from(o: Optimizer) -> Self {
+        match o {
+            Optimizer::Sgd => OptimizerKind::Sgd,
+            Optimizer::Adam => OptimizerKind::Adam,
+            Optimizer::AdamW => OptimizerKind::AdamW,
+        }
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "cnnc",
@@ -58,7 +81,7 @@ enum Command {
         batch: usize,
         /// The optimizer whose update kernel to emit
         #[arg(long, value_enum, default_value = "adam")]
-        optimizer: OptimizerKind,
+        optimizer: Optimizer,
     },
     /// Train a model on a dataset, writing metrics, weights and curves
     Train {
@@ -162,7 +185,7 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         warmup: usize,
         #[arg(long, value_enum, default_value = "adam")]
-        optimizer: OptimizerKind,
+        optimizer: Optimizer,
         /// Skip timing the reference GEMM
         #[arg(long)]
         no_gemm: bool,
@@ -179,7 +202,7 @@ enum Command {
         #[arg(long, default_value_t = 128)]
         batch: usize,
         #[arg(long, value_enum, default_value = "adam")]
-        optimizer: OptimizerKind,
+        optimizer: Optimizer,
         #[command(flatten)]
         device: DeviceArgs,
     },
@@ -214,7 +237,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 128)]
     batch: usize,
     #[arg(long, value_enum, default_value = "adam")]
-    optimizer: OptimizerKind,
+    optimizer: Optimizer,
     /// Learning rate (default: 0.001 for Adam, 0.01 for SGD, as in Keras)
     #[arg(long)]
     lr: Option<f32>,
@@ -262,8 +285,8 @@ impl TrainArgs {
         TrainOptions {
             epochs: self.epochs,
             batch: self.batch,
-            optimizer: self.optimizer,
-            lr: self.lr.unwrap_or(match self.optimizer {
+            optimizer: self.optimizer.into(),
+            lr: self.lr.unwrap_or(match self.optimizer.into() {
                 OptimizerKind::Adam | OptimizerKind::AdamW => 1e-3,
                 OptimizerKind::Sgd => 1e-2,
             }),
@@ -312,7 +335,7 @@ fn main() -> ExitCode {
             out,
             batch,
             optimizer,
-        } => compile(&model, &out, batch, optimizer),
+        } => compile(&model, &out, batch, optimizer.into()),
         Command::Train {
             file,
             shape,
@@ -359,13 +382,22 @@ fn main() -> ExitCode {
             no_gemm,
             json,
             device,
-        } => bench(&model, batch, steps, warmup, optimizer, !no_gemm, json, &device),
+        } => bench(
+            &model,
+            batch,
+            steps,
+            warmup,
+            optimizer.into(),
+            !no_gemm,
+            json,
+            &device,
+        ),
         Command::Tune {
             model,
             batch,
             optimizer,
             device,
-        } => tune(&model, batch, optimizer, &device),
+        } => tune(&model, batch, optimizer.into(), &device),
         Command::Adapters => {
             adapters();
             Ok(())
@@ -435,15 +467,17 @@ fn compile(
         optimizer,
         ..Default::default()
     };
-    let plan = cnnc::codegen::lower(&model, &options).map_err(|e| Failure::Invalid {
+    let invalid = |e: cnnc::codegen::LowerError| Failure::Invalid {
         path: source.path.clone(),
         text: source.text.clone(),
         diagnostics: vec![e.to_diagnostic()],
-    })?;
+    };
+    let plan = cnnc::codegen::plan(&model, &options).map_err(invalid)?;
+    let shaders = cnnc::codegen::emit(&plan).map_err(invalid)?;
     let io = |e: std::io::Error| Failure::Usage(format!("cannot write to {}: {e}", out.display()));
     std::fs::create_dir_all(out).map_err(io)?;
-    for (i, kernel) in plan.kernels.iter().enumerate() {
-        std::fs::write(out.join(plan.kernel_file(i)), &kernel.wgsl).map_err(io)?;
+    for (i, wgsl) in shaders.iter().enumerate() {
+        std::fs::write(out.join(plan.kernel_file(i)), wgsl).map_err(io)?;
     }
     let manifest = serde_json::to_string_pretty(&plan.manifest()).expect("a plan serialises");
     std::fs::write(out.join("plan.json"), manifest + "\n").map_err(io)?;

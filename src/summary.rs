@@ -60,7 +60,7 @@ impl Summary {
             weight_bytes: 4 * params.total() as u64,
             total_flops: model.flops(),
             activation_bytes: model.activation_bytes(),
-            training_memory: crate::codegen::lower(
+            training_memory: crate::codegen::plan(
                 model,
                 &crate::codegen::LowerOptions {
                     batch: MEMORY_BATCH,

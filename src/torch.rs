@@ -103,6 +103,9 @@ pub fn sequential(model: &Model) -> String {
                     modules.push((name, m.to_string()));
                 }
             }
+            // The language writes no sums yet (only tests build them), and
+            // a sum needs a `forward`, not an `nn.Sequential`.
+            LayerKind::Add => modules.push((name, "None  # add: not expressible in nn.Sequential".into())),
         }
     }
     let Shape::Image { h, w, c } = model.input else {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::codegen::{GemmKind, LowerOptions, OptimizerKind, Tile, Tiling, lower};
+use crate::codegen::{GemmKind, LowerOptions, OptimizerKind, Tile, Tiling, plan};
 use crate::model::Model;
 use crate::runtime::{Executable, Gpu, Pass, StepUniform};
 use crate::workflow::Failure;
@@ -99,7 +99,7 @@ pub fn tune(
         ..LowerOptions::default()
     };
     let lower_with = |tiling: Tiling| {
-        lower(
+        plan(
             model,
             &LowerOptions {
                 tiling,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crate::codegen::{LowerOptions, OptimizerKind, Plan, lower};
+use crate::codegen::{LowerOptions, OptimizerKind, Plan, plan};
 use crate::data::{self, DataSpec, Dataset};
 use crate::diagnostic::Diagnostic;
 use crate::inference::{self, EvalReport};
@@ -236,7 +236,7 @@ fn lower_with(gpu: &Gpu, source: &Source, model: &Model, options: LowerOptions) 
         tiling: crate::tune::cached_tiling(gpu),
         ..options
     };
-    lower(model, &options).map_err(|e| invalid(source, vec![e.to_diagnostic()]))
+    plan(model, &options).map_err(|e| invalid(source, vec![e.to_diagnostic()]))
 }
 
 /// A training run's request: everything `cnnc train` takes.
@@ -371,8 +371,8 @@ pub fn train_loaded(
         )));
     }
     let plan = lower_for_training(gpu, source, model, options)?;
-    let wgsl: String = plan.kernels.iter().map(|k| k.wgsl.as_str()).collect();
     let exe = Executable::new(gpu, plan)?;
+    let wgsl: String = exe.shaders.concat();
     let layout = ParamLayout::new(model);
     let run = RunDir::create(dir).map_err(Failure::Usage)?;
 

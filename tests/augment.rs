@@ -3,7 +3,7 @@
 //! for another, and never in evaluation.
 
 use cnnc::augment::Augment;
-use cnnc::codegen::{LowerOptions, lower};
+use cnnc::codegen::LowerOptions;
 use cnnc::data::Dataset;
 use cnnc::model::CheckOptions;
 use cnnc::runtime::{Executable, Gpu, Pass, StepUniform};
@@ -28,7 +28,7 @@ fn gather(augment: Augment, seed: u32, training: bool) -> (Vec<f32>, Dataset) {
         augment,
         ..LowerOptions::default()
     };
-    let plan = lower(&model, &options).unwrap();
+    let plan = cnnc::codegen::plan(&model, &options).unwrap();
     let input = plan.io.input;
     let indices = plan.io.indices;
     let exe = Executable::new(&gpu, plan).unwrap();

@@ -1,7 +1,7 @@
 //! Lowering: every example becomes naga-valid WGSL; snapshots pin the
 //! emitted kernels of two examples.
 
-use cnnc::codegen::{LowerOptions, OptimizerKind, Phase, Plan, lower};
+use cnnc::codegen::{LowerOptions, OptimizerKind, Phase, Plan, emit};
 use cnnc::model::{CheckOptions, Model};
 use cnnc::source::Source;
 
@@ -23,7 +23,7 @@ fn plan(name: &str, optimizer: OptimizerKind) -> Plan {
         optimizer,
         ..LowerOptions::default()
     };
-    lower(&example(name), &options).unwrap()
+    cnnc::codegen::plan(&example(name), &options).unwrap()
 }
 
 #[test]
@@ -31,10 +31,10 @@ fn every_example_lowers_to_valid_wgsl() {
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         for optimizer in [OptimizerKind::Sgd, OptimizerKind::Adam] {
-            // `lower` validates every module with naga; this re-checks it.
+            // `emit` validates every module with naga; this re-checks it.
             let plan = plan(&name, optimizer);
-            for k in &plan.kernels {
-                cnnc::codegen::template::validate(&k.name, &k.wgsl).unwrap();
+            for (k, wgsl) in plan.kernels.iter().zip(emit(&plan).unwrap()) {
+                cnnc::codegen::template::validate(&k.name, &wgsl).unwrap();
             }
         }
     }
@@ -82,16 +82,16 @@ fn kernels_come_in_phase_order() {
 #[test]
 fn emitted_wgsl_of_mnist() {
     let plan = plan("mnist.cnn", OptimizerKind::Adam);
-    for k in &plan.kernels {
-        insta::assert_snapshot!(format!("mnist_{}", k.name), strip_prelude(&k.wgsl));
+    for (k, wgsl) in plan.kernels.iter().zip(emit(&plan).unwrap()) {
+        insta::assert_snapshot!(format!("mnist_{}", k.name), strip_prelude(&wgsl));
     }
 }
 
 #[test]
 fn emitted_wgsl_of_cifar_model1() {
     let plan = plan("cifar_model1.cnn", OptimizerKind::Sgd);
-    for k in &plan.kernels {
-        insta::assert_snapshot!(format!("cifar_model1_{}", k.name), strip_prelude(&k.wgsl));
+    for (k, wgsl) in plan.kernels.iter().zip(emit(&plan).unwrap()) {
+        insta::assert_snapshot!(format!("cifar_model1_{}", k.name), strip_prelude(&wgsl));
     }
 }
 

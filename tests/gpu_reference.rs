@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use cnnc::codegen::{Access, LowerOptions, OptimizerKind, Phase, lower};
+use cnnc::codegen::{Access, LowerOptions, OptimizerKind, Phase};
 use cnnc::model::{CheckOptions, LayerKind, Model};
 use cnnc::params::ParamRole;
 use cnnc::reference::{self, Mode, Reference};
@@ -108,7 +108,7 @@ fn compare_with_decay(
         weight_decay: weight_decay > 0.0,
         ..LowerOptions::default()
     };
-    let plan = lower(model, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let plan = cnnc::codegen::plan(model, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
     let io = plan.io.clone();
     let gpu = gpu();
     let exe = Executable::new(gpu, plan).unwrap();
@@ -377,7 +377,7 @@ fn batchnorm_in_training() {
 fn batchnorm_in_evaluation() {
     let m = model("input 4x4x3; conv 4 3x3 same; batchnorm; relu; dense 5; batchnorm; dense 3");
     let batch = 2;
-    let plan = lower(
+    let plan = cnnc::codegen::plan(
         &m,
         &LowerOptions {
             batch,
@@ -489,7 +489,7 @@ fn batchnorm_after_flatten() {
 fn several_steps(src: &str, optimizer: OptimizerKind, steps: u32) {
     let model = model(src);
     let batch = 3;
-    let plan = lower(
+    let plan = cnnc::codegen::plan(
         &model,
         &LowerOptions {
             batch,
@@ -584,7 +584,7 @@ fn several_steps_carry_optimizer_state() {
 #[test]
 fn limits_are_checked_before_allocation() {
     let m = example("cifar_model1.cnn");
-    let plan = lower(
+    let plan = cnnc::codegen::plan(
         &m,
         &LowerOptions {
             batch: 4096,

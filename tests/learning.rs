@@ -1,7 +1,7 @@
 //! The generated kernels learn: a small conv net trained for a few hundred
 //! steps on a synthetic task drives its loss far below where it started.
 
-use cnnc::codegen::{LowerOptions, OptimizerKind, lower};
+use cnnc::codegen::{LowerOptions, OptimizerKind};
 use cnnc::model::CheckOptions;
 use cnnc::model::keras::adam_alpha;
 use cnnc::rng::SplitMix64;
@@ -33,7 +33,7 @@ fn loss_falls_and_accuracy_rises() {
     let src = "input 8x8x1; conv 8 3x3 same relu; pool 2; conv 8 3x3 relu; dense 16 relu; dense 4 softmax";
     let model = cnnc::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap();
     let batch = 16;
-    let plan = lower(
+    let plan = cnnc::codegen::plan(
         &model,
         &LowerOptions {
             batch,

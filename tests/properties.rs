@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use cnnc::codegen::{LowerOptions, lower};
+use cnnc::codegen::{LowerOptions, emit, plan};
 use cnnc::model::{CheckOptions, Model};
 use cnnc::reference::{Mode, Reference};
 use cnnc::rng::SplitMix64;
@@ -139,9 +139,9 @@ proptest! {
         let model = check(&case);
         prop_assert_eq!(model.params().total(), case.params, "{}", case.text);
         prop_assert_eq!(model.flops(), case.flops, "{}", case.text);
-        // `lower` validates every kernel with naga.
-        let plan = lower(&model, &LowerOptions { batch: 2, ..LowerOptions::default() });
-        prop_assert!(plan.is_ok(), "{}: {:?}", case.text, plan.err());
+        // `emit` validates every kernel with naga.
+        let shaders = plan(&model, &LowerOptions { batch: 2, ..LowerOptions::default() }).and_then(|p| emit(&p));
+        prop_assert!(shaders.is_ok(), "{}: {:?}", case.text, shaders.err());
     }
 }
 
@@ -159,7 +159,7 @@ proptest! {
         prop_assume!(case.params < 3_000 && case.elements < 2_000);
         let model = check(&case);
         let batch = 2;
-        let plan = lower(&model, &LowerOptions { batch, ..LowerOptions::default() }).unwrap();
+        let plan = plan(&model, &LowerOptions { batch, ..LowerOptions::default() }).unwrap();
         let outputs = plan.io.layer_outputs.clone();
         let exe = Executable::new(gpu(), plan).unwrap();
         let r = Reference::new(&model, batch);

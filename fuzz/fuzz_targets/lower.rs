@@ -3,7 +3,7 @@
 //! one is a bug.
 #![no_main]
 
-use cnnc::codegen::{LowerError, LowerOptions, OptimizerKind, lower};
+use cnnc::codegen::{LowerError, LowerOptions, OptimizerKind, emit, plan};
 use cnnc::model::CheckOptions;
 use cnnc::source::Source;
 use libfuzzer_sys::fuzz_target;
@@ -27,8 +27,8 @@ fuzz_target!(|data: &[u8]| {
         optimizer: if data.len() % 3 == 0 { OptimizerKind::AdamW } else { OptimizerKind::Sgd },
         ..LowerOptions::default()
     };
-    match lower(&model, &options) {
-        Ok(plan) => assert!(!plan.kernels.is_empty()),
+    match plan(&model, &options).and_then(|p| emit(&p).map(|shaders| (p, shaders))) {
+        Ok((plan, shaders)) => assert_eq!(plan.kernels.len(), shaders.len()),
         Err(LowerError::Unsupported { .. }) => {}
         Err(e @ LowerError::InvalidShader { .. }) => panic!("{e}"),
     }

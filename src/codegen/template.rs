@@ -94,6 +94,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../shaders/weight_penalty.wgsl"),
     ),
     ("l2_penalty", include_str!("../../shaders/l2_penalty.wgsl")),
+    ("sum", include_str!("../../shaders/sum.wgsl")),
+    ("accumulate", include_str!("../../shaders/accumulate.wgsl")),
     ("sgd", include_str!("../../shaders/sgd.wgsl")),
     ("adam", include_str!("../../shaders/adam.wgsl")),
 ];
@@ -113,11 +115,28 @@ pub enum Const {
     F32(f32),
 }
 
-/// What a kernel's header defines before its template.
-#[derive(Debug, Clone, Default)]
+/// A helper function a template calls, generated per kernel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Function {
+    /// `fn activate(x: f32) -> f32` and `activate4`: the activation at a
+    /// layer's output.
+    Activate(Activation),
+    /// `fn input_derivative(x: f32) -> f32`: the derivative of the
+    /// activation that produced a kernel's input `x`, written in terms of
+    /// that activation's output (which is what the kernel has).
+    InputDerivative(Activation),
+    /// `fn workgroup_sum(local, value) -> f32` and its workgroup memory
+    /// (`shaders/workgroup_sum.wgsl`), for kernels that reduce in one
+    /// workgroup.
+    WorkgroupSum,
+}
+
+/// What a kernel's header defines before its template: data in the plan,
+/// written out as WGSL by [`emit`].
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Header {
     consts: Vec<(&'static str, Const)>,
-    functions: Vec<String>,
+    functions: Vec<Function>,
 }
 
 impl Header {
@@ -131,52 +150,65 @@ impl Header {
         self
     }
 
-    /// `fn activate(x: f32) -> f32`: the activation at a layer's output.
+    /// The value of a `u32` constant, as the runtime and reports read it.
+    pub fn get_u32(&self, name: &str) -> Option<u64> {
+        self.consts.iter().find_map(|(n, v)| match v {
+            Const::U32(v) if *n == name => Some(*v),
+            _ => None,
+        })
+    }
+
     pub fn activate(mut self, activation: Activation) -> Self {
-        let body = match activation {
-            // Softmax is fused into the loss; the layer emits logits.
-            Activation::Linear | Activation::Softmax => "x".to_string(),
-            Activation::Relu => "max(x, 0.0)".to_string(),
-            Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?} * x, x, x > 0.0)"),
-            Activation::Sigmoid => "1.0 / (1.0 + exp(-x))".to_string(),
-            Activation::Tanh => "tanh(x)".to_string(),
-        };
-        let body4 = match activation {
-            Activation::Linear | Activation::Softmax => "x".to_string(),
-            Activation::Relu => "max(x, vec4<f32>(0.0))".to_string(),
-            Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?} * x, x, x > vec4<f32>(0.0))"),
-            Activation::Sigmoid => "1.0 / (1.0 + exp(-x))".to_string(),
-            Activation::Tanh => "tanh(x)".to_string(),
-        };
-        self.functions.push(format!(
-            "fn activate(x: f32) -> f32 {{\n    return {body};\n}}\n\n\
-             fn activate4(x: vec4<f32>) -> vec4<f32> {{\n    return {body4};\n}}\n"
-        ));
+        self.functions.push(Function::Activate(activation));
         self
     }
 
-    /// `fn workgroup_sum(local, value) -> f32` and its workgroup memory
-    /// (`shaders/workgroup_sum.wgsl`), for kernels that reduce in one workgroup.
     pub fn workgroup_sum(mut self) -> Self {
-        self.functions.push(WORKGROUP_SUM.to_string());
+        self.functions.push(Function::WorkgroupSum);
         self
     }
 
-    /// `fn input_derivative(x: f32) -> f32`: the derivative of the
-    /// activation that produced a kernel's input `x`, written in terms of
-    /// that activation's output (which is what the kernel has).
     pub fn input_derivative(mut self, activation: Activation) -> Self {
-        let body = match activation {
-            Activation::Linear | Activation::Softmax => "1.0".to_string(),
-            Activation::Relu => "select(0.0, 1.0, x > 0.0)".to_string(),
-            Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?}, 1.0, x > 0.0)"),
-            Activation::Sigmoid => "x * (1.0 - x)".to_string(),
-            Activation::Tanh => "1.0 - x * x".to_string(),
-        };
-        self.functions.push(format!(
-            "fn input_derivative(x: f32) -> f32 {{\n    return {body};\n}}\n"
-        ));
+        self.functions.push(Function::InputDerivative(activation));
         self
+    }
+}
+
+/// The WGSL of a generated function.
+fn function_text(function: Function) -> String {
+    match function {
+        Function::Activate(activation) => {
+            let body = match activation {
+                // Softmax is fused into the loss; the layer emits scores.
+                Activation::Linear | Activation::Softmax => "x".to_string(),
+                Activation::Relu => "max(x, 0.0)".to_string(),
+                Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?} * x, x, x > 0.0)"),
+                Activation::Sigmoid => "1.0 / (1.0 + exp(-x))".to_string(),
+                Activation::Tanh => "tanh(x)".to_string(),
+            };
+            let body4 = match activation {
+                Activation::Linear | Activation::Softmax => "x".to_string(),
+                Activation::Relu => "max(x, vec4<f32>(0.0))".to_string(),
+                Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?} * x, x, x > vec4<f32>(0.0))"),
+                Activation::Sigmoid => "1.0 / (1.0 + exp(-x))".to_string(),
+                Activation::Tanh => "tanh(x)".to_string(),
+            };
+            format!(
+                "fn activate(x: f32) -> f32 {{\n    return {body};\n}}\n\n\
+                 fn activate4(x: vec4<f32>) -> vec4<f32> {{\n    return {body4};\n}}\n"
+            )
+        }
+        Function::InputDerivative(activation) => {
+            let body = match activation {
+                Activation::Linear | Activation::Softmax => "1.0".to_string(),
+                Activation::Relu => "select(0.0, 1.0, x > 0.0)".to_string(),
+                Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?}, 1.0, x > 0.0)"),
+                Activation::Sigmoid => "x * (1.0 - x)".to_string(),
+                Activation::Tanh => "1.0 - x * x".to_string(),
+            };
+            format!("fn input_derivative(x: f32) -> f32 {{\n    return {body};\n}}\n")
+        }
+        Function::WorkgroupSum => WORKGROUP_SUM.to_string(),
     }
 }
 
@@ -192,8 +224,8 @@ pub fn emit(kernel_name: &str, template_name: &str, header: &Header) -> String {
         .expect("writing to a String");
     }
     out.push('\n');
-    for f in &header.functions {
-        out.push_str(f);
+    for &f in &header.functions {
+        out.push_str(&function_text(f));
         out.push('\n');
     }
     out.push_str(COMMON);

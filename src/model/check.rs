@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Conv, Dense, Layer, LayerKind, Model, Pool, Shape, conv_out};
+use super::{Conv, Dense, Layer, LayerKind, Model, Operand, Pool, Shape, conv_out};
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, Spanned};
 use crate::syntax::{Activation, BinOp, Expr, Padding, Program, Statement};
 use crate::units::human_bytes;
@@ -634,12 +634,19 @@ fn push_layer(
         LayerKind::Dropout { .. } => "dropout",
         LayerKind::BatchNorm => "batchnorm",
         LayerKind::Activation(a) => a.keyword(),
+        LayerKind::Add => "add",
     };
     let n = counts.entry(base).or_insert(0);
     *n += 1;
+    // The language writes chains: each layer reads the one before.
+    let inputs = vec![match layers.len() {
+        0 => Operand::Input,
+        i => Operand::Layer(i - 1),
+    }];
     layers.push(Layer {
         name: format!("{base}{n}"),
         kind,
+        inputs,
         input,
         output,
         span,

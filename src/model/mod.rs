@@ -1,8 +1,15 @@
 //! The checked model: every layer with its input and output shape, ready
 //! to be costed (parameters, FLOPs, memory) and lowered to kernels.
 //!
+//! The model is a graph of layers in topological order: each layer names
+//! the tensors it reads ([`Layer::inputs`]), and every one of them is the
+//! model's input or the output of an earlier layer. The language writes
+//! chains today, so `check` makes layer `i` read layer `i - 1` (the first
+//! reads the input); tests build branching models by hand.
+//!
 //! Invariants, established by [`check`]:
-//! - `layers[0].input == input` and `layers[i].input == layers[i - 1].output`;
+//! - `layers[i].input` is the shape of `layers[i].inputs[0]`, and a layer
+//!   with several inputs ([`LayerKind::Add`]) reads tensors of one shape;
 //! - every size is at least 1, and every tensor has fewer than 2^31 elements;
 //! - a `Dense` layer's input is `Shape::Flat` (a `Flatten` is inserted when
 //!   the source put `dense` straight after a spatial layer);
@@ -75,12 +82,23 @@ pub struct Model {
     pub layers: Vec<Layer>,
 }
 
+/// A tensor a layer reads: the model's input, or a layer's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operand {
+    Input,
+    Layer(usize),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layer {
     /// `conv1`, `pool2`, `dense1`, …: the kind and its 1-based count among
     /// layers of that kind. Weight names in checkpoints derive from it.
     pub name: String,
     pub kind: LayerKind,
+    /// What the layer reads, in order, each produced before it. One
+    /// operand for every kind but [`LayerKind::Add`].
+    pub inputs: Vec<Operand>,
+    /// The shape of `inputs[0]` (of every input, for an `Add`).
     pub input: Shape,
     pub output: Shape,
     /// The statement that made this layer (for an implicit flatten, the
@@ -106,6 +124,9 @@ pub enum LayerKind {
     BatchNorm,
     /// An activation as a layer of its own.
     Activation(Activation),
+    /// The elementwise sum of its inputs, all of one shape: a residual
+    /// connection. Not yet written by the language; tests build it.
+    Add,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -289,6 +310,7 @@ impl Layer {
             LayerKind::Dropout { rate } => format!("dropout {rate}"),
             LayerKind::BatchNorm => "batchnorm".to_string(),
             LayerKind::Activation(a) => a.keyword().to_string(),
+            LayerKind::Add => "add".to_string(),
         }
     }
 
@@ -302,6 +324,7 @@ impl Layer {
             LayerKind::Dropout { .. } => "dropout",
             LayerKind::BatchNorm => "batchnorm",
             LayerKind::Activation(_) => "activation",
+            LayerKind::Add => "add",
         }
     }
 }
@@ -325,6 +348,21 @@ impl Model {
     /// that keeps them all (as training does) holds per image.
     pub fn activation_bytes(&self) -> u64 {
         self.layers.iter().map(Layer::activation_bytes).sum()
+    }
+
+    /// The shape of a tensor.
+    pub fn shape(&self, operand: Operand) -> Shape {
+        match operand {
+            Operand::Input => self.input,
+            Operand::Layer(i) => self.layers[i].output,
+        }
+    }
+
+    /// The layers that read `operand`, in order.
+    pub fn consumers(&self, operand: Operand) -> Vec<usize> {
+        (0..self.layers.len())
+            .filter(|&i| self.layers[i].inputs.contains(&operand))
+            .collect()
     }
 
     /// The shape of the model's final output.

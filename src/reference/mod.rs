@@ -11,7 +11,7 @@
 
 mod layout;
 
-use crate::model::{Activation, Layer, LayerKind, Model, PoolKind};
+use crate::model::{Activation, Layer, LayerKind, Model, Operand, PoolKind};
 use crate::params::{ParamLayout, ParamRole};
 use crate::rng;
 pub use layout::layout;
@@ -140,9 +140,20 @@ impl<'m> Reference<'m> {
         let mut outputs: Vec<Vec<f64>> = Vec::new();
         let mut state = params.to_vec();
         for (i, layer) in self.model.layers.iter().enumerate() {
-            let x = if i == 0 { input } else { &outputs[i - 1] };
+            let value = |o: Operand| match o {
+                Operand::Input => input,
+                Operand::Layer(j) => outputs[j].as_slice(),
+            };
+            let x = value(layer.inputs[0]);
             let mut y = match layer.kind {
                 LayerKind::BatchNorm => self.batchnorm_forward(i, &mut state, x, mode),
+                LayerKind::Add => {
+                    let mut sum = vec![0.0; x.len()];
+                    for &o in &layer.inputs {
+                        sum.iter_mut().zip(value(o)).for_each(|(s, v)| *s += v);
+                    }
+                    sum
+                }
                 _ => self.layer_forward(i, layer, params, x, mode),
             };
             let a = self.activation(i);
@@ -281,7 +292,9 @@ impl<'m> Reference<'m> {
                 x.iter().zip(scale).map(|(v, s)| v * s).collect()
             }
             LayerKind::Activation(a) => x.iter().map(|&v| activate(*a, v)).collect(),
-            LayerKind::BatchNorm => unreachable!("`forward` normalises with `batchnorm_forward`"),
+            LayerKind::BatchNorm | LayerKind::Add => {
+                unreachable!("`forward` computes batchnorms and sums itself")
+            }
         }
     }
 
@@ -357,18 +370,37 @@ impl<'m> Reference<'m> {
         let layers = &self.model.layers;
         let mut grads = vec![0.0; self.layout.len];
         let mut layer_grads = vec![None; layers.len()];
-        // d(loss)/d(output after activation) of the current layer.
-        let mut dy = dlogits.to_vec();
+        // d(loss)/d(output after activation) of each layer, summed over
+        // the layers that read it.
+        let mut dys: Vec<Option<Vec<f64>>> = vec![None; layers.len()];
+        dys[layers.len() - 1] = Some(dlogits.to_vec());
         for i in (0..layers.len()).rev() {
+            let Some(dy) = dys[i].take() else { continue };
             let layer = &layers[i];
             let y = &forward.outputs[i];
-            let x = if i == 0 { input } else { &forward.outputs[i - 1] };
+            let value = |o: Operand| match o {
+                Operand::Input => input,
+                Operand::Layer(j) => forward.outputs[j].as_slice(),
+            };
             // Before the activation (for an activation layer: its input).
             let a = self.activation(i);
             let dz: Vec<f64> = dy.iter().zip(y).map(|(d, &v)| d * derivative(a, v)).collect();
-            let dx = self.layer_backward(i, layer, params, x, &dz, &mut grads, mode);
+            let dxs = match layer.kind {
+                LayerKind::Add => vec![dz.clone(); layer.inputs.len()],
+                _ => {
+                    let x = value(layer.inputs[0]);
+                    vec![self.layer_backward(i, layer, params, x, &dz, &mut grads, mode)]
+                }
+            };
+            for (&operand, dx) in layer.inputs.iter().zip(dxs) {
+                if let Operand::Layer(j) = operand {
+                    match &mut dys[j] {
+                        Some(sum) => sum.iter_mut().zip(&dx).for_each(|(s, d)| *s += d),
+                        none => *none = Some(dx),
+                    }
+                }
+            }
             layer_grads[i] = Some(dz);
-            dy = dx;
         }
         Backward { grads, layer_grads }
     }
@@ -460,6 +492,7 @@ impl<'m> Reference<'m> {
                 }
             }
             LayerKind::Activation(_) => dx.copy_from_slice(dz),
+            LayerKind::Add => unreachable!("`backward` passes a sum's gradient to every input"),
             // Training mode: the batch's statistics depend on every input.
             LayerKind::BatchNorm => {
                 let c = layer.input.channels();

@@ -283,23 +283,6 @@ pub struct DeviceDataset {
     pub len: usize,
 }
 
-/// The `SPC` constant a plan's gather kernel was made with.
-fn samples_per_chunk(plan: &Plan) -> usize {
-    let gather = plan
-        .kernels
-        .iter()
-        .find(|k| k.phase == Phase::Input)
-        .expect("a gather kernel");
-    let line = gather
-        .wgsl
-        .lines()
-        .find(|l| l.starts_with("const SPC: u32 = "))
-        .expect("SPC");
-    line["const SPC: u32 = ".len()..line.len() - 2]
-        .parse()
-        .expect("SPC is a number")
-}
-
 /// How many samples of `sample_bytes` fit one storage binding.
 pub fn chunk_samples(limits: &wgpu::Limits, sample_bytes: usize) -> usize {
     let limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
@@ -309,6 +292,8 @@ pub fn chunk_samples(limits: &wgpu::Limits, sample_bytes: usize) -> usize {
 /// A plan made ready on a device.
 pub struct Executable {
     pub plan: Plan,
+    /// The WGSL of each kernel of the plan, in its order.
+    pub shaders: Vec<String>,
     device: wgpu::Device,
     queue: wgpu::Queue,
     buffers: Vec<wgpu::Buffer>,
@@ -323,6 +308,7 @@ impl Executable {
     /// groups. Nothing is dispatched.
     pub fn new(gpu: &Gpu, plan: Plan) -> Result<Executable, RuntimeError> {
         check_limits(&plan, &gpu.limits())?;
+        let shaders = crate::codegen::emit(&plan).map_err(|e| RuntimeError::Gpu(e.to_string()))?;
         let device = &gpu.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -354,10 +340,10 @@ impl Executable {
         let mut pipelines = Vec::new();
         let mut layouts = Vec::new();
         let mut bind_groups = Vec::new();
-        for kernel in &plan.kernels {
+        for (kernel, wgsl) in plan.kernels.iter().zip(&shaders) {
             let (pipeline, layout) = cache
-                .entry(kernel.wgsl.as_str())
-                .or_insert_with(|| create_pipeline(device, kernel))
+                .entry(wgsl.as_str())
+                .or_insert_with(|| create_pipeline(device, kernel, wgsl))
                 .clone();
             let entries: Vec<wgpu::BindGroupEntry> = kernel
                 .bindings
@@ -387,6 +373,7 @@ impl Executable {
         }
         Ok(Executable {
             plan,
+            shaders,
             device: device.clone(),
             queue: gpu.queue.clone(),
             buffers,
@@ -452,7 +439,7 @@ impl Executable {
             .iter()
             .position(|k| k.phase == Phase::Input)
             .expect("a plan gathers its input");
-        let spc = samples_per_chunk(&self.plan);
+        let spc = self.plan.samples_per_chunk;
         let sample = data.sample_bytes();
         if data.len() > spc * DATASET_CHUNKS {
             return Err(RuntimeError::DatasetTooLarge {
@@ -674,10 +661,11 @@ impl Executable {
 fn create_pipeline(
     device: &wgpu::Device,
     kernel: &Kernel,
+    wgsl: &str,
 ) -> (Arc<wgpu::ComputePipeline>, wgpu::BindGroupLayout) {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(&kernel.name),
-        source: wgpu::ShaderSource::Wgsl(kernel.wgsl.as_str().into()),
+        source: wgpu::ShaderSource::Wgsl(wgsl.into()),
     });
     let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
         .bindings

@@ -1,0 +1,29 @@
+//! [`emit`]: a [`Plan`]'s kernels as WGSL modules, validated by naga.
+
+use std::collections::HashMap;
+
+use super::LowerError;
+use super::plan::Plan;
+use super::template;
+
+/// One WGSL module per kernel of the plan, in its order. Each distinct
+/// module is validated once; a module naga rejects is a bug in cnnc.
+pub fn emit(plan: &Plan) -> Result<Vec<String>, LowerError> {
+    let modules: Vec<String> = plan
+        .kernels
+        .iter()
+        .map(|k| template::emit(&k.name, k.template, &k.header))
+        .collect();
+    let mut validated: HashMap<&str, ()> = HashMap::new();
+    for (k, wgsl) in plan.kernels.iter().zip(&modules) {
+        if validated.insert(wgsl.as_str(), ()).is_none() {
+            template::validate(&format!("{}.wgsl", k.name), wgsl).map_err(|message| {
+                LowerError::InvalidShader {
+                    kernel: k.name.clone(),
+                    message,
+                }
+            })?;
+        }
+    }
+    Ok(modules)
+}

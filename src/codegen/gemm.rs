@@ -1,0 +1,295 @@
+//! Conv and dense layers as implicit GEMMs: their shape, the choice of
+//! template and register tile, and the three kernels (forward, weight and
+//! input gradients) that `rules::conv` and `rules::dense` share.
+
+use super::plan::{Access, BufferId, Phase};
+use super::planner::Planner;
+use super::template::Header;
+use super::{GemmKind, Tile, Tiling};
+use crate::model::{Conv, Layer, Shape};
+use crate::params::ParamRole;
+
+/// Offsets of layer `i`'s weight and bias (a batchnorm's scale and shift).
+pub fn weights(p: &Planner, i: usize) -> (usize, usize) {
+    let offset = |role| {
+        p.layout
+            .get(i, role)
+            .expect("conv, dense and batchnorm have a weight and a bias")
+            .offset
+    };
+    (offset(ParamRole::Weight), offset(ParamRole::Bias))
+}
+
+/// The forward kernel: `out = activation(x * W + bias)`. A final `softmax`
+/// is the loss's own (`activate` writes it as the identity); any other
+/// activation is applied here, last layer or not.
+pub fn forward(p: &mut Planner, i: usize, g: GemmShape, input: BufferId, out: BufferId) {
+    let layer = &p.model.layers[i];
+    let (w, bias) = weights(p, i);
+    let b = p.options.batch;
+    let choice = g.choose(GemmKind::Forward, b, &p.options.tiling);
+    let header = choice
+        .header(&g, b)
+        .u32("W_OFF", w)
+        .u32("BIAS_OFF", bias)
+        .activate(layer.activation());
+    let bindings = vec![
+        (input, Access::Read),
+        (p.io.params, Access::Read),
+        (out, Access::ReadWrite),
+    ];
+    let (name, flops) = (format!("{}_forward", layer.name), layer.flops() * b as u64);
+    p.kernel(
+        name,
+        choice.template,
+        Phase::Forward,
+        Some(i),
+        header,
+        bindings,
+        choice.invocations,
+        flops,
+    );
+    p.mark_gemm(GemmKind::Forward, g.key(GemmKind::Forward, b), choice.tile);
+}
+
+/// Weight and bias gradients, then the input's, if anything needs it.
+pub fn backward(p: &mut Planner, i: usize, g: GemmShape, dy: BufferId) {
+    let layer = &p.model.layers[i];
+    let (name, input) = (layer.name.clone(), layer.inputs[0]);
+    let b = p.options.batch;
+    let flops = layer.flops() * b as u64;
+    let (w, bias) = weights(p, i);
+    let (x, grads) = (p.input_of(i), p.io.grads);
+
+    let choice = g.choose(GemmKind::BackwardWeight, b, &p.options.tiling);
+    let header = choice.header(&g, b).u32("W_OFF", w);
+    let bindings = vec![(x, Access::Read), (dy, Access::Read), (grads, Access::ReadWrite)];
+    let kernel = format!("{name}_backward_weight");
+    p.kernel(
+        kernel,
+        choice.template,
+        Phase::Backward,
+        Some(i),
+        header,
+        bindings,
+        choice.invocations,
+        flops,
+    );
+    let key = g.key(GemmKind::BackwardWeight, b);
+    p.mark_gemm(GemmKind::BackwardWeight, key, choice.tile);
+
+    let header = Header::default()
+        .u32("ROWS", g.out_rows(b))
+        .u32("C", g.co)
+        .u32("BIAS_OFF", bias);
+    let bindings = vec![(dy, Access::Read), (grads, Access::ReadWrite)];
+    p.kernel(
+        format!("{name}_backward_bias"),
+        "bias_backward",
+        Phase::Backward,
+        Some(i),
+        header,
+        bindings,
+        g.co,
+        0,
+    );
+
+    if !p.needs_grad(input) {
+        return;
+    }
+    let producer = p.producer_activation(input);
+    let dx = p.input_grad(i, 0);
+    let choice = g.choose(GemmKind::BackwardInput, b, &p.options.tiling);
+    let header = choice.header(&g, b).u32("W_OFF", w).input_derivative(producer);
+    let bindings = vec![
+        (dy, Access::Read),
+        (p.io.params, Access::Read),
+        (x, Access::Read),
+        (dx, Access::ReadWrite),
+    ];
+    let kernel = format!("{name}_backward_input");
+    p.kernel(
+        kernel,
+        choice.template,
+        Phase::Backward,
+        Some(i),
+        header,
+        bindings,
+        choice.invocations,
+        flops,
+    );
+    let key = g.key(GemmKind::BackwardInput, b);
+    p.mark_gemm(GemmKind::BackwardInput, key, choice.tile);
+}
+
+/// A conv or dense layer as the implicit GEMM the conv templates compute;
+/// a dense layer is a 1x1 convolution of a 1x1 image.
+#[derive(Debug, Clone, Copy)]
+pub struct GemmShape {
+    ih: usize,
+    iw: usize,
+    ci: usize,
+    oh: usize,
+    ow: usize,
+    co: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: [usize; 2],
+}
+
+impl GemmShape {
+    pub fn conv(layer: &Layer, conv: &Conv) -> GemmShape {
+        let (Shape::Image { h: ih, w: iw, c: ci }, Shape::Image { h: oh, w: ow, c: co }) =
+            (layer.input, layer.output)
+        else {
+            unreachable!("a checked conv maps images to images")
+        };
+        GemmShape {
+            ih,
+            iw,
+            ci,
+            oh,
+            ow,
+            co,
+            kh: conv.kernel[0],
+            kw: conv.kernel[1],
+            stride: conv.stride,
+            pad: conv.pad_before(layer.input),
+        }
+    }
+
+    pub fn dense(layer: &Layer) -> GemmShape {
+        GemmShape {
+            ih: 1,
+            iw: 1,
+            ci: layer.input.elements(),
+            oh: 1,
+            ow: 1,
+            co: layer.output.elements(),
+            kh: 1,
+            kw: 1,
+            stride: 1,
+            pad: [0, 0],
+        }
+    }
+
+    pub fn out_rows(&self, batch: usize) -> usize {
+        batch * self.oh * self.ow
+    }
+
+    fn header(&self, batch: usize) -> Header {
+        Header::default()
+            .u32("B", batch)
+            .u32("IH", self.ih)
+            .u32("IW", self.iw)
+            .u32("CI", self.ci)
+            .u32("OH", self.oh)
+            .u32("OW", self.ow)
+            .u32("CO", self.co)
+            .u32("KH", self.kh)
+            .u32("KW", self.kw)
+            .u32("STRIDE", self.stride)
+            .u32("PAD_T", self.pad[0])
+            .u32("PAD_L", self.pad[1])
+    }
+
+    /// The output of a kernel as a matrix: rows x columns.
+    fn output(&self, kind: GemmKind, batch: usize) -> (usize, usize) {
+        match kind {
+            GemmKind::Forward => (self.out_rows(batch), self.co),
+            GemmKind::BackwardInput => (batch * self.ih * self.iw, self.ci),
+            GemmKind::BackwardWeight => (self.kh * self.kw * self.ci, self.co),
+        }
+    }
+
+    /// What a tile is tuned for: the kernel and every shape it is
+    /// specialised to (offsets and activations do not change its speed).
+    pub fn key(&self, kind: GemmKind, batch: usize) -> String {
+        let kind = match kind {
+            GemmKind::Forward => "forward",
+            GemmKind::BackwardInput => "backward_input",
+            GemmKind::BackwardWeight => "backward_weight",
+        };
+        format!(
+            "{kind} b{batch} in{}x{}x{} out{}x{}x{} k{}x{} s{} p{},{}",
+            self.ih,
+            self.iw,
+            self.ci,
+            self.oh,
+            self.ow,
+            self.co,
+            self.kh,
+            self.kw,
+            self.stride,
+            self.pad[0],
+            self.pad[1]
+        )
+    }
+
+    /// The template and tile for a kernel. The written-out (`_tiled`)
+    /// kernels read four output channels at a time, so need CO a multiple
+    /// of 4; the loop templates take any shape, with a small tile.
+    pub fn choose(&self, kind: GemmKind, batch: usize, tiling: &Tiling) -> GemmChoice {
+        let (rows, cols) = self.output(kind, batch);
+        let flops = 2 * (batch * self.oh * self.ow * self.co * self.kh * self.kw * self.ci) as u64;
+        let wanted = tiling.tile(kind, &self.key(kind, batch), flops);
+        let (template, tile) = if !self.co.is_multiple_of(4) {
+            let generic = match kind {
+                GemmKind::Forward => "conv_forward",
+                GemmKind::BackwardInput => "conv_backward_input",
+                GemmKind::BackwardWeight => "conv_backward_weight",
+            };
+            (
+                generic,
+                Tile {
+                    m: 4.min(rows),
+                    n: 4.min(cols),
+                },
+            )
+        } else {
+            let m = wanted.m.clamp(1, rows.next_power_of_two());
+            let tile = match kind {
+                // Columns are vec4s of output channels: a multiple of 4 that divides CO.
+                GemmKind::Forward | GemmKind::BackwardWeight => {
+                    let mut n = wanted.n.next_multiple_of(4).min(self.co);
+                    while !self.co.is_multiple_of(n) {
+                        n -= 4;
+                    }
+                    Tile { m, n }
+                }
+                GemmKind::BackwardInput => Tile {
+                    m,
+                    n: wanted.n.clamp(1, cols),
+                },
+            };
+            let template = match kind {
+                GemmKind::Forward => "conv_forward_tiled",
+                GemmKind::BackwardInput => "conv_backward_input_tiled",
+                GemmKind::BackwardWeight => "conv_backward_weight_tiled",
+            };
+            (template, tile)
+        };
+        GemmChoice {
+            template,
+            tile,
+            invocations: rows.div_ceil(tile.m) * cols.div_ceil(tile.n),
+        }
+    }
+}
+
+/// A GEMM-like kernel's template, tile and dispatch size.
+pub struct GemmChoice {
+    pub template: &'static str,
+    pub tile: Tile,
+    pub invocations: usize,
+}
+
+impl GemmChoice {
+    pub fn header(&self, g: &GemmShape, batch: usize) -> Header {
+        g.header(batch)
+            .u32("TM", self.tile.m)
+            .u32("TN", self.tile.n)
+            .u32("TN4", self.tile.n / 4)
+    }
+}
