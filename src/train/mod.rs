@@ -191,6 +191,15 @@ pub enum TrainError {
         to: u64,
         kept: String,
     },
+    #[error(
+        "a weight became {value} in epoch {epoch}, by step {step}; training stopped{kept}. Try a smaller --lr"
+    )]
+    NonFiniteWeights {
+        value: f32,
+        epoch: usize,
+        step: u64,
+        kept: String,
+    },
 }
 
 /// How a run ended.
@@ -430,7 +439,7 @@ impl Trainer<'_> {
                     read_at_step = state.step;
                 }
                 if interrupted {
-                    self.checkpoint(state, self.exe.read_params(self.gpu)?)?;
+                    self.checkpoint(state, self.finite_params(epoch, state.step)?)?;
                     progress.note(&format!(
                         "interrupted in epoch {} after step {}; checkpoint written to {}",
                         epoch + 1,
@@ -478,7 +487,7 @@ impl Trainer<'_> {
             state.epoch += 1;
             state.next_batch = 0;
 
-            let params = self.exe.read_params(self.gpu)?;
+            let params = self.finite_params(epoch, state.step)?;
             let files: &[&str] = if improved {
                 &["model.safetensors", "best.safetensors"]
             } else {
@@ -512,21 +521,39 @@ impl Trainer<'_> {
         Ok(Outcome::Finished { stopped_early: false })
     }
 
+    /// The parameters, read back, if every one is finite: a step can turn
+    /// them non-finite while the loss it reports (computed before the
+    /// update) is finite, and such weights must never be saved as good.
+    fn finite_params(&self, epoch: usize, step: u64) -> Result<Vec<f32>, TrainError> {
+        let params = self.exe.read_params(self.gpu)?;
+        match params.iter().find(|v| !v.is_finite()) {
+            Some(&value) => Err(TrainError::NonFiniteWeights {
+                value,
+                epoch: epoch + 1,
+                step,
+                kept: self.kept(),
+            }),
+            None => Ok(params),
+        }
+    }
+
     fn non_finite(&self, value: f32, epoch: usize, from: u64, to: u64) -> TrainError {
-        let kept = if self.dir.path.join("model.safetensors").exists() {
-            format!(
-                "; the last good weights are in {}",
-                self.dir.path.join("model.safetensors").display()
-            )
-        } else {
-            String::new()
-        };
         TrainError::NonFinite {
             value,
             epoch: epoch + 1,
             from,
             to,
-            kept,
+            kept: self.kept(),
+        }
+    }
+
+    /// Where the last good weights are, for the message of a stopped run.
+    fn kept(&self) -> String {
+        let path = self.dir.path.join("model.safetensors");
+        if path.exists() {
+            format!("; the last good weights are in {}", path.display())
+        } else {
+            String::new()
         }
     }
 }
