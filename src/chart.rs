@@ -6,6 +6,7 @@ use std::sync::Once;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Colours that stay apart for up to 8 series (Okabe and Ito's palette).
 pub const PALETTE: [RGBColor; 8] = [
@@ -176,4 +177,178 @@ pub fn training_curves(
         )?;
         Ok(())
     })
+}
+
+/// Points on a log-scale x axis, each labelled with its variant's name,
+/// labels moved around their point until they overlap no other label.
+pub fn scatter(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    points: &[(String, f64, f64, RGBColor)],
+) -> Result<(), ChartError> {
+    let (w, h) = (900u32, 560u32);
+    render(path, (w, h), |root| {
+        let xs = points.iter().map(|p| p.1.max(1.0));
+        let (x_lo, x_hi) = (xs.clone().fold(f64::INFINITY, f64::min), xs.fold(0.0, f64::max));
+        let (x_lo, x_hi) = if x_lo.is_finite() {
+            (x_lo / 2.0, x_hi * 2.0)
+        } else {
+            (1.0, 10.0)
+        };
+        let ys = points.iter().map(|p| p.2);
+        let (y_lo, y_hi) = (
+            ys.clone().fold(f64::INFINITY, f64::min),
+            ys.fold(f64::NEG_INFINITY, f64::max),
+        );
+        let pad = ((y_hi - y_lo) * 0.25).max(0.5);
+        let (y_lo, y_hi) = if y_lo.is_finite() {
+            ((y_lo - pad).max(0.0), y_hi + pad)
+        } else {
+            (0.0, 1.0)
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(62)
+            .build_cartesian_2d((x_lo..x_hi).log_scale(), y_lo..y_hi)?;
+        let pixels = chart.plotting_area().get_pixel_range().0;
+        let labels = log_axis_labels(x_lo, x_hi, (pixels.end - pixels.start) as f64);
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_labels(40)
+            // plotters puts no tick below the first power of ten, so the
+            // x labels are drawn here, at `labels`.
+            .x_label_formatter(&|_| String::new())
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        let style = TextStyle::from(("sans-serif", 14).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+        for &v in &labels {
+            let (px, py) = chart.backend_coord(&(v, y_lo));
+            root.draw(&Text::new(short_number(v), (px, py + 10), style.clone()))?;
+        }
+        let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
+        for (name, x, y, color) in points {
+            let (px, py) = chart.backend_coord(&(x.max(1.0), *y));
+            let text_w = 7 * name.chars().count() as i32;
+            // Right, left, above and below the point, then further out.
+            let candidates = [
+                (8, -18),
+                (8, 4),
+                (-text_w - 8, -18),
+                (-text_w - 8, 4),
+                (8, -34),
+                (8, 20),
+                (-text_w - 8, -34),
+                (-text_w - 8, 20),
+            ];
+            let (dx, dy) = candidates
+                .iter()
+                .copied()
+                .find(|&(dx, dy)| {
+                    let b = (px + dx, py + dy, px + dx + text_w, py + dy + 15);
+                    b.0 >= 0
+                        && b.2 <= w as i32
+                        && !placed
+                            .iter()
+                            .any(|p| b.0 < p.2 && p.0 < b.2 && b.1 < p.3 && p.1 < b.3)
+                })
+                .unwrap_or(candidates[0]);
+            placed.push((px + dx, py + dy, px + dx + text_w, py + dy + 15));
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((x.max(1.0), *y))
+                    + Circle::new((0, 0), 5, color.filled())
+                    + Text::new(name.clone(), (dx, dy), ("sans-serif", 13).into_font()),
+            ))?;
+        }
+        Ok(())
+    })
+}
+
+/// Pixels per character of a 14-pixel label, and the least space between two labels.
+const LABEL_CHAR_PX: f64 = 8.0;
+const LABEL_GAP_PX: f64 = 10.0;
+
+/// The values a log axis from `lo` to `hi`, `width` pixels wide, labels:
+/// powers of ten first, then 5 and 2 times them, each kept only if its
+/// label stays clear of every label already kept (so the crowded end of a
+/// decade, 700k, 800k, 900k, 1M, never has labels over one another).
+pub fn log_axis_labels(lo: f64, hi: f64, width: f64) -> Vec<f64> {
+    if !(lo > 0.0 && hi > lo && width > 0.0) {
+        return Vec::new();
+    }
+    let px = |v: f64| (v.ln() - lo.ln()) / (hi.ln() - lo.ln()) * width;
+    let half = |v: f64| short_number(v).len() as f64 * LABEL_CHAR_PX / 2.0;
+    let decades = lo.log10().floor() as i32..=hi.log10().ceil() as i32;
+    let mut kept: Vec<f64> = Vec::new();
+    for mantissa in [1.0, 5.0, 2.0] {
+        for e in decades.clone() {
+            let v = mantissa * 10f64.powi(e);
+            let clear = kept
+                .iter()
+                .all(|&k| (px(v) - px(k)).abs() >= half(v) + half(k) + LABEL_GAP_PX);
+            if (lo..=hi).contains(&v) && clear {
+                kept.push(v);
+            }
+        }
+    }
+    kept.sort_by(f64::total_cmp);
+    kept
+}
+
+/// `12k`, `3.4M`: axis labels.
+fn short_number(v: f64) -> String {
+    let (value, suffix) = match v {
+        v if v >= 1e9 => (v / 1e9, "G"),
+        v if v >= 1e6 => (v / 1e6, "M"),
+        v if v >= 1e3 => (v / 1e3, "k"),
+        v => (v, ""),
+    };
+    let digits = format!("{value:.2}");
+    format!("{}{suffix}", digits.trim_end_matches('0').trim_end_matches('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short_number(12_000.0), "12k");
+        assert_eq!(short_number(3_400_000.0), "3.4M");
+        assert_eq!(short_number(999.0), "999");
+    }
+
+    /// Labels, as drawn centred on their ticks, never overlap.
+    fn assert_clear(lo: f64, hi: f64, width: f64, labels: &[f64]) {
+        let px = |v: f64| (v.ln() - lo.ln()) / (hi.ln() - lo.ln()) * width;
+        for pair in labels.windows(2) {
+            let room =
+                (short_number(pair[0]).len() + short_number(pair[1]).len()) as f64 * LABEL_CHAR_PX / 2.0;
+            assert!(
+                px(pair[1]) - px(pair[0]) >= room + LABEL_GAP_PX,
+                "{pair:?} overlap in {labels:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_axis_labels_never_overlap() {
+        // The compare chart's axis: 50k to 2M parameters over 800 pixels.
+        let labels = log_axis_labels(50_000.0, 2_000_000.0, 800.0);
+        assert_eq!(labels, [50_000.0, 100_000.0, 200_000.0, 500_000.0, 1e6, 2e6]);
+        assert_clear(50_000.0, 2_000_000.0, 800.0, &labels);
+        // Crowded: six decades in 300 pixels keeps the powers of ten only.
+        let crowded = log_axis_labels(1.0, 1e6, 300.0);
+        assert_eq!(crowded, [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]);
+        assert_clear(1.0, 1e6, 300.0, &crowded);
+        // Narrower still: every other power of ten.
+        let tight = log_axis_labels(1.0, 1e6, 120.0);
+        assert!(tight.len() < 7 && tight.contains(&1.0), "{tight:?}");
+        assert_clear(1.0, 1e6, 120.0, &tight);
+    }
 }

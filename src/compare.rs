@@ -481,7 +481,7 @@ impl Report {
                 ))
             })
             .collect();
-        scatter(
+        chart::scatter(
             &dir.join("accuracy_vs_params.png"),
             "Final validation accuracy against parameters",
             "parameters (log scale)",
@@ -499,7 +499,7 @@ impl Report {
                 )
             })
             .collect();
-        scatter(
+        chart::scatter(
             &dir.join("speed_vs_flops.png"),
             "Training speed against compute",
             "forward FLOPs per image (log scale)",
@@ -507,112 +507,6 @@ impl Report {
             &speed_points,
         )
     }
-}
-
-/// Points on a log-scale x axis, each labelled with its variant's name,
-/// labels moved around their point until they overlap no other label.
-fn scatter(
-    path: &Path,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
-    points: &[(String, f64, f64, RGBColor)],
-) -> Result<(), ChartError> {
-    let (w, h) = (900u32, 560u32);
-    chart::render(path, (w, h), |root| {
-        let xs = points.iter().map(|p| p.1.max(1.0));
-        let (x_lo, x_hi) = (xs.clone().fold(f64::INFINITY, f64::min), xs.fold(0.0, f64::max));
-        let (x_lo, x_hi) = if x_lo.is_finite() {
-            (x_lo / 2.0, x_hi * 2.0)
-        } else {
-            (1.0, 10.0)
-        };
-        let ys = points.iter().map(|p| p.2);
-        let (y_lo, y_hi) = (
-            ys.clone().fold(f64::INFINITY, f64::min),
-            ys.fold(f64::NEG_INFINITY, f64::max),
-        );
-        let pad = ((y_hi - y_lo) * 0.25).max(0.5);
-        let (y_lo, y_hi) = if y_lo.is_finite() {
-            ((y_lo - pad).max(0.0), y_hi + pad)
-        } else {
-            (0.0, 1.0)
-        };
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 22))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(62)
-            .build_cartesian_2d((x_lo..x_hi).log_scale(), y_lo..y_hi)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&|v| log_tick_label(*v))
-            .label_style(("sans-serif", 14))
-            .draw()?;
-        let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
-        for (name, x, y, color) in points {
-            let (px, py) = chart.backend_coord(&(x.max(1.0), *y));
-            let text_w = 7 * name.chars().count() as i32;
-            // Right, left, above and below the point, then further out.
-            let candidates = [
-                (8, -18),
-                (8, 4),
-                (-text_w - 8, -18),
-                (-text_w - 8, 4),
-                (8, -34),
-                (8, 20),
-                (-text_w - 8, -34),
-                (-text_w - 8, 20),
-            ];
-            let (dx, dy) = candidates
-                .iter()
-                .copied()
-                .find(|&(dx, dy)| {
-                    let b = (px + dx, py + dy, px + dx + text_w, py + dy + 15);
-                    b.0 >= 0
-                        && b.2 <= w as i32
-                        && !placed
-                            .iter()
-                            .any(|p| b.0 < p.2 && p.0 < b.2 && b.1 < p.3 && p.1 < b.3)
-                })
-                .unwrap_or(candidates[0]);
-            placed.push((px + dx, py + dy, px + dx + text_w, py + dy + 15));
-            chart.draw_series(std::iter::once(
-                EmptyElement::at((x.max(1.0), *y))
-                    + Circle::new((0, 0), 5, color.filled())
-                    + Text::new(name.clone(), (dx, dy), ("sans-serif", 13).into_font()),
-            ))?;
-        }
-        Ok(())
-    })
-}
-
-/// A log axis's label: only at 1, 2 and 5 times a power of ten, so that
-/// the crowded ticks near the next decade stay unlabelled.
-fn log_tick_label(v: f64) -> String {
-    if v <= 0.0 {
-        return String::new();
-    }
-    let mantissa = v / 10f64.powf(v.log10().floor());
-    if [1.0, 2.0, 5.0, 10.0].iter().any(|m| (mantissa - m).abs() < 1e-6) {
-        short_number(v)
-    } else {
-        String::new()
-    }
-}
-
-/// `12k`, `3.4M`: axis labels.
-fn short_number(v: f64) -> String {
-    let (value, suffix) = match v {
-        v if v >= 1e9 => (v / 1e9, "G"),
-        v if v >= 1e6 => (v / 1e6, "M"),
-        v if v >= 1e3 => (v / 1e3, "k"),
-        v => (v, ""),
-    };
-    let digits = format!("{value:.2}");
-    format!("{}{suffix}", digits.trim_end_matches('0').trim_end_matches('.'))
 }
 
 #[cfg(test)]
@@ -651,15 +545,5 @@ mod tests {
             variants(&[PathBuf::from("a.cnn")], &[], &augments[1..])[0].augment,
             None
         );
-    }
-
-    #[test]
-    fn short_numbers() {
-        assert_eq!(short_number(12_000.0), "12k");
-        assert_eq!(short_number(3_400_000.0), "3.4M");
-        assert_eq!(short_number(999.0), "999");
-        assert_eq!(log_tick_label(200_000.0), "200k");
-        assert_eq!(log_tick_label(1_000_000.0), "1M");
-        assert_eq!(log_tick_label(700_000.0), "");
     }
 }

@@ -120,9 +120,14 @@ enum Command {
         /// Evaluate the training split instead of the test split
         #[arg(long)]
         train_split: bool,
-        /// Evaluate only the first N samples
+        /// Evaluate N samples, drawn at random with --seed (as `train --limit`/`--val-limit`
+        /// draw them)
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
+        /// The seed that draws the --limit samples: give the run's --seed to
+        /// evaluate the samples it validated on
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         #[arg(long, default_value_t = 128)]
         batch: usize,
         /// Print one JSON object
@@ -241,19 +246,19 @@ struct TrainArgs {
     /// Learning rate (default: 0.001 for Adam, 0.01 for SGD, as in Keras)
     #[arg(long)]
     lr: Option<f32>,
-    /// SGD momentum
-    #[arg(long, default_value_t = 0.0)]
-    momentum: f32,
+    /// SGD momentum (default 0; with adam and adamw, beta1 = 0.9 plays its role)
+    #[arg(long)]
+    momentum: Option<f32>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Train on the first N samples only
+    /// Train on N samples drawn at random (with --seed)
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
-    /// Hold out this fraction of the training samples for validation
-    /// (instead of the test split)
+    /// Hold out this fraction of the training samples, drawn at random
+    /// (with --seed), for validation (instead of the test split)
     #[arg(long, value_name = "F")]
     val_split: Option<f64>,
-    /// Validate on the first N validation samples only
+    /// Validate on N validation samples drawn at random (with --seed)
     #[arg(long, value_name = "N")]
     val_limit: Option<usize>,
     /// Keep the training samples in file order
@@ -281,8 +286,22 @@ struct TrainArgs {
 }
 
 impl TrainArgs {
-    fn options(&self) -> TrainOptions {
-        TrainOptions {
+    fn options(&self) -> Result<TrainOptions, Failure> {
+        let momentum = match (self.momentum, self.optimizer) {
+            (None, _) => 0.0,
+            (Some(m), OptimizerKind::Sgd) if (0.0..1.0).contains(&m) => m,
+            (Some(m), OptimizerKind::Sgd) => {
+                return Err(Failure::Usage(format!("--momentum must be in [0, 1), not {m}")));
+            }
+            // Ignoring it would train something else than was asked for.
+            (Some(_), adam) => {
+                return Err(Failure::Usage(format!(
+                    "--momentum applies to --optimizer sgd only; with {}, Adam's beta1 (0.9, as in Keras) plays that role",
+                    format!("{adam:?}").to_lowercase()
+                )));
+            }
+        };
+        Ok(TrainOptions {
             epochs: self.epochs,
             batch: self.batch,
             optimizer: self.optimizer.into(),
@@ -290,7 +309,7 @@ impl TrainArgs {
                 OptimizerKind::Adam | OptimizerKind::AdamW => 1e-3,
                 OptimizerKind::Sgd => 1e-2,
             }),
-            momentum: self.momentum,
+            momentum,
             seed: self.seed,
             shuffle: !self.no_shuffle,
             max_steps: self.steps,
@@ -299,7 +318,7 @@ impl TrainArgs {
             augment: self.augment.first().copied().unwrap_or_default(),
             lr_schedule: self.lr_schedule,
             warmup_epochs: self.warmup_epochs,
-        }
+        })
     }
 
     fn data(&self, spec: DataSpec) -> DataRequest {
@@ -308,6 +327,7 @@ impl TrainArgs {
             limit: self.limit,
             val_split: self.val_split,
             val_limit: self.val_limit,
+            seed: self.seed,
         }
     }
 }
@@ -352,10 +372,20 @@ fn main() -> ExitCode {
             data,
             train_split,
             limit,
+            seed,
             batch,
             json,
             device,
-        } => eval(&model, &weights, data, train_split, limit, batch, json, &device),
+        } => eval(
+            &model,
+            &weights,
+            data,
+            train_split,
+            (limit, seed),
+            batch,
+            json,
+            &device,
+        ),
         Command::Predict {
             model,
             weights,
@@ -521,6 +551,7 @@ fn run_train(
                 .into(),
         ));
     }
+    let options = args.options()?;
     let gpu = device.open()?;
     stop_on_ctrl_c();
     eprintln!("adapter: {}", gpu.describe());
@@ -535,7 +566,7 @@ fn run_train(
                     input: shape.input,
                 },
                 data: args.data(data.expect("clap requires --data without --resume")),
-                options: args.options(),
+                options,
                 out,
                 init,
             };
@@ -570,7 +601,7 @@ fn eval(
     weights: &std::path::Path,
     data: DataSpec,
     train_split: bool,
-    limit: Option<usize>,
+    (limit, seed): (Option<usize>, u64),
     batch: usize,
     json: bool,
     device: &DeviceArgs,
@@ -581,6 +612,7 @@ fn eval(
         limit,
         val_split: None,
         val_limit: limit,
+        seed,
     };
     let (what, report) = workflow::eval(&gpu, &model_request(args), weights, &request, batch, train_split)?;
     if json {
@@ -635,6 +667,7 @@ fn compare(
     out: Option<PathBuf>,
     device: &DeviceArgs,
 ) -> Result<(), Failure> {
+    let options = args.options()?;
     let gpu = device.open()?;
     stop_on_ctrl_c();
     eprintln!("adapter: {}", gpu.describe());
@@ -643,7 +676,7 @@ fn compare(
         variants: cnnc::compare::variants(&files, &sweeps, &args.augment),
         input,
         data: args.data(data),
-        options: args.options(),
+        options,
         out: out.clone(),
     };
     let report = cnnc::compare::run(&gpu, &request, &STOP)?;

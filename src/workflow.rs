@@ -112,13 +112,15 @@ fn declares_input(source: &Source) -> Result<bool, Failure> {
         .any(|s| matches!(s.node, Statement::Input(_))))
 }
 
-/// `--data`, `--limit`, `--val-split`, `--val-limit`.
+/// `--data`, `--limit`, `--val-split`, `--val-limit`, and the `--seed`
+/// that chooses the samples (see [`data::select`]).
 #[derive(Debug, Clone)]
 pub struct DataRequest {
     pub spec: DataSpec,
     pub limit: Option<usize>,
     pub val_split: Option<f64>,
     pub val_limit: Option<usize>,
+    pub seed: u64,
 }
 
 /// Training and validation data, ready to upload.
@@ -127,34 +129,35 @@ pub struct LoadedData {
     pub train: Dataset,
     pub validation: Option<Dataset>,
     pub class_names: Option<Vec<String>>,
+    /// SHA-256 of the chosen samples' indices, for `--resume` to check.
+    pub samples_sha256: String,
 }
 
 pub fn load_data(request: &DataRequest, channels: Option<usize>) -> Result<LoadedData, Failure> {
+    if let Some(f) = request.val_split.filter(|f| !(0.0..1.0).contains(f)) {
+        return Err(Failure::Usage(format!("--val-split must be in [0, 1), not {f}")));
+    }
     let splits = data::load(&request.spec, channels).map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut train = splits.train;
-    if let Some(limit) = request.limit {
-        train.truncate(limit);
-    }
-    let mut validation = match request.val_split {
-        Some(f) if !(0.0..1.0).contains(&f) => {
-            return Err(Failure::Usage(format!("--val-split must be in [0, 1), not {f}")));
-        }
-        Some(f) => Some(train.split_off(f)).filter(|v| !v.is_empty()),
-        None => splits.test,
-    };
-    if let (Some(v), Some(limit)) = (&mut validation, request.val_limit) {
-        v.truncate(limit);
-    }
-    if train.is_empty() {
+    let selected = data::select(
+        &splits,
+        &data::Selection {
+            limit: request.limit,
+            val_split: request.val_split,
+            val_limit: request.val_limit,
+            seed: request.seed,
+        },
+    );
+    if selected.train.is_empty() {
         return Err(Failure::Usage(format!(
             "{}: no training samples left",
-            train.origin
+            selected.train.origin
         )));
     }
     Ok(LoadedData {
-        train,
-        validation,
+        train: selected.train,
+        validation: selected.validation,
         class_names: splits.class_names,
+        samples_sha256: selected.digest,
     })
 }
 
@@ -324,12 +327,20 @@ pub fn resume(
             limit: config.limit,
             val_split: config.val_split,
             val_limit: config.val_limit,
+            seed: config.options.seed,
         },
         options: config.options.clone(),
         out: Some(dir.to_path_buf()),
         init: None,
     };
     let (source, model, data) = model_and_data(&request.model, &request.data)?;
+    if data.samples_sha256 != config.samples_sha256 {
+        return Err(Failure::Usage(format!(
+            "the samples chosen now from {} differ from those the run in {} trained on (the dataset changed, or an older cnnc chose them); --resume continues only on the same samples",
+            config.data,
+            dir.display()
+        )));
+    }
     let checkpoint = run
         .load_checkpoint(ParamLayout::new(&model).len)
         .map_err(Failure::Usage)?;
@@ -390,16 +401,21 @@ pub fn train_loaded(
                 c.state.epoch + 1,
                 c.state.step
             ));
+            let started_with = run.read_config().map_err(Failure::Usage)?.wgsl_sha256;
+            if let Some(warning) = kernels_changed(&started_with, &sha256(wgsl.as_bytes())) {
+                progress.note(&warning);
+            }
             c.state
         }
         None => {
-            let params = match &request.init {
+            let (params, prior_steps) = match &request.init {
                 Some(path) => {
-                    crate::weights::load(path, model, &layout)
-                        .map_err(|e| Failure::Usage(e.to_string()))?
-                        .0
+                    let (params, meta) = crate::weights::load(path, model, &layout)
+                        .map_err(|e| Failure::Usage(e.to_string()))?;
+                    // Weights from elsewhere do not say how long they trained.
+                    (params, meta.get("steps").and_then(|s| s.parse().ok()))
                 }
-                None => layout.init(options.seed),
+                None => (layout.init(options.seed), Some(0)),
             };
             exe.write_params(&params);
             let config = RunConfig {
@@ -418,8 +434,11 @@ pub fn train_loaded(
                 val_split: request.data.val_split,
                 val_limit: request.data.val_limit,
                 init: request.init.as_ref().map(|p| p.display().to_string()),
+                samples_sha256: data.samples_sha256.clone(),
                 train_samples: data.train.len(),
                 validation_samples: data.validation.as_ref().map_or(0, Dataset::len),
+                train_per_class: data.train.class_counts(),
+                validation_per_class: data.validation.as_ref().map_or(Vec::new(), Dataset::class_counts),
                 class_names: data.class_names.clone(),
                 adapter: AdapterRecord {
                     name: gpu.info.name.clone(),
@@ -431,7 +450,10 @@ pub fn train_loaded(
                 started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             };
             run.write_config(&config).map_err(Failure::Usage)?;
-            TrainState::default()
+            TrainState {
+                prior_steps,
+                ..TrainState::default()
+            }
         }
     };
 
@@ -456,8 +478,10 @@ pub fn train_loaded(
         train::TrainError::Io(m) => Failure::Usage(m),
         e => Failure::Failed(e.to_string()),
     })?;
-    for warning in train::batchnorm_warnings(model, state.step) {
-        progress.note(&format!("warning: {warning}"));
+    if let Some(steps) = state.trained_steps() {
+        for warning in train::batchnorm_warnings(model, steps) {
+            progress.note(&format!("warning: {warning}"));
+        }
     }
     Ok(TrainResult {
         dir: dir.to_path_buf(),
@@ -465,6 +489,20 @@ pub fn train_loaded(
         state,
         outcome,
         adapter: gpu.describe(),
+    })
+}
+
+/// A warning when a run resumes with other kernels than it started with
+/// (after `cnnc tune`, or another cnnc): training goes on correctly, but
+/// sums taken in another order round differently, so the result will not
+/// be bit-identical to an uninterrupted run. A warning, not a refusal: the
+/// old kernels may be impossible to get back, and the run is still sound.
+pub fn kernels_changed(started_with: &str, now: &str) -> Option<String> {
+    (started_with != now).then(|| {
+        "warning: the generated kernels differ from those this run started with (a `cnnc tune` since, or \
+         another cnnc); it resumes with the new ones, so its weights will not be bit-identical to an \
+         uninterrupted run's"
+            .to_string()
     })
 }
 

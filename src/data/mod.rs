@@ -6,6 +6,9 @@
 pub mod cifar;
 mod folder;
 pub mod idx;
+mod select;
+
+pub use select::{Selected, Selection, permutation, select};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -39,28 +42,6 @@ impl Dataset {
     pub fn image(&self, i: usize) -> &[u8] {
         let n = self.sample_bytes();
         &self.images[i * n..(i + 1) * n]
-    }
-
-    /// Keeps the first `n` samples.
-    pub fn truncate(&mut self, n: usize) {
-        if n < self.len() {
-            self.labels.truncate(n);
-            self.images.truncate(n * self.sample_bytes());
-        }
-    }
-
-    /// Splits off the last `fraction` of the samples (as Keras's
-    /// `validation_split` does, before any shuffling).
-    pub fn split_off(&mut self, fraction: f64) -> Dataset {
-        let keep = self.len() - ((self.len() as f64 * fraction).round() as usize).min(self.len());
-        let images = self.images.split_off(keep * self.sample_bytes());
-        let labels = self.labels.split_off(keep);
-        Dataset {
-            shape: self.shape,
-            images,
-            labels,
-            origin: format!("{} (validation split)", self.origin),
-        }
     }
 
     /// One more than the largest label.

@@ -197,16 +197,86 @@ fn image_folders() {
     assert!(error(DataSpec::Folder(empty.path().into())).contains("has no class sub-folders"));
 }
 
+fn selection(limit: Option<usize>, val_split: Option<f64>, val_limit: Option<usize>, seed: u64) -> Selection {
+    Selection {
+        limit,
+        val_split,
+        val_limit,
+        seed,
+    }
+}
+
 #[test]
-fn limit_and_validation_split() {
-    let dir = mnist_dir(10, false);
-    let mut d = load(&DataSpec::Mnist(dir.path().into()), None).unwrap().train;
-    d.truncate(8);
-    assert_eq!(d.len(), 8);
-    let val = d.split_off(0.25);
-    assert_eq!((d.len(), val.len()), (6, 2));
-    assert_eq!(val.labels, [6, 7]);
-    assert_eq!(val.image(0), &[36, 37, 38, 39, 40, 41]);
+fn limit_and_validation_split_draw_a_seeded_random_subset() {
+    let dir = mnist_dir(100, false);
+    let splits = load(&DataSpec::Mnist(dir.path().into()), None).unwrap();
+    let s = select(&splits, &selection(Some(80), Some(0.25), None, 1));
+    let val = s.validation.as_ref().unwrap();
+    assert_eq!((s.train.len(), val.len()), (60, 20));
+    // Labels are the sample indices here: no overlap, file order kept, not a prefix.
+    let mut all: Vec<u32> = s.train.labels.iter().chain(&val.labels).copied().collect();
+    assert!(s.train.labels.windows(2).all(|w| w[0] < w[1]));
+    assert_ne!(s.train.labels, (0..60).collect::<Vec<u32>>());
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 80);
+    let k = val.labels[0] as usize;
+    assert_eq!(val.image(0), splits.train.image(k));
+    assert!(val.origin.ends_with("(validation split)"));
+    // The same seed, the same samples; another seed, others.
+    let again = select(&splits, &selection(Some(80), Some(0.25), None, 1));
+    assert_eq!((&again.train.labels, &again.digest), (&s.train.labels, &s.digest));
+    let other = select(&splits, &selection(Some(80), Some(0.25), None, 2));
+    assert_ne!(other.train.labels, s.train.labels);
+    assert_ne!(other.digest, s.digest);
+    // Without a limit or split, everything in file order.
+    let all = select(&splits, &Selection::default());
+    assert_eq!(all.train, splits.train);
+    assert!(all.validation.is_none());
+    assert_eq!(
+        select(&splits, &selection(Some(10), Some(0.0), None, 1)).validation,
+        None
+    );
+}
+
+/// Image folders are read class by class: a split of the file order put
+/// all of one class on one side.
+#[test]
+fn a_two_class_folder_splits_both_classes_to_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, value) in [("cat", 10), ("dog", 200)] {
+        for i in 0..6 {
+            png(&dir.path().join(format!("{class}/{i}.png")), 3, 3, value);
+        }
+    }
+    let splits = load(&DataSpec::Folder(dir.path().into()), None).unwrap();
+    assert_eq!(splits.train.labels, [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
+    for seed in 1..=5 {
+        let s = select(&splits, &selection(None, Some(0.5), None, seed));
+        let val = s.validation.unwrap();
+        assert_eq!((s.train.len(), val.len()), (6, 6));
+        for labels in [&s.train.labels, &val.labels] {
+            assert!(
+                labels.contains(&0) && labels.contains(&1),
+                "seed {seed}: {labels:?}"
+            );
+        }
+    }
+    // `--limit` too: a prefix of the file order would be all cats.
+    let limited = select(&splits, &selection(Some(4), None, None, 1));
+    assert!(limited.train.labels.contains(&1), "{:?}", limited.train.labels);
+}
+
+#[test]
+fn val_limit_draws_from_the_test_split() {
+    let dir = mnist_dir(20, false);
+    let mut splits = load(&DataSpec::Mnist(dir.path().into()), None).unwrap();
+    splits.test = Some(splits.train.clone());
+    let s = select(&splits, &selection(Some(5), None, Some(7), 3));
+    let val = s.validation.unwrap();
+    assert_eq!((s.train.len(), val.len()), (5, 7));
+    assert_ne!(val.labels, (0..7).collect::<Vec<u32>>());
+    assert_eq!(val.origin, splits.train.origin);
 }
 
 #[test]

@@ -15,6 +15,12 @@ use crate::codegen::{Access, BufferId, BufferRole, DATASET_CHUNKS, Kernel, Phase
 use crate::data::Dataset;
 use crate::units::human_bytes;
 
+mod instance;
+mod limits;
+
+use instance::instance;
+pub use limits::check_limits;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("no GPU adapter found{0}")]
@@ -24,7 +30,7 @@ pub enum RuntimeError {
     #[error("cannot open the device: {0}")]
     Device(String),
     #[error(
-        "buffer `{name}` needs {}, more than this adapter's limit of {} ({limit_name}); use a smaller --batch (now {batch})",
+        "buffer `{name}` needs {}, more than this adapter's limit of {} ({limit_name}); {remedy}",
         human_bytes(*bytes as u128),
         human_bytes(*limit as u128)
     )]
@@ -33,7 +39,8 @@ pub enum RuntimeError {
         bytes: u64,
         limit: u64,
         limit_name: &'static str,
-        batch: usize,
+        /// What would make it fit, by what the buffer holds.
+        remedy: String,
     },
     #[error(
         "kernel `{kernel}` needs {groups} workgroups in one dimension, more than this adapter's {limit}; use a smaller --batch (now {batch})"
@@ -65,13 +72,6 @@ pub struct Gpu {
     pub timestamps: bool,
     /// The first error wgpu reported outside an error scope, or a loss.
     errors: Arc<Mutex<Option<String>>>,
-}
-
-fn instance() -> wgpu::Instance {
-    wgpu::Instance::new(wgpu::InstanceDescriptor {
-        backends: wgpu::Backends::VULKAN,
-        ..wgpu::InstanceDescriptor::new_without_display_handle()
-    })
 }
 
 /// One line about an adapter: name, driver, kind.
@@ -704,50 +704,4 @@ fn create_pipeline(
         cache: None,
     });
     (Arc::new(pipeline), layout)
-}
-
-/// Refuses, before anything is allocated, a plan the device cannot hold.
-pub fn check_limits(plan: &Plan, limits: &wgpu::Limits) -> Result<(), RuntimeError> {
-    for b in &plan.buffers {
-        let (limit, limit_name) = if b.role == BufferRole::Step {
-            (
-                limits.max_uniform_buffer_binding_size,
-                "max_uniform_buffer_binding_size",
-            )
-        } else {
-            (
-                limits.max_storage_buffer_binding_size,
-                "max_storage_buffer_binding_size",
-            )
-        };
-        let (limit, limit_name) = if limits.max_buffer_size < limit {
-            (limits.max_buffer_size, "max_buffer_size")
-        } else {
-            (limit, limit_name)
-        };
-        if b.bytes > limit {
-            return Err(RuntimeError::BufferTooLarge {
-                name: b.name.clone(),
-                bytes: b.bytes,
-                limit,
-                limit_name,
-                batch: plan.batch,
-            });
-        }
-    }
-    for k in &plan.kernels {
-        if let Some(&groups) = k
-            .workgroups
-            .iter()
-            .find(|&&g| g > limits.max_compute_workgroups_per_dimension)
-        {
-            return Err(RuntimeError::TooManyWorkgroups {
-                kernel: k.name.clone(),
-                groups,
-                limit: limits.max_compute_workgroups_per_dimension,
-                batch: plan.batch,
-            });
-        }
-    }
-    Ok(())
 }

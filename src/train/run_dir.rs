@@ -37,9 +37,25 @@ pub struct TrainState {
     pub epoch_totals: Totals,
     /// Seconds spent in the current epoch, so far.
     pub epoch_seconds: f64,
+    /// Optimizer steps the `--init` weights had had before this run (from
+    /// their metadata), so that batchnorm's running statistics count them;
+    /// `None` when the weights do not say.
+    #[serde(default = "no_prior_steps")]
+    pub prior_steps: Option<u64>,
+}
+
+/// Checkpoints from before `prior_steps` were of runs without `--init` (or
+/// counted from it).
+fn no_prior_steps() -> Option<u64> {
+    Some(0)
 }
 
 impl TrainState {
+    /// The steps the weights have had in all, `--init`'s included, when known.
+    pub fn trained_steps(&self) -> Option<u64> {
+        self.prior_steps.map(|p| p + self.step)
+    }
+
     /// Metadata stored with saved weights: what `predict` needs besides
     /// the model file (its input shape, class names).
     pub fn weights_metadata(
@@ -52,12 +68,14 @@ impl TrainState {
             ("model".to_string(), model.name.clone()),
             ("input".to_string(), model.input.to_string()),
             ("epoch".to_string(), self.history.len().to_string()),
-            ("steps".to_string(), self.step.to_string()),
             (
                 "params".to_string(),
                 serde_json::to_string(&params).expect("params serialise"),
             ),
         ]);
+        if let Some(steps) = self.trained_steps() {
+            meta.insert("steps".into(), steps.to_string());
+        }
         if let Some(names) = class_names {
             meta.insert(
                 "class_names".into(),
@@ -88,8 +106,18 @@ pub struct RunConfig {
     pub val_split: Option<f64>,
     pub val_limit: Option<usize>,
     pub init: Option<String>,
+    /// SHA-256 of the indices of the samples chosen (by `--limit`,
+    /// `--val-split`, `--val-limit` and the seed); absent before cnnc chose
+    /// them at random.
+    #[serde(default)]
+    pub samples_sha256: String,
     pub train_samples: usize,
     pub validation_samples: usize,
+    /// Samples of each class (by label) on each side of the split.
+    #[serde(default)]
+    pub train_per_class: Vec<usize>,
+    #[serde(default)]
+    pub validation_per_class: Vec<usize>,
     pub class_names: Option<Vec<String>>,
     pub adapter: AdapterRecord,
     /// SHA-256 of every generated kernel, in order.
