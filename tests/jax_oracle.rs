@@ -14,6 +14,7 @@
 //! pass.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -260,7 +261,11 @@ fn oracle(models: &[(&str, &str)], perturb: Perturb) -> Option<(bool, String)> {
     let python = match python() {
         Ok(p) => p,
         Err(why) => {
-            eprintln!("skipped: JAX not installed; .ci/run installs it into target/oracle-venv ({why})");
+            // Past the test harness's capture, so that CI's log shows it.
+            let _ = writeln!(
+                std::io::stderr(),
+                "jax_oracle skipped: JAX not installed; .ci/run installs it into target/oracle-venv ({why})"
+            );
             return None;
         }
     };
