@@ -11,7 +11,8 @@
 //!
 //! Python: `$CNNC_PYTHON`, else `target/oracle-venv/bin/python` (which
 //! `.ci/run` creates). Without either, or without JAX, the tests say so and
-//! pass.
+//! pass. With `CNNC_ORACLE_KEEP` set, the exported files are kept (the path
+//! is printed) for running `tests/oracle/jax_oracle.py DIR` by hand.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -286,6 +287,9 @@ fn oracle(models: &[(&str, &str)], perturb: Perturb) -> Option<(bool, String)> {
         String::from_utf8_lossy(&out.stderr)
     );
     println!("{text}");
+    if std::env::var_os("CNNC_ORACLE_KEEP").is_some() {
+        println!("the oracle's inputs are kept in {}", dir.keep().display());
+    }
     Some((out.status.success(), text))
 }
 
