@@ -1,0 +1,269 @@
+"""The JAX oracle: holds cnnc's GPU training steps to account.
+
+Usage: jax_oracle.py DIR
+
+For every DIR/NAME.json (the model: layers with their settings) and
+DIR/NAME.safetensors (what cnnc did: `params.*` the weights before the first
+step; per step t, `input{t}` the batch (NHWC, as cnnc stores it),
+`labels{t}`, `grad{t}.*` the gradients and `after{t}.*` the weights after the
+step, with PyTorch's names and layouts; `loss` per step), this script
+rebuilds the network in JAX with PyTorch's conventions and checks, per step:
+
+- the loss: softmax cross-entropy of the scores, averaged over the batch;
+- the gradient of every trainable tensor (jax.grad, float64);
+- the step that Keras's Adam takes from there (the oracle's own moments),
+  and the batchnorms' running statistics (momentum 0.99, biased variance).
+
+Step t starts from cnnc's weights after step t-1, so errors do not compound,
+while the Adam moments are the oracle's own from the start. Every tensor's
+relative L2 error ||cnnc - jax|| / max(||jax||, 1e-6) must be below 1e-3.
+Exits 1 naming every tensor that is not.
+
+Only jax and numpy: no torch, flax or optax, so that nothing is shared with
+the code under test.
+"""
+
+import json
+import struct
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+TOLERANCE = 1e-3
+BN_EPSILON = 1e-3
+BN_MOMENTUM = 0.99
+LEAKY_SLOPE = 0.2
+
+
+def read_safetensors(path):
+    """A safetensors file as {name: float64 or int array}, in PyTorch's shapes."""
+    data = Path(path).read_bytes()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + size])
+    body = data[8 + size :]
+    dtypes = {"F32": "<f4", "I32": "<i4", "F64": "<f8", "I64": "<i8"}
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        array = np.frombuffer(body[start:end], dtype=dtypes[info["dtype"]])
+        array = array.reshape(info["shape"])
+        tensors[name] = array.astype(np.float64) if array.dtype.kind == "f" else array
+    return tensors
+
+
+def group(tensors, prefix):
+    """{'conv1.weight': ...} from the tensors named `PREFIX.conv1.weight`."""
+    p = prefix + "."
+    return {k[len(p) :]: v for k, v in tensors.items() if k.startswith(p)}
+
+
+def activate(x, name):
+    if name == "relu":
+        return jnp.where(x > 0, x, 0.0)
+    if name == "leaky_relu":
+        return jnp.where(x > 0, x, LEAKY_SLOPE * x)
+    if name == "sigmoid":
+        return jax.nn.sigmoid(x)
+    if name == "tanh":
+        return jnp.tanh(x)
+    if name == "softmax":
+        return jax.nn.softmax(x, axis=1)
+    if name == "linear":
+        return x
+    raise ValueError(f"unknown activation {name}")
+
+
+def same_pads(size, kernel, stride):
+    """TensorFlow's `same`: out = ceil(size / stride), the odd pixel after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return [total // 2, total - total // 2]
+
+
+def conv(x, layer, w, b):
+    kh, kw = layer["kernel"]
+    s = layer["stride"]
+    _, _, h, wd = x.shape
+    if layer["padding"] == "same":
+        pads = [same_pads(h, kh, s), same_pads(wd, kw, s)]
+    else:
+        pads = [[0, 0], [0, 0]]
+    if pads != layer["pad"]:
+        raise AssertionError(f"{layer['name']}: cnnc pads {layer['pad']}, TensorFlow's same pads {pads}")
+    y = jax.lax.conv_general_dilated(
+        x, w, window_strides=(s, s), padding=[tuple(p) for p in pads],
+        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        precision=jax.lax.Precision.HIGHEST,
+    )
+    return y + b[None, :, None, None]
+
+
+def pool(x, layer):
+    kh, kw = layer["window"]
+    s = layer["stride"]
+    dims, strides = (1, 1, kh, kw), (1, 1, s, s)
+    if layer["pool"] == "max":
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, "VALID")
+    return jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, "VALID") / (kh * kw)
+
+
+def batchnorm(x, name, trainable, state, new_state):
+    """Training mode: the batch's statistics (variance biased); the running
+    ones move toward them with Keras's momentum."""
+    axes = (0, 2, 3) if x.ndim == 4 else (0,)
+    mean = jnp.mean(x, axis=axes)
+    var = jnp.mean((x - jnp.expand_dims(mean, axes)) ** 2, axis=axes)
+    gamma, beta = trainable[name + ".weight"], trainable[name + ".bias"]
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    y = (x - mean.reshape(shape)) / jnp.sqrt(var.reshape(shape) + BN_EPSILON)
+    rm, rv = state[name + ".running_mean"], state[name + ".running_var"]
+    new_state[name + ".running_mean"] = BN_MOMENTUM * rm + (1 - BN_MOMENTUM) * mean
+    new_state[name + ".running_var"] = BN_MOMENTUM * rv + (1 - BN_MOMENTUM) * var
+    return gamma.reshape(shape) * y + beta.reshape(shape)
+
+
+def forward(desc, trainable, state, x):
+    """The scores (the last layer's output with its activation, except a
+    final softmax, which is the loss's own) and the updated running stats."""
+    new_state = {}
+    layers = desc["layers"]
+    for i, layer in enumerate(layers):
+        kind, name = layer["kind"], layer["name"]
+        if kind == "conv":
+            x = conv(x, layer, trainable[name + ".weight"], trainable[name + ".bias"])
+        elif kind == "dense":
+            x = jnp.matmul(x, trainable[name + ".weight"].T, precision=jax.lax.Precision.HIGHEST)
+            x = x + trainable[name + ".bias"]
+        elif kind == "pool":
+            x = pool(x, layer)
+        elif kind == "flatten":
+            x = x.reshape(x.shape[0], -1)  # NCHW: channel, row, column, as nn.Flatten
+        elif kind == "batchnorm":
+            x = batchnorm(x, name, trainable, state, new_state)
+        elif kind != "activation":
+            raise ValueError(f"{name}: the oracle does not model `{kind}`")
+        expected = tuple(layer["output"][2:] + layer["output"][:2]) if x.ndim == 4 else tuple(layer["output"])
+        if tuple(x.shape[1:]) != expected:
+            raise AssertionError(f"{name}: JAX's shape {x.shape[1:]}, cnnc's {layer['output']} (HWC)")
+        last = i + 1 == len(layers)
+        if not (last and layer["activation"] == "softmax"):
+            x = activate(x, layer["activation"])
+    return x, new_state
+
+
+def loss_fn(desc, trainable, state, x, labels):
+    scores, new_state = forward(desc, trainable, state, x)
+    logp = jax.nn.log_softmax(scores, axis=1)
+    loss = -jnp.mean(logp[jnp.arange(labels.shape[0]), labels])
+    return loss, new_state
+
+
+def rel_error(a, b):
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-6))
+
+
+class Report:
+    """The table of every comparison, and the failures among them."""
+
+    def __init__(self):
+        self.rows = []
+
+    def check(self, model, step, what, tensor, cnnc, jax_value, zero_ok=None):
+        cnnc, jax_value = np.asarray(cnnc, np.float64), np.asarray(jax_value, np.float64)
+        if cnnc.shape != jax_value.shape:
+            self.rows.append((model, step, what, tensor, float("nan"), float("inf"),
+                              f"FAIL: shape {cnnc.shape} vs {jax_value.shape}"))
+            return
+        norm = float(np.linalg.norm(jax_value))
+        err = rel_error(cnnc, jax_value)
+        if zero_ok is not None and norm < 1e-10:
+            # Zero in exact arithmetic (the bias of a layer that a batchnorm
+            # follows): cnnc's f32 leaves rounding noise, which must stay
+            # within `zero_ok` (an absolute bound per element).
+            worst = float(np.max(np.abs(cnnc))) if cnnc.size else 0.0
+            ok = worst <= zero_ok
+            verdict = f"{'ok' if ok else 'FAIL'} (JAX: 0; cnnc: max |x| {worst:.1e}, at most {zero_ok:.0e})"
+            self.rows.append((model, step, what, tensor, norm, float("nan"), verdict))
+            return
+        self.rows.append((model, step, what, tensor, norm, err, "ok" if err < TOLERANCE else "FAIL"))
+
+    def print(self):
+        header = ("model", "step", "check", "tensor", "|jax|", "rel err", "")
+        widths = [max(len(str(r[i])) if i not in (4, 5) else 9 for r in self.rows + [header]) for i in range(7)]
+        line = "  ".join(f"{{:<{w}}}" for w in widths[:4]) + "  {:>9}  {:>9}  {}"
+        print(line.format(*header))
+        for r in self.rows:
+            err = "-" if np.isnan(r[5]) else f"{r[5]:.2e}"
+            print(line.format(r[0], r[1], r[2], r[3], f"{r[4]:.3e}", err, r[6]))
+        worst = {}
+        for r in self.rows:
+            if r[6] == "ok" or r[6] == "FAIL":
+                worst[r[2]] = max(worst.get(r[2], 0.0), r[5])
+        print("worst relative errors: " + ", ".join(f"{k} {v:.2e}" for k, v in sorted(worst.items())))
+
+    def failures(self):
+        return [r for r in self.rows if r[6].startswith("FAIL")]
+
+
+def check_model(desc, tensors, report):
+    name = desc["name_in_dir"]
+    adam = desc["adam"]
+    lr, b1, b2, eps = adam["lr"], adam["beta1"], adam["beta2"], adam["epsilon"]
+    before = group(tensors, "params")
+    trainable_names = [k for k in before if not k.endswith((".running_mean", ".running_var"))]
+    state_names = [k for k in before if k not in trainable_names]
+    m = {k: np.zeros_like(before[k]) for k in trainable_names}
+    v = {k: np.zeros_like(before[k]) for k in trainable_names}
+    grad_fn = jax.value_and_grad(loss_fn, argnums=1, has_aux=True)
+    for t in range(1, desc["steps"] + 1):
+        x = jnp.asarray(tensors[f"input{t}"]).transpose(0, 3, 1, 2)  # NHWC -> NCHW
+        labels = jnp.asarray(tensors[f"labels{t}"])
+        trainable = {k: jnp.asarray(before[k]) for k in trainable_names}
+        state = {k: jnp.asarray(before[k]) for k in state_names}
+        (loss, new_state), grads = grad_fn(desc, trainable, state, x, labels)
+        report.check(name, t, "loss", "-", tensors["loss"][t - 1], float(loss))
+        got_grads, after = group(tensors, f"grad{t}"), group(tensors, f"after{t}")
+        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        for k in trainable_names:
+            g = np.asarray(grads[k])
+            report.check(name, t, "gradient", k, got_grads[k], g, zero_ok=1e-5)
+            m[k] = b1 * m[k] + (1 - b1) * g
+            v[k] = b2 * v[k] + (1 - b2) * g * g
+            step = -alpha * m[k] / (np.sqrt(v[k]) + eps)
+            # An Adam step is at most about lr per element, noise or not.
+            report.check(name, t, "adam step", k, after[k] - before[k], step, zero_ok=1.1 * lr)
+        for k in state_names:
+            report.check(name, t, "running stat", k, after[k] - before[k], np.asarray(new_state[k]) - before[k])
+        before = after
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: jax_oracle.py DIR")
+    directory = Path(sys.argv[1])
+    report = Report()
+    models = sorted(directory.glob("*.json"))
+    if not models:
+        sys.exit(f"{directory}: no models")
+    for path in models:
+        desc = json.loads(path.read_text())
+        desc["name_in_dir"] = path.stem
+        check_model(desc, read_safetensors(path.with_suffix(".safetensors")), report)
+    report.print()
+    failures = report.failures()
+    for r in failures:
+        err = "" if np.isnan(r[5]) else f": relative error {r[5]:.3e}"
+        print(f"FAIL {r[0]} step {r[1]}: {r[2]} of {r[3]}{err}{r[6][4:]}")
+    print(f"jax {jax.__version__}: {len(models)} models, {len(report.rows)} tensors, {len(failures)} failures")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
