@@ -287,7 +287,7 @@ struct TrainArgs {
 
 impl TrainArgs {
     fn options(&self) -> Result<TrainOptions, Failure> {
-        let momentum = match (self.momentum, self.optimizer) {
+        let momentum = match (self.momentum, OptimizerKind::from(self.optimizer)) {
             (None, _) => 0.0,
             (Some(m), OptimizerKind::Sgd) if (0.0..1.0).contains(&m) => m,
             (Some(m), OptimizerKind::Sgd) => {

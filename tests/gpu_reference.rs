@@ -6,9 +6,11 @@
 //! ||gpu - reference||_2 / max(||reference||_2, 1e-6), which must be below
 //! 1e-4.
 
+mod common;
+
 use std::sync::OnceLock;
 
-use cnnc::codegen::{Access, LowerOptions, OptimizerKind, Phase};
+use cnnc::codegen::{LowerOptions, OptimizerKind, Phase};
 use cnnc::model::{CheckOptions, LayerKind, Model};
 use cnnc::params::ParamRole;
 use cnnc::reference::{self, Mode, Reference};
@@ -159,17 +161,21 @@ fn compare_with_decay(
 
     // Kernel by kernel, so that every tensor can be read while it holds its
     // value: the plan reuses buffers (gradients share, pools write theirs
-    // over their input).
-    let kernels: Vec<(usize, Phase, Option<usize>)> = exe
+    // over their input). A layer's output gradient is complete (every
+    // reader's part summed) just before its own backward kernels run, and
+    // a layer without kernels of its own (a view) passes its buffer on, so
+    // each is checked before the first backward kernel of it or of a layer
+    // before it.
+    let kernels: Vec<(usize, Phase, Option<usize>, bool)> = exe
         .plan
         .kernels
         .iter()
         .enumerate()
-        .map(|(k, kernel)| (k, kernel.phase, kernel.layer))
+        .map(|(k, kernel)| (k, kernel.phase, kernel.layer, kernel.name.ends_with("_grad_sum")))
         .collect();
-    let layers = model.layers.len();
     let mut forward_checked = false;
-    for (k, phase, layer) in kernels {
+    let mut unchecked = model.layers.len();
+    for (k, phase, layer, sums) in kernels {
         if phase == Phase::Input {
             continue; // the test wrote the input itself
         }
@@ -180,27 +186,14 @@ fn compare_with_decay(
             }
             forward_checked = true;
         }
-        exe.run_kernel(k);
-        // The gradients this kernel produced: of the layer before its own
-        // (the loss: of the last), and of any layers that share that
-        // buffer because their backward pass is a view.
-        let written: Vec<usize> = exe.plan.kernels[k]
-            .bindings
-            .iter()
-            .filter(|b| b.access == Access::ReadWrite)
-            .map(|b| b.buffer)
-            .collect();
-        let from = match (phase, layer) {
-            (Phase::Loss, _) => layers,
-            (Phase::Backward, Some(l)) => l,
-            _ => continue,
-        };
-        for i in (0..from).rev() {
-            let Some(id) = io.layer_grads[i] else { break };
-            if !written.contains(&id) {
-                break;
-            }
-            if !matches!(model.layers[i].kind, LayerKind::Flatten { .. }) {
+        if let (Phase::Backward, Some(l), false) = (phase, layer, sums) {
+            while unchecked > l {
+                unchecked -= 1;
+                let i = unchecked;
+                let Some(id) = io.layer_grads[i] else { continue };
+                if matches!(model.layers[i].kind, LayerKind::Flatten { .. }) {
+                    continue;
+                }
                 let g = exe.read_f32(gpu, id).unwrap();
                 let reference = back.layer_grads[i].as_ref().unwrap();
                 // A shared buffer is as large as its largest tenant.
@@ -211,6 +204,7 @@ fn compare_with_decay(
                 );
             }
         }
+        exe.run_kernel(k);
     }
 
     let totals = exe.take_totals(gpu).unwrap();
@@ -579,6 +573,24 @@ fn several_steps_carry_optimizer_state() {
     several_steps(bn, OptimizerKind::Sgd, 3);
     let bn = "input 5x5x2; batchnorm; conv 4 3x3 relu; dropout 0.2; dense 3";
     several_steps(bn, OptimizerKind::Adam, 3);
+}
+
+/// A graph: one tensor read by two layers, whose gradient is the sum of
+/// theirs (the sum kernel), and an `add` of the two branches, whose
+/// gradient goes to both. Pools and activations in the branches take the
+/// paths that do not write over their input.
+#[test]
+fn fan_out_and_sum() {
+    for chain in [
+        "input 6x6x2; conv 4 3x3 same relu; conv 4 3x3 same tanh; conv 4 1x1 same; dense 3",
+        "input 5x5x2; conv 4 3x3 same relu; pool max 1; conv 4 3x3 same tanh; dense 3",
+        "input 5x5x2; conv 4 3x3 same sigmoid; pool avg 1; batchnorm; dense 3",
+        "input 5x5x2; conv 4 3x3 same; dropout 0.3; leaky_relu; dense 3",
+    ] {
+        let graph = common::graphs::residual(&model(chain));
+        compare(chain, &graph, OptimizerKind::Sgd, 3, 3);
+        compare(chain, &graph, OptimizerKind::Adam, 3, 2);
+    }
 }
 
 #[test]

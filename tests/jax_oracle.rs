@@ -14,16 +14,18 @@
 //! pass. With `CNNC_ORACLE_KEEP` set, the exported files are kept (the path
 //! is printed) for running `tests/oracle/jax_oracle.py DIR` by hand.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use cnnc::codegen::{LowerOptions, OptimizerKind, lower};
-use cnnc::model::{CheckOptions, LayerKind, Model, Padding, PoolKind, Shape};
+use cnnc::codegen::{LowerOptions, OptimizerKind, plan};
+use cnnc::model::keras::adam_alpha;
+use cnnc::model::{CheckOptions, LayerKind, Model, Operand, Padding, PoolKind, Shape};
 use cnnc::params::{ParamLayout, ParamRole};
-use cnnc::reference::adam_alpha;
 use cnnc::rng::SplitMix64;
 use cnnc::runtime::{Executable, Gpu, Pass, StepUniform};
 use cnnc::source::Source;
@@ -116,7 +118,17 @@ fn describe(model: &Model) -> Value {
                 LayerKind::Dropout { rate } => json!({"kind": "dropout", "rate": rate}),
                 LayerKind::BatchNorm => json!({"kind": "batchnorm"}),
                 LayerKind::Activation(_) => json!({"kind": "activation"}),
+                LayerKind::Add => json!({"kind": "add"}),
             };
+            let inputs: Vec<Option<usize>> = l
+                .inputs
+                .iter()
+                .map(|o| match o {
+                    Operand::Input => None,
+                    Operand::Layer(j) => Some(*j),
+                })
+                .collect();
+            d["inputs"] = json!(inputs);
             d["name"] = json!(l.name);
             d["activation"] = json!(l.activation().keyword());
             d["input"] = json!(l.input.dims());
@@ -171,14 +183,14 @@ type Perturb<'a> = Option<(&'a str, f32)>;
 
 /// Runs `STEPS` Adam steps of `src` on the GPU and writes `DIR/NAME.json`
 /// and `DIR/NAME.safetensors` for the oracle.
-fn export(dir: &Path, name: &str, src: &str, perturb: Perturb) {
-    let model = model(src);
+fn export(dir: &Path, name: &str, model: &Model, perturb: Perturb) {
+    let model = model.clone();
     let options = LowerOptions {
         batch: BATCH,
         optimizer: OptimizerKind::Adam,
         ..LowerOptions::default()
     };
-    let plan = lower(&model, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let plan = plan(&model, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
     let io = plan.io.clone();
     let layout = plan.params.clone();
     let gpu = gpu();
@@ -248,7 +260,6 @@ fn export(dir: &Path, name: &str, src: &str, perturb: Perturb) {
     tensors.save(&dir.join(format!("{name}.safetensors")));
 
     let mut description = describe(&model);
-    description["source"] = json!(src);
     description["batch"] = json!(BATCH);
     description["steps"] = json!(STEPS);
     description["adam"] = json!({"lr": LR, "beta1": BETA1, "beta2": BETA2, "epsilon": EPSILON});
@@ -258,7 +269,7 @@ fn export(dir: &Path, name: &str, src: &str, perturb: Perturb) {
 
 /// Exports every model and runs the oracle over them; returns whether it
 /// passed and what it printed, or None when there is no JAX to run.
-fn oracle(models: &[(&str, &str)], perturb: Perturb) -> Option<(bool, String)> {
+fn oracle(models: &[(&str, Model)], perturb: Perturb) -> Option<(bool, String)> {
     let python = match python() {
         Ok(p) => p,
         Err(why) => {
@@ -271,8 +282,8 @@ fn oracle(models: &[(&str, &str)], perturb: Perturb) -> Option<(bool, String)> {
         }
     };
     let dir = tempfile::tempdir().unwrap();
-    for (name, src) in models {
-        export(dir.path(), name, src, perturb);
+    for (name, model) in models {
+        export(dir.path(), name, model, perturb);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/jax_oracle.py");
     let out = Command::new(python)
@@ -294,6 +305,11 @@ fn oracle(models: &[(&str, &str)], perturb: Perturb) -> Option<(bool, String)> {
 }
 
 fn assert_oracle_agrees(models: &[(&str, &str)]) {
+    let models: Vec<(&str, Model)> = models.iter().map(|&(name, src)| (name, model(src))).collect();
+    assert_models_agree(&models);
+}
+
+fn assert_models_agree(models: &[(&str, Model)]) {
     if let Some((ok, text)) = oracle(models, None) {
         let failures: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL ")).collect();
         assert!(
@@ -366,11 +382,10 @@ fn jax_agrees_on_loss_gradients_and_adam_steps() {
     ]);
 }
 
-/// PENDING main's fix of the last layer's meaning (its activation applies,
-/// except a final softmax, which is the loss's) and of a batchnorm after a
-/// flatten. Expected to fail until then; enable by removing `#[ignore]`.
+/// The last layer's meaning (its activation applies, except a final
+/// softmax, which is the loss's), and a batchnorm after a flatten, whose
+/// exported vectors follow PyTorch's feature order.
 #[test]
-#[ignore = "pending main's fix: last-layer activations and flatten -> batchnorm -> dense"]
 fn jax_agrees_on_last_layer_activations_and_flattened_batchnorm() {
     assert_oracle_agrees(&[
         ("last_relu", "input 5x5x2; conv 3 3x3 relu; dense 4 relu"),
@@ -395,7 +410,10 @@ fn jax_agrees_on_last_layer_activations_and_flattened_batchnorm() {
 /// The oracle is not a rubber stamp: a gradient 1 % off is named.
 #[test]
 fn jax_notices_a_wrong_gradient() {
-    let models = [("plain", "input 8x8x1; conv 4 3x3 relu; pool 2; dense 10 softmax")];
+    let models = [(
+        "plain",
+        model("input 8x8x1; conv 4 3x3 relu; pool 2; dense 10 softmax"),
+    )];
     if let Some((ok, text)) = oracle(&models, Some(("conv1.bias", 1.01))) {
         assert!(!ok, "a perturbed gradient passed:\n{text}");
         assert!(
@@ -404,4 +422,15 @@ fn jax_notices_a_wrong_gradient() {
             "the failure names conv1.bias:\n{text}"
         );
     }
+}
+
+/// A graph: one tensor read by two layers (its gradient is the sum of
+/// theirs) and an `add` of two branches, built by hand until the language
+/// can write one.
+#[test]
+fn jax_agrees_on_a_fan_out_and_a_sum() {
+    let residual = common::graphs::residual(&model(
+        "input 6x6x2; conv 4 3x3 same relu; conv 4 3x3 same tanh; conv 4 1x1 same; dense 3",
+    ));
+    assert_models_agree(&[("residual", residual)]);
 }

@@ -77,12 +77,12 @@ pub fn check_limits(plan: &Plan, limits: &wgpu::Limits) -> Result<(), RuntimeErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codegen::{LowerOptions, lower};
+    use crate::codegen::LowerOptions;
 
     fn plan(text: &str, batch: usize) -> Plan {
         let source = crate::source::Source::new("m.cnn", text);
         let model = crate::load(&source, &crate::model::CheckOptions::default()).unwrap();
-        lower(
+        crate::codegen::plan(
             &model,
             &LowerOptions {
                 batch,

@@ -1,6 +1,8 @@
 //! Running the `cnnc` binary from integration tests.
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod graphs;
+
 use std::process::{Command, Output};
 
 /// `cnnc ARGS` in the repository's root, without colour.

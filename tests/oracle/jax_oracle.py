@@ -134,9 +134,15 @@ def forward(desc, trainable, state, x):
     final softmax, which is the loss's own) and the updated running stats."""
     new_state = {}
     layers = desc["layers"]
+    image, outputs = x, []
+    # Each layer reads the tensors it names: None is the model's input.
+    value = lambda j: image if j is None else outputs[j]
     for i, layer in enumerate(layers):
         kind, name = layer["kind"], layer["name"]
-        if kind == "conv":
+        x = value(layer["inputs"][0])
+        if kind == "add":
+            x = sum(value(j) for j in layer["inputs"])
+        elif kind == "conv":
             x = conv(x, layer, trainable[name + ".weight"], trainable[name + ".bias"])
         elif kind == "dense":
             x = jnp.matmul(x, trainable[name + ".weight"].T, precision=jax.lax.Precision.HIGHEST)
@@ -155,6 +161,7 @@ def forward(desc, trainable, state, x):
         last = i + 1 == len(layers)
         if not (last and layer["activation"] == "softmax"):
             x = activate(x, layer["activation"])
+        outputs.append(x)
     return x, new_state
 
 
