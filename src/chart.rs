@@ -115,45 +115,32 @@ pub fn lines(
     Ok(())
 }
 
+/// (epoch, value) points of the four training curves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Curves {
+    pub train_loss: Vec<(f64, f64)>,
+    pub val_loss: Vec<(f64, f64)>,
+    /// Percent.
+    pub train_accuracy: Vec<(f64, f64)>,
+    pub val_accuracy: Vec<(f64, f64)>,
+}
+
 /// Training curves: loss and accuracy per epoch, train and validation.
-pub fn training_curves(
-    path: &Path,
-    title: &str,
-    rows: &[crate::train::EpochMetrics],
-) -> Result<(), ChartError> {
-    let pick = |f: &dyn Fn(&crate::train::EpochMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
-        rows.iter()
-            .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
-            .collect()
+pub fn training_curves(path: &Path, title: &str, curves: &Curves) -> Result<(), ChartError> {
+    let pair = |train: &[(f64, f64)], validation: &[(f64, f64)]| {
+        [
+            ("train", train, PALETTE[0]),
+            ("validation", validation, PALETTE[1]),
+        ]
+        .map(|(name, points, color)| Series {
+            name: name.into(),
+            points: points.to_vec(),
+            thin: false,
+            color,
+        })
     };
-    let loss = [
-        Series {
-            name: "train".into(),
-            points: pick(&|r| Some(r.train_loss)),
-            thin: false,
-            color: PALETTE[0],
-        },
-        Series {
-            name: "validation".into(),
-            points: pick(&|r| r.val_loss),
-            thin: false,
-            color: PALETTE[1],
-        },
-    ];
-    let accuracy = [
-        Series {
-            name: "train".into(),
-            points: pick(&|r| Some(100.0 * r.train_accuracy)),
-            thin: false,
-            color: PALETTE[0],
-        },
-        Series {
-            name: "validation".into(),
-            points: pick(&|r| r.val_accuracy.map(|a| 100.0 * a)),
-            thin: false,
-            color: PALETTE[1],
-        },
-    ];
+    let loss = pair(&curves.train_loss, &curves.val_loss);
+    let accuracy = pair(&curves.train_accuracy, &curves.val_accuracy);
     render(path, (1200, 480), |root| {
         let root = root.titled(title, ("sans-serif", 24))?;
         let (left, right) = root.split_horizontally(600);

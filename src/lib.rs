@@ -9,29 +9,24 @@
 //! Each stage is a plain function from one value to the next, with its own
 //! error type; [`load`] chains the first two.
 
+pub mod app;
 pub mod atomic;
 pub mod augment;
-pub mod bench;
 pub mod chart;
 pub mod codegen;
-pub mod compare;
 pub mod data;
 pub mod diagnostic;
-pub mod inference;
+pub mod export;
 pub mod model;
 pub mod params;
 pub mod reference;
 pub mod rng;
 pub mod runtime;
 pub mod source;
-pub mod summary;
 pub mod syntax;
-pub mod torch;
 pub mod train;
-pub mod tune;
 pub mod units;
 pub mod weights;
-pub mod workflow;
 
 use diagnostic::Diagnostics;
 use model::{CheckOptions, Model};

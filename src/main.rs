@@ -10,15 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
+use cnnc::app::summary::Summary;
+use cnnc::app::workflow::{self, DataRequest, Failure, ModelRequest, TrainRequest};
 use cnnc::augment::Augment;
 use cnnc::codegen::OptimizerKind;
 use cnnc::data::DataSpec;
 use cnnc::diagnostic::{self, Diagnostic};
 use cnnc::runtime::Gpu;
-use cnnc::summary::Summary;
 use cnnc::train::{ConsoleProgress, LrSchedule, Outcome, TrainOptions};
 use cnnc::units::{human_bytes, thousands};
-use cnnc::workflow::{self, DataRequest, Failure, ModelRequest, TrainRequest};
 
 /// `--optimizer`: codegen's [`OptimizerKind`] under clap's names, so that
 /// clap stays in the CLI.
@@ -473,7 +473,7 @@ fn summary(args: &ModelArgs, json: bool, pytorch: bool) -> Result<(), Failure> {
     let (_, model) = load(args)?;
     let summary = Summary::new(&model);
     if pytorch {
-        print!("{}", cnnc::torch::sequential(&model));
+        print!("{}", cnnc::export::torch::sequential(&model));
     } else if json {
         println!("{}", summary.to_json());
     } else {
@@ -672,14 +672,14 @@ fn compare(
     stop_on_ctrl_c();
     eprintln!("adapter: {}", gpu.describe());
     let out = out.unwrap_or_else(|| workflow::default_run_dir("compare"));
-    let request = cnnc::compare::CompareRequest {
-        variants: cnnc::compare::variants(&files, &sweeps, &args.augment),
+    let request = cnnc::app::compare::CompareRequest {
+        variants: cnnc::app::compare::variants(&files, &sweeps, &args.augment),
         input,
         data: args.data(data),
         options,
         out: out.clone(),
     };
-    let report = cnnc::compare::run(&gpu, &request, &STOP)?;
+    let report = cnnc::app::compare::run(&gpu, &request, &STOP)?;
     report.write(&out).map_err(Failure::Usage)?;
     println!("\n{}", report.to_text());
     println!(
@@ -709,14 +709,14 @@ fn bench(
 ) -> Result<(), Failure> {
     let (source, model) = load(args)?;
     let gpu = device.open()?;
-    let options = cnnc::bench::BenchOptions {
+    let options = cnnc::app::bench::BenchOptions {
         batch,
         steps,
         warmup,
         optimizer,
         gemm,
     };
-    let report = cnnc::bench::run(&gpu, &source, &model, &options)?;
+    let report = cnnc::app::bench::run(&gpu, &source, &model, &options)?;
     if json {
         println!(
             "{}",
@@ -737,8 +737,8 @@ fn tune(
     let (_, model) = load(args)?;
     let gpu = device.open()?;
     eprintln!("tuning {} on {}", model.name, gpu.describe());
-    let rows = cnnc::tune::tune(&gpu, &model, batch, optimizer)?;
-    print!("{}", cnnc::tune::to_text(&rows));
+    let rows = cnnc::app::tune::tune(&gpu, &model, batch, optimizer)?;
+    print!("{}", cnnc::app::tune::to_text(&rows));
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Weights on disk: safetensors with PyTorch's names and layouts, so a
 //! file loads into the equivalent `torch.nn.Sequential` (see
-//! [`crate::torch`]) with `load_state_dict` unchanged.
+//! [`crate::export::torch`]) with `load_state_dict` unchanged.
 //!
 //! - `convN.weight` is `[out, in, kh, kw]` (OIHW), `convN.bias` `[out]`;
 //! - `denseN.weight` is `[out, in]`, `denseN.bias` `[out]`, with `in`

@@ -1,7 +1,7 @@
 //! Lowering: every example becomes naga-valid WGSL; snapshots pin the
 //! emitted kernels of two examples.
 
-use cnnc::codegen::{LowerOptions, OptimizerKind, Phase, Plan, emit};
+use cnnc::codegen::{LowerOptions, OptimizerKind, Phase, Plan, Purpose, emit};
 use cnnc::model::{CheckOptions, Model};
 use cnnc::source::Source;
 
@@ -106,4 +106,40 @@ fn strip_prelude(wgsl: &str) -> String {
     let common = include_str!("../shaders/common.wgsl");
     assert!(wgsl.contains(common));
     wgsl.replace(common, "// ... shaders/common.wgsl ...\n")
+}
+
+/// `eval` and `predict` plan forward and loss only: no backward or
+/// optimizer kernels, no gradient or optimizer buffers beyond the loss's.
+#[test]
+fn inference_plan_is_forward_and_loss_only() {
+    let model = example("mnist_bn.cnn");
+    let options = |purpose| LowerOptions {
+        batch: 8,
+        purpose,
+        ..LowerOptions::default()
+    };
+    let train = cnnc::codegen::plan(&model, &options(Purpose::Train)).unwrap();
+    let infer = cnnc::codegen::plan(&model, &options(Purpose::Infer)).unwrap();
+    assert!(
+        infer
+            .kernels
+            .iter()
+            .all(|k| matches!(k.phase, Phase::Input | Phase::Forward | Phase::Loss))
+    );
+    let eval: Vec<&str> = train.eval_kernels().map(|k| k.name.as_str()).collect();
+    let names: Vec<&str> = infer.kernels.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, eval, "the same kernels as a training plan's evaluation");
+    assert!(
+        !infer
+            .buffers
+            .iter()
+            .any(|b| b.role == cnnc::codegen::BufferRole::OptimizerState)
+    );
+    let (t, i) = (train.memory(), infer.memory());
+    assert!(
+        i.weights * 3 <= t.weights,
+        "no gradients or moments: {i:?} vs {t:?}"
+    );
+    assert!(i.gradients < t.gradients / 10, "{i:?} vs {t:?}");
+    emit(&infer).unwrap();
 }

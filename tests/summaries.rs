@@ -1,8 +1,8 @@
 //! The examples' summaries, and their parameter counts against Keras's.
 
+use cnnc::app::summary::Summary;
 use cnnc::model::{CheckOptions, Model};
 use cnnc::source::Source;
-use cnnc::summary::Summary;
 
 fn load(path: &std::path::Path, overrides: Vec<(String, i64)>) -> Model {
     let source = Source::read(path).unwrap();
@@ -110,7 +110,7 @@ fn pytorch_equivalents_of_every_example() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/examples"),
         "*.cnn",
         |path| {
-            insta::assert_snapshot!(cnnc::torch::sequential(&load(path, vec![])));
+            insta::assert_snapshot!(cnnc::export::torch::sequential(&load(path, vec![])));
         }
     );
 }
@@ -119,7 +119,7 @@ fn pytorch_equivalents_of_every_example() {
 fn pytorch_pads_asymmetric_same_convolutions_first() {
     let source = Source::new("m.cnn", "input 8x8x1; conv 2 3x3 stride 2 same; dense 2");
     let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
-    let code = cnnc::torch::sequential(&model);
+    let code = cnnc::export::torch::sequential(&model);
     // TensorFlow pads 8 -> 4 with 1 pixel in all: 0 before, 1 after.
     assert!(
         code.contains("(\"conv1_pad\", nn.ZeroPad2d((0, 1, 0, 1))),"),

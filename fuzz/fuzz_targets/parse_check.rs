@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     ] {
         match cnnc::load(&source, &options) {
             Ok(model) => {
-                let _ = cnnc::summary::Summary::new(&model).to_table();
+                let _ = cnnc::app::summary::Summary::new(&model).to_table();
             }
             Err(d) => {
                 let text = cnnc::diagnostic::render("fuzz.cnn", &source.text, &d.0);

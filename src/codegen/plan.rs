@@ -105,6 +105,9 @@ pub struct Kernel {
     pub gemm: Option<(GemmKind, String)>,
     /// The register tile of a GEMM-like kernel.
     pub tile: Option<Tile>,
+    /// Whether that tile is `cnnc tune`'s choice for this shape (from
+    /// `LowerOptions::tiling`) rather than the default.
+    pub tuned: bool,
     /// The file in `shaders/` it was made from.
     pub template: &'static str,
     pub phase: Phase,

@@ -310,6 +310,7 @@ impl<'m> Planner<'m> {
         self.kernels.push(Kernel {
             gemm: None,
             tile: None,
+            tuned: false,
             name,
             template,
             phase,
@@ -327,9 +328,11 @@ impl<'m> Planner<'m> {
 
     /// Records the shape key and tile of the kernel just added, for the tuner.
     pub fn mark_gemm(&mut self, kind: GemmKind, key: String, tile: Tile) {
+        let tuned = self.options.tiling.tuned.contains_key(&key);
         let kernel = self.kernels.last_mut().expect("a kernel was added");
         kernel.gemm = Some((kind, key));
         kernel.tile = Some(tile);
+        kernel.tuned = tuned;
     }
 
     /// Builds the batch from the dataset (and augments it in training).

@@ -430,7 +430,7 @@ impl Trainer<'_> {
             if let Err(e) = crate::chart::training_curves(
                 &self.dir.path.join("curves.png"),
                 &format!("{}: training curves", self.model.name),
-                &state.history,
+                &curves(&state.history),
             ) {
                 progress.note(&format!("could not draw curves.png: {e}"));
             }
@@ -484,6 +484,22 @@ impl Trainer<'_> {
         } else {
             String::new()
         }
+    }
+}
+
+/// The points of `curves.png`: loss, and accuracy in percent, per epoch.
+fn curves(history: &[EpochMetrics]) -> crate::chart::Curves {
+    let pick = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
+            .collect()
+    };
+    crate::chart::Curves {
+        train_loss: pick(&|r| Some(r.train_loss)),
+        val_loss: pick(&|r| r.val_loss),
+        train_accuracy: pick(&|r| Some(100.0 * r.train_accuracy)),
+        val_accuracy: pick(&|r| r.val_accuracy.map(|a| 100.0 * a)),
     }
 }
 

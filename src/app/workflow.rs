@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crate::codegen::{LowerOptions, OptimizerKind, Plan, plan};
+use crate::app::inference::{self, EvalReport};
+use crate::codegen::{LowerOptions, OptimizerKind, Plan, Purpose, plan};
 use crate::data::{self, DataSpec, Dataset};
 use crate::diagnostic::Diagnostic;
-use crate::inference::{self, EvalReport};
 use crate::model::{CheckOptions, Model, Shape};
 use crate::params::ParamLayout;
 use crate::runtime::{self, Executable, Gpu};
@@ -197,8 +197,20 @@ pub fn model_and_data(
     Ok((source, model_checked, loaded))
 }
 
+/// An inference plan for the current device (forward and loss only: no
+/// gradients, no optimizer state), for `eval`, `predict` and the GEMM
+/// benchmark.
+pub fn plan_inference(gpu: &Gpu, source: &Source, model: &Model, batch: usize) -> Result<Plan, Failure> {
+    let options = LowerOptions {
+        batch,
+        purpose: Purpose::Infer,
+        ..LowerOptions::default()
+    };
+    plan_with(gpu, source, model, options)
+}
+
 /// Lowers for the current device: dataset chunks sized to its bindings.
-pub fn lower_for(
+pub fn plan_for(
     gpu: &Gpu,
     source: &Source,
     model: &Model,
@@ -210,11 +222,11 @@ pub fn lower_for(
         optimizer,
         ..LowerOptions::default()
     };
-    lower_with(gpu, source, model, options)
+    plan_with(gpu, source, model, options)
 }
 
-/// [`lower_for`] a training run: its augmentation and weight decay too.
-pub fn lower_for_training(
+/// [`plan_for`] a training run: its augmentation and weight decay too.
+pub fn plan_for_training(
     gpu: &Gpu,
     source: &Source,
     model: &Model,
@@ -227,16 +239,16 @@ pub fn lower_for_training(
         weight_decay: train.weight_decay > 0.0,
         ..LowerOptions::default()
     };
-    lower_with(gpu, source, model, options)
+    plan_with(gpu, source, model, options)
 }
 
-fn lower_with(gpu: &Gpu, source: &Source, model: &Model, options: LowerOptions) -> Result<Plan, Failure> {
+fn plan_with(gpu: &Gpu, source: &Source, model: &Model, options: LowerOptions) -> Result<Plan, Failure> {
     if options.batch == 0 {
         return Err(Failure::Usage("--batch must be at least 1".into()));
     }
     let options = LowerOptions {
         samples_per_chunk: runtime::chunk_samples(&gpu.limits(), model.input.elements()),
-        tiling: crate::tune::cached_tiling(gpu),
+        tiling: super::tiles::cached_tiling(gpu),
         ..options
     };
     plan(model, &options).map_err(|e| invalid(source, vec![e.to_diagnostic()]))
@@ -381,7 +393,7 @@ pub fn train_loaded(
             options.weight_decay
         )));
     }
-    let plan = lower_for_training(gpu, source, model, options)?;
+    let plan = plan_for_training(gpu, source, model, options)?;
     let exe = Executable::new(gpu, plan)?;
     let wgsl: String = exe.shaders.concat();
     let layout = ParamLayout::new(model);
@@ -569,7 +581,7 @@ pub fn eval(
             eprintln!("warning: {warning}");
         }
     }
-    let plan = lower_for(gpu, &source, &checked, batch, OptimizerKind::Sgd)?;
+    let plan = plan_inference(gpu, &source, &checked, batch)?;
     let exe = Executable::new(gpu, plan)?;
     exe.write_params(&params);
     let (name, split) = match (&loaded.validation, use_train) {
@@ -612,13 +624,7 @@ pub fn predict(
         inputs.push(pixels);
         notes.push(note);
     }
-    let plan = lower_for(
-        gpu,
-        &source,
-        &checked,
-        images.len().clamp(1, 64),
-        OptimizerKind::Sgd,
-    )?;
+    let plan = plan_inference(gpu, &source, &checked, images.len().clamp(1, 64))?;
     let exe = Executable::new(gpu, plan)?;
     exe.write_params(&params);
     let probs = inference::predict(gpu, &exe, &inputs)?;

@@ -1,65 +1,16 @@
 //! `cnnc tune`: time candidate register tiles for each distinct GEMM-like
 //! kernel shape of a model on the current adapter, and keep the fastest in
-//! a small cache file that later runs on the same adapter read.
-//!
-//! The cache is JSON at `$CNNC_CACHE_DIR/tiles.json` (default
-//! `$XDG_CACHE_HOME/cnnc` or `~/.cache/cnnc`): adapter key → shape key →
-//! tile. The adapter key includes a hash of the tiled templates, so a
-//! changed kernel is tuned afresh.
+//! the cache (`super::tiles`) that later runs on the same adapter read.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::tiles::{adapter_key, cache_path, read_cache};
+use super::workflow::Failure;
 use crate::codegen::{GemmKind, LowerOptions, OptimizerKind, Tile, Tiling, plan};
 use crate::model::Model;
 use crate::runtime::{Executable, Gpu, Pass, StepUniform};
-use crate::workflow::Failure;
-
-type Cache = BTreeMap<String, BTreeMap<String, Tile>>;
-
-pub fn cache_path() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CNNC_CACHE_DIR") {
-        return PathBuf::from(dir).join("tiles.json");
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("cnnc").join("tiles.json")
-}
-
-/// What tunings are valid for: this adapter and driver, these kernels.
-pub fn adapter_key(gpu: &Gpu) -> String {
-    let templates: String = crate::codegen::template::TEMPLATES
-        .iter()
-        .filter(|(n, _)| n.ends_with("_tiled"))
-        .map(|(_, t)| *t)
-        .collect();
-    let hash = crate::train::sha256(templates.as_bytes());
-    format!(
-        "{} | {} {} | kernels {}",
-        gpu.info.name,
-        gpu.info.driver,
-        gpu.info.driver_info,
-        &hash[..12]
-    )
-}
-
-fn read_cache() -> Cache {
-    std::fs::read_to_string(cache_path())
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
-}
-
-/// The tiles tuned on this adapter (empty if none).
-pub fn cached_tiling(gpu: &Gpu) -> Tiling {
-    Tiling {
-        tuned: read_cache().remove(&adapter_key(gpu)).unwrap_or_default(),
-    }
-}
 
 /// Candidate tiles per kind: shapes that ran well on lavapipe and on
 /// GPUs (smaller ones) — the tuner measures rather than trusts.
@@ -98,7 +49,7 @@ pub fn tune(
         samples_per_chunk: crate::runtime::chunk_samples(&gpu.limits(), model.input.elements()),
         ..LowerOptions::default()
     };
-    let lower_with = |tiling: Tiling| {
+    let plan_with = |tiling: Tiling| {
         plan(
             model,
             &LowerOptions {
@@ -108,7 +59,7 @@ pub fn tune(
         )
         .map_err(|e| Failure::Failed(e.to_string()))
     };
-    let default_plan = lower_with(Tiling::default())?;
+    let default_plan = plan_with(Tiling::default())?;
     let gemms: Vec<(String, GemmKind, String, Tile)> = default_plan
         .kernels
         .iter()
@@ -125,7 +76,7 @@ pub fn tune(
             .iter()
             .map(|(_, kind, key, _)| (key.clone(), candidates(*kind)[round]))
             .collect();
-        let plan = lower_with(Tiling { tuned })?;
+        let plan = plan_with(Tiling { tuned })?;
         let exe = Executable::new(gpu, plan)?;
         exe.write_params(&exe.plan.params.init(1));
         exe.write_step(&StepUniform {

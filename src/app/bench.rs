@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::app::workflow::{Failure, plan_for, plan_inference};
 use crate::codegen::{OptimizerKind, Phase};
 use crate::data::Dataset;
 use crate::model::{CheckOptions, Model};
@@ -13,7 +14,6 @@ use crate::rng::SplitMix64;
 use crate::runtime::{Executable, Gpu, Pass, StepUniform};
 use crate::source::Source;
 use crate::train::{DeviceSplit, TrainOptions, step_uniform, write_batch};
-use crate::workflow::{Failure, lower_for};
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -102,7 +102,7 @@ pub fn run(
         ..TrainOptions::default()
     };
     let started = Instant::now();
-    let plan = lower_for(gpu, source, model, b, options.optimizer)?;
+    let plan = plan_for(gpu, source, model, b, options.optimizer)?;
     let exe = Executable::new(gpu, plan)?;
     exe.write_params(&exe.plan.params.init(1));
     let data = synthetic(model, 4 * b);
@@ -198,19 +198,13 @@ pub fn run(
         infer_images_per_s: b as f64 / (infer_batch_ms / 1e3),
         memory_bytes: exe.plan.memory_bytes(),
         memory: exe.plan.memory(),
-        tuned_kernels: {
-            let tiling = crate::tune::cached_tiling(gpu);
-            exe.plan
-                .kernels
-                .iter()
-                .filter(|k| {
-                    k.gemm
-                        .as_ref()
-                        .is_some_and(|(_, key)| tiling.tuned.contains_key(key))
-                })
-                .map(|k| k.name.clone())
-                .collect()
-        },
+        tuned_kernels: exe
+            .plan
+            .kernels
+            .iter()
+            .filter(|k| k.tuned)
+            .map(|k| k.name.clone())
+            .collect(),
         timing: if timestamps {
             "GPU timestamp queries, each kernel in its own compute pass".into()
         } else {
@@ -227,7 +221,7 @@ pub fn run(
 pub fn gemm(gpu: &Gpu) -> Result<f64, Failure> {
     let source = Source::new("gemm.cnn", "input 1x1x1024; dense 1024");
     let model = crate::load(&source, &CheckOptions::default()).expect("the GEMM model checks");
-    let plan = lower_for(gpu, &source, &model, 1024, OptimizerKind::Sgd)?;
+    let plan = plan_inference(gpu, &source, &model, 1024)?;
     let exe = Executable::new(gpu, plan)?;
     let kernel = exe
         .plan

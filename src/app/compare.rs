@@ -11,12 +11,12 @@ use std::sync::atomic::AtomicBool;
 use plotters::prelude::*;
 use serde::Serialize;
 
+use crate::app::workflow::{self, DataRequest, Failure, LoadedData, ModelRequest, TrainRequest};
 use crate::augment::Augment;
 use crate::chart::{self, ChartError, PALETTE, Series};
 use crate::runtime::Gpu;
 use crate::train::{ConsoleProgress, EpochMetrics, Outcome};
 use crate::units::{human_bytes, thousands};
-use crate::workflow::{self, DataRequest, Failure, LoadedData, ModelRequest, TrainRequest};
 
 /// One model to train: a file and its parameter settings.
 #[derive(Debug, Clone, PartialEq)]

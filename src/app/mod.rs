@@ -1,0 +1,19 @@
+//! The application: what the commands do, end to end, on top of the
+//! compiler's stages and the trainer. Nothing below `app` imports it; the
+//! CLI (`main.rs`) calls it and prints.
+//!
+//! - [`workflow`]: read and check a model, load its data, plan, open the
+//!   GPU, then train, evaluate or predict;
+//! - [`compare`]: train several models or a sweep alike and report;
+//! - [`bench`], [`tune`], [`tiles`]: speed, and the register tiles that give
+//!   it, cached per adapter;
+//! - [`inference`]: evaluation and prediction on the GPU;
+//! - [`summary`]: the Keras-style table and its JSON.
+
+pub mod bench;
+pub mod compare;
+pub mod inference;
+pub mod summary;
+pub mod tiles;
+pub mod tune;
+pub mod workflow;

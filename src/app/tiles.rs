@@ -1,0 +1,55 @@
+//! The tile cache that `cnnc tune` writes and every later plan on the
+//! same adapter reads: JSON at `$CNNC_CACHE_DIR/tiles.json` (default
+//! `$XDG_CACHE_HOME/cnnc` or `~/.cache/cnnc`), adapter key → shape key →
+//! tile. The adapter key includes a hash of the tiled templates, so a
+//! changed kernel is tuned afresh.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::codegen::{Tile, Tiling};
+use crate::runtime::Gpu;
+
+pub type Cache = BTreeMap<String, BTreeMap<String, Tile>>;
+
+pub fn cache_path() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CNNC_CACHE_DIR") {
+        return PathBuf::from(dir).join("tiles.json");
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("cnnc").join("tiles.json")
+}
+
+/// What tunings are valid for: this adapter and driver, these kernels.
+pub fn adapter_key(gpu: &Gpu) -> String {
+    let templates: String = crate::codegen::template::TEMPLATES
+        .iter()
+        .filter(|(n, _)| n.ends_with("_tiled"))
+        .map(|(_, t)| *t)
+        .collect();
+    let hash = crate::train::sha256(templates.as_bytes());
+    format!(
+        "{} | {} {} | kernels {}",
+        gpu.info.name,
+        gpu.info.driver,
+        gpu.info.driver_info,
+        &hash[..12]
+    )
+}
+
+pub fn read_cache() -> Cache {
+    std::fs::read_to_string(cache_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// The tiles tuned on this adapter (empty if none).
+pub fn cached_tiling(gpu: &Gpu) -> Tiling {
+    Tiling {
+        tuned: read_cache().remove(&adapter_key(gpu)).unwrap_or_default(),
+    }
+}
