@@ -1,0 +1,373 @@
+//! The command line's grammar: every command and flag, with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use cnnc::app::workflow::{DataRequest, Failure};
+use cnnc::runtime::Gpu;
+use cnnc::augment::Augment;
+use cnnc::codegen::OptimizerKind;
+use cnnc::data::DataSpec;
+use cnnc::train::{LrSchedule, TrainOptions};
+
+/// `--optimizer`: codegen's [`OptimizerKind`] under clap's names, so that
+/// clap stays in the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Optimizer {
+    /// SGD with (optional) momentum, as Keras's `SGD`
+    Sgd,
+    /// Adam with Keras's update rule
+    Adam,
+    /// Adam with decoupled weight decay (PyTorch's `AdamW`)
+    #[value(name = "adamw")]
+    AdamW,
+}
+
+impl From<Optimizer> for OptimizerKind {
+    fn from(o: Optimizer) -> Self {
+        match o {
+            Optimizer::Sgd => OptimizerKind::Sgd,
+            Optimizer::Adam => OptimizerKind::Adam,
+            Optimizer::AdamW => OptimizerKind::AdamW,
+        }
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "cnnc",
+    version,
+    about = "Compile and train small convolutional networks on the GPU"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Parse and shape-check a model: "ok" and its size, or every problem found
+    Check(ModelArgs),
+    /// Print a Keras-style table of layers, shapes, parameters and FLOPs
+    Summary {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Print one JSON object instead of the table
+        #[arg(long)]
+        json: bool,
+        /// Print the equivalent PyTorch module (the weights' names and layouts)
+        #[arg(long, conflicts_with = "json")]
+        pytorch: bool,
+    },
+    /// Write the generated WGSL kernels and a plan manifest (plan.json)
+    Compile {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Directory to write into (created if missing)
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+        /// Samples per step; every kernel is specialised to it
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// The optimizer whose update kernel to emit
+        #[arg(long, value_enum, default_value = "adam")]
+        optimizer: Optimizer,
+    },
+    /// Train a model on a dataset, writing metrics, weights and curves
+    Train {
+        /// The model file (.cnn); not needed with --resume
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        shape: ShapeArgs,
+        /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
+        #[arg(long, required_unless_present = "resume")]
+        data: Option<DataSpec>,
+        #[command(flatten)]
+        train: TrainArgs,
+        /// Run directory (default runs/<model>-<time>)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Start from these weights (safetensors)
+        #[arg(long, value_name = "W.safetensors")]
+        init: Option<PathBuf>,
+        /// Continue the interrupted run in DIR, with its own settings
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "data", "out", "init"])]
+        resume: Option<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// Loss, accuracy, per-class accuracy and confusion matrix of trained weights
+    Eval {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The weights (safetensors)
+        #[arg(long, value_name = "W.safetensors")]
+        weights: PathBuf,
+        /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR (its test split)
+        #[arg(long)]
+        data: DataSpec,
+        /// Evaluate the training split instead of the test split
+        #[arg(long)]
+        train_split: bool,
+        /// Evaluate N samples, drawn at random with --seed (as `train --limit`/`--val-limit`
+        /// draw them)
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// The seed that draws the --limit samples: give the run's --seed to
+        /// evaluate the samples it validated on
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// Most probable classes for PNG or JPEG images
+    Predict {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The weights (safetensors)
+        #[arg(long, value_name = "W.safetensors")]
+        weights: PathBuf,
+        /// Images to classify
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// How many classes to show per image
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// Train several models, or one over a sweep of its parameters, and compare them
+    Compare {
+        /// Model files (.cnn)
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Input shape for models without an `input` line
+        #[arg(long, value_name = "HxWxC", value_parser = parse_shape)]
+        input: Option<[usize; 3]>,
+        /// Sweep a parameter, e.g. --set width=8,16,32 (repeatable: all combinations)
+        #[arg(long = "set", value_name = "NAME=V1,V2,...", value_parser = parse_sweep)]
+        sweeps: Vec<(String, Vec<i64>)>,
+        /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
+        #[arg(long)]
+        data: DataSpec,
+        #[command(flatten)]
+        train: TrainArgs,
+        /// Directory for the report and every variant's run (default runs/compare-<time>)
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// Training and inference throughput, first-step time, per-layer kernel times
+    Bench {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Timed steps
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Untimed steps first
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        #[arg(long, value_enum, default_value = "adam")]
+        optimizer: Optimizer,
+        /// Skip timing the reference GEMM
+        #[arg(long)]
+        no_gemm: bool,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// Time candidate register tiles for each layer shape on this adapter; cache the fastest
+    Tune {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        #[arg(long, value_enum, default_value = "adam")]
+        optimizer: Optimizer,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// List the GPU adapters wgpu can use (for --adapter)
+    Adapters,
+}
+
+/// How a command names a model.
+#[derive(Args)]
+pub struct ModelArgs {
+    /// The model file (.cnn)
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+}
+
+#[derive(Args)]
+pub struct ShapeArgs {
+    /// Input shape for a model without an `input` line, e.g. 28x28x1
+    #[arg(long, value_name = "HxWxC", value_parser = parse_shape)]
+    pub input: Option<[usize; 3]>,
+    /// Override a declared parameter, e.g. --set width=64 (repeatable)
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, i64)>,
+}
+
+/// Flags shared by `train` (and `compare`).
+#[derive(Args)]
+pub struct TrainArgs {
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: Optimizer,
+    /// Learning rate (default: 0.001 for Adam, 0.01 for SGD, as in Keras)
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// SGD momentum (default 0; with adam and adamw, beta1 = 0.9 plays its role)
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Train on N samples drawn at random (with --seed)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Hold out this fraction of the training samples, drawn at random
+    /// (with --seed), for validation (instead of the test split)
+    #[arg(long, value_name = "F")]
+    pub val_split: Option<f64>,
+    /// Validate on N validation samples drawn at random (with --seed)
+    #[arg(long, value_name = "N")]
+    pub val_limit: Option<usize>,
+    /// Keep the training samples in file order
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Stop after N optimizer steps
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u64>,
+    /// Stop when validation accuracy has not improved for N epochs
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
+    /// L2 weight decay of conv and dense kernels (decoupled with --optimizer adamw)
+    #[arg(long, value_name = "W", default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Random transformations of training images: flip, shift:P, crop:P, joined with
+    /// commas (`compare` takes several --augment, one variant each)
+    #[arg(long, value_name = "SPEC", value_parser = |s: &str| s.parse::<Augment>())]
+    pub augment: Vec<Augment>,
+    /// Learning rate per epoch: constant, step:EVERY:FACTOR or cosine
+    #[arg(long, value_name = "SCHEDULE", default_value = "constant", value_parser = |s: &str| s.parse::<LrSchedule>())]
+    pub lr_schedule: LrSchedule,
+    /// Ramp the learning rate up over the first N epochs
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub warmup_epochs: usize,
+}
+
+impl TrainArgs {
+    pub fn options(&self) -> Result<TrainOptions, Failure> {
+        let momentum = match (self.momentum, OptimizerKind::from(self.optimizer)) {
+            (None, _) => 0.0,
+            (Some(m), OptimizerKind::Sgd) if (0.0..1.0).contains(&m) => m,
+            (Some(m), OptimizerKind::Sgd) => {
+                return Err(Failure::Usage(format!("--momentum must be in [0, 1), not {m}")));
+            }
+            // Ignoring it would train something else than was asked for.
+            (Some(_), adam) => {
+                return Err(Failure::Usage(format!(
+                    "--momentum applies to --optimizer sgd only; with {}, Adam's beta1 (0.9, as in Keras) plays that role",
+                    format!("{adam:?}").to_lowercase()
+                )));
+            }
+        };
+        Ok(TrainOptions {
+            epochs: self.epochs,
+            batch: self.batch,
+            optimizer: self.optimizer.into(),
+            lr: self.lr.unwrap_or(match self.optimizer.into() {
+                OptimizerKind::Adam | OptimizerKind::AdamW => 1e-3,
+                OptimizerKind::Sgd => 1e-2,
+            }),
+            momentum,
+            seed: self.seed,
+            shuffle: !self.no_shuffle,
+            max_steps: self.steps,
+            patience: self.patience,
+            weight_decay: self.weight_decay,
+            augment: self.augment.first().copied().unwrap_or_default(),
+            lr_schedule: self.lr_schedule,
+            warmup_epochs: self.warmup_epochs,
+        })
+    }
+
+    pub fn data(&self, spec: DataSpec) -> DataRequest {
+        DataRequest {
+            spec,
+            limit: self.limit,
+            val_split: self.val_split,
+            val_limit: self.val_limit,
+            seed: self.seed,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct DeviceArgs {
+    /// GPU adapter: an index or part of a name from `cnnc adapters`
+    #[arg(long, value_name = "ADAPTER")]
+    pub adapter: Option<String>,
+}
+
+impl DeviceArgs {
+    pub fn open(&self) -> Result<Gpu, Failure> {
+        Ok(Gpu::new(self.adapter.as_deref())?)
+    }
+}
+
+pub fn parse_shape(text: &str) -> Result<[usize; 3], String> {
+    let parts: Vec<&str> = text.split('x').collect();
+    let sizes: Result<Vec<usize>, _> = parts.iter().map(|p| p.trim().parse::<usize>()).collect();
+    match sizes.as_deref() {
+        Ok([h, w, c]) if *h > 0 && *w > 0 && *c > 0 => Ok([*h, *w, *c]),
+        _ => Err(format!(
+            "expected HEIGHTxWIDTHxCHANNELS such as 28x28x1, found `{text}`"
+        )),
+    }
+}
+
+pub fn parse_sweep(text: &str) -> Result<(String, Vec<i64>), String> {
+    let (name, values) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=V1,V2,... such as width=16,32, found `{text}`"))?;
+    let values = values
+        .split(',')
+        .map(|v| v.trim().parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            format!("the values of `{name}` must be integers separated by commas, found `{values}`")
+        })?;
+    Ok((name.trim().to_string(), values))
+}
+
+pub fn parse_set(text: &str) -> Result<(String, i64), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE such as width=64, found `{text}`"))?;
+    let value = value
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| format!("the value of `{name}` must be an integer, found `{value}`"))?;
+    Ok((name.trim().to_string(), value))
+}
