@@ -208,3 +208,103 @@ fn suffix_l2(f: f32) -> String {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Conv, Dense, Operand, Padding};
+
+    fn layer(kind: LayerKind, input: Shape) -> Layer {
+        let site = Site {
+            span: Span::new(0, 0),
+            focus: Span::new(0, 0),
+            from: None,
+        };
+        let output = of(&kind).output(&kind, input, &site).expect("a shape");
+        Layer {
+            name: of(&kind).stem(&kind).to_string(),
+            kind,
+            inputs: vec![Operand::Input],
+            input,
+            output,
+            span: Span::new(0, 0),
+        }
+    }
+
+    const IMAGE: Shape = Shape::Image { h: 8, w: 8, c: 3 };
+
+    #[test]
+    fn conv_counts_as_keras() {
+        let conv = Conv {
+            filters: 4,
+            kernel: [3, 3],
+            stride: 1,
+            padding: Padding::Valid,
+            activation: Activation::Relu,
+            l2: 0.0,
+        };
+        let l = layer(LayerKind::Conv(conv), IMAGE);
+        assert_eq!(l.output, Shape::Image { h: 6, w: 6, c: 4 });
+        assert_eq!(l.params().trainable, 3 * 3 * 3 * 4 + 4);
+        assert_eq!(l.flops(), 2 * 6 * 6 * 4 * 3 * 3 * 3);
+        assert_eq!(l.describe(), "conv 4 3x3 relu");
+    }
+
+    #[test]
+    fn dense_flattens_an_image_first() {
+        let dense = LayerKind::Dense(Dense {
+            units: 10,
+            activation: Activation::Softmax,
+            l2: 0.5,
+        });
+        assert_eq!(
+            of(&dense).prelude(IMAGE),
+            Some(LayerKind::Flatten { implicit: true })
+        );
+        assert_eq!(of(&dense).prelude(Shape::Flat(4)), None);
+        let l = layer(dense, Shape::Flat(192));
+        assert_eq!(l.params().total(), 192 * 10 + 10);
+        assert_eq!(l.describe(), "dense 10 softmax l2 0.5");
+    }
+
+    #[test]
+    fn layers_without_weights() {
+        let flatten = layer(LayerKind::Flatten { implicit: true }, IMAGE);
+        assert_eq!(flatten.output, Shape::Flat(192));
+        assert_eq!(flatten.activation_bytes(), 0);
+        assert_eq!(flatten.describe(), "flatten (implicit)");
+        let bn = layer(LayerKind::BatchNorm, IMAGE);
+        assert_eq!((bn.params().trainable, bn.params().non_trainable), (6, 6));
+        let relu = layer(LayerKind::Activation(Activation::LeakyRelu), IMAGE);
+        assert_eq!(
+            (relu.name.as_str(), relu.kind_name()),
+            ("leaky_relu", "activation")
+        );
+        assert_eq!(relu.activation(), Activation::LeakyRelu);
+    }
+
+    #[test]
+    fn a_sum_keeps_its_shape_and_costs_nothing() {
+        let add = layer(LayerKind::Add, IMAGE);
+        assert_eq!(add.output, IMAGE);
+        assert_eq!((add.params().total(), add.flops()), (0, 0));
+        assert_eq!((add.kind_name(), add.describe()), ("add", "add".to_string()));
+        assert_eq!(add.activation_bytes(), 4 * 192);
+    }
+
+    #[test]
+    fn a_flat_input_to_a_pool_is_located() {
+        let pool = LayerKind::Pool(crate::model::Pool {
+            kind: crate::model::PoolKind::Max,
+            window: [2, 2],
+            stride: 2,
+        });
+        let site = Site {
+            span: Span::new(0, 0),
+            focus: Span::new(0, 0),
+            from: None,
+        };
+        assert!(of(&pool).output(&pool, Shape::Flat(10), &site).is_err());
+        let ok = of(&pool).output(&pool, IMAGE, &site);
+        assert_eq!(ok.ok(), Some(Shape::Image { h: 4, w: 4, c: 3 }));
+    }
+}
