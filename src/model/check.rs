@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use super::{Conv, Dense, Layer, LayerKind, Model, Operand, Pool, Shape, conv_out};
+use super::kinds::{self, Site, Spec};
+use super::{Layer, LayerKind, Model, Operand, Shape};
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, Spanned};
-use crate::syntax::{Activation, BinOp, Expr, Padding, Program, Statement};
+use crate::syntax::{Activation, BinOp, Expr, Program, Statement};
 use crate::units::human_bytes;
 
 /// What the command line adds to a model file.
@@ -38,7 +39,9 @@ pub fn check(program: &Program, options: &CheckOptions) -> Result<Model, Diagnos
     }
 }
 
-struct Checker {
+/// The checker's state: what lowering a layer statement (`kinds::lower`)
+/// reports into and evaluates counts against.
+pub(super) struct Checker {
     errors: Vec<Diagnostic>,
     /// Parameter values, by name, with where each was declared.
     params: HashMap<String, (i64, Span)>,
@@ -64,25 +67,68 @@ impl Checker {
         }
         self.check_overrides(options);
 
-        let mut name: Option<&Spanned<String>> = None;
-        let mut input: Option<Spanned<[u64; 3]>> = None;
+        let Walk {
+            name,
+            input,
+            layers,
+            layer_statements,
+        } = self.walk(program, options);
+
+        let input = self.input_shape(input.as_ref(), options);
+        if layers.is_empty() && self.errors.is_empty() {
+            self.errors.push(
+                Diagnostic::error("the model has no layers")
+                    .help("a model is a list of layers, for example: `input 28x28x1; conv 32 3x3 relu; pool 2; dense 10 softmax`"),
+            );
+        }
+        self.check_softmax(&layers);
+        if layers.len() < layer_statements {
+            // A layer with a bad count is missing: shapes after it would be
+            // wrong, so report what we have rather than cascade.
+            return None;
+        }
+        let layers = self.propagate(input?, &layers)?;
+        if !self.weights_fit(&layers) {
+            return None;
+        }
+        let name = name.map_or_else(|| options.default_name.clone(), |n| n.node.clone());
+        let params = self
+            .param_order
+            .iter()
+            .map(|n| (n.clone(), self.params[n].0))
+            .collect();
+        Some(Model {
+            name,
+            input: input?,
+            params,
+            layers,
+        })
+    }
+
+    /// Reads the statements in order: the name, the input, parameters
+    /// (declared as they come), and each layer lowered by its kind.
+    fn walk<'p>(&mut self, program: &'p Program, options: &CheckOptions) -> Walk<'p> {
+        let mut walk = Walk {
+            name: None,
+            input: None,
+            layers: Vec::new(),
+            layer_statements: 0,
+        };
         let mut first_layer: Option<Span> = None;
-        let mut layers: Vec<(Span, LayerSpec)> = Vec::new();
-        let mut layer_statements = 0;
 
         for statement in &program.statements {
             let span = statement.span;
             match &statement.node {
-                Statement::Model(n) => match name {
+                Statement::Model(n) => match walk.name {
                     Some(first) => self.errors.push(
                         Diagnostic::error("the model is named twice")
                             .label(span, "second `model` line")
                             .label(first.span, "first named here"),
                     ),
-                    None => name = Some(n),
+                    None => walk.name = Some(n),
                 },
                 Statement::Input(dims) => {
-                    if let Some(first) = &input {
+                    if let Some(first) = &walk.input {
                         self.errors.push(
                             Diagnostic::error("duplicate `input`")
                                 .label(span, "second `input` line")
@@ -100,34 +146,24 @@ impl Checker {
                         }
                         // Used even when misplaced, so that its absence is
                         // not reported as well.
-                        input = Some(dims.clone());
+                        walk.input = Some(dims.clone());
                     }
                 }
                 Statement::Param { name, value } => self.declare(name, value, options),
                 other => {
                     first_layer.get_or_insert(span);
-                    layer_statements += 1;
-                    if let Some(spec) = self.layer_spec(other) {
-                        layers.push((span, spec));
+                    walk.layer_statements += 1;
+                    if let Some(spec) = kinds::lower(other, span, self) {
+                        walk.layers.push(spec);
                     }
                 }
             }
         }
+        walk
+    }
 
-        let input = self.input_shape(input.as_ref(), options);
-        if layers.is_empty() && self.errors.is_empty() {
-            self.errors.push(
-                Diagnostic::error("the model has no layers")
-                    .help("a model is a list of layers, for example: `input 28x28x1; conv 32 3x3 relu; pool 2; dense 10 softmax`"),
-            );
-        }
-        self.check_softmax(&layers);
-        if layers.len() < layer_statements {
-            // A layer with a bad count is missing: shapes after it would be
-            // wrong, so report what we have rather than cascade.
-            return None;
-        }
-        let layers = self.propagate(input?, &layers)?;
+    /// Refuses a model whose weights no GPU binding could hold.
+    fn weights_fit(&mut self, layers: &[Layer]) -> bool {
         let weights: u64 = layers.iter().map(|l| l.params().total() as u64).sum();
         if weights * 4 > MAX_TENSOR_BYTES {
             self.errors.push(
@@ -141,20 +177,9 @@ impl Checker {
                 ))
                 .help("use fewer filters or units"),
             );
-            return None;
+            return false;
         }
-        let name = name.map_or_else(|| options.default_name.clone(), |n| n.node.clone());
-        let params = self
-            .param_order
-            .iter()
-            .map(|n| (n.clone(), self.params[n].0))
-            .collect();
-        Some(Model {
-            name,
-            input: input?,
-            params,
-            layers,
-        })
+        true
     }
 
     fn check_overrides(&mut self, options: &CheckOptions) {
@@ -249,7 +274,7 @@ impl Checker {
     }
 
     /// A count (filters, units): an expression that must be at least 1.
-    fn count(&mut self, expr: &Spanned<Expr>, what: &str) -> Option<usize> {
+    pub(super) fn count(&mut self, expr: &Spanned<Expr>, what: &str) -> Option<usize> {
         let value = self.eval(expr)?;
         if value < 1 {
             let shown = match expr.node {
@@ -266,7 +291,7 @@ impl Checker {
         Some(value as usize)
     }
 
-    fn positive(&mut self, value: &Spanned<u64>, what: &str) -> Option<usize> {
+    pub(super) fn positive(&mut self, value: &Spanned<u64>, what: &str) -> Option<usize> {
         if value.node == 0 {
             self.errors
                 .push(Diagnostic::error(format!("{what} must be at least 1")).label(value.span, "0"));
@@ -275,7 +300,7 @@ impl Checker {
         Some(value.node as usize)
     }
 
-    fn window(&mut self, value: &Spanned<[u64; 2]>, what: &str) -> Option<[usize; 2]> {
+    pub(super) fn window(&mut self, value: &Spanned<[u64; 2]>, what: &str) -> Option<[usize; 2]> {
         if value.node.contains(&0) {
             self.errors.push(
                 Diagnostic::error(format!("a {what} cannot have a zero size")).label(value.span, "0 here"),
@@ -285,7 +310,7 @@ impl Checker {
         Some([value.node[0] as usize, value.node[1] as usize])
     }
 
-    fn l2(&mut self, value: &Option<Spanned<f64>>) -> f32 {
+    pub(super) fn l2(&mut self, value: &Option<Spanned<f64>>) -> f32 {
         match value {
             Some(v) if v.node < 0.0 => {
                 self.errors.push(
@@ -299,70 +324,9 @@ impl Checker {
         }
     }
 
-    /// The layer a statement asks for, with its counts evaluated; `None`
-    /// after reporting why when a count is bad.
-    fn layer_spec(&mut self, statement: &Statement) -> Option<LayerSpec> {
-        Some(match statement {
-            Statement::Conv(c) => {
-                let filters = self.count(&c.filters, "filters");
-                let kernel = self.window(&c.kernel, "kernel");
-                let stride = c.stride.as_ref().map_or(Some(1), |s| self.positive(s, "stride"));
-                let l2 = self.l2(&c.l2);
-                LayerSpec::Conv {
-                    conv: Conv {
-                        filters: filters?,
-                        kernel: kernel?,
-                        stride: stride?,
-                        padding: c.padding.as_ref().map_or(Padding::Valid, |p| p.node),
-                        activation: c.activation.as_ref().map_or(Activation::Linear, |a| a.node),
-                        l2,
-                    },
-                    kernel_span: c.kernel.span,
-                }
-            }
-            Statement::Pool(p) => {
-                let window = self.window(&p.window, "pool window")?;
-                let stride = match &p.stride {
-                    Some(s) => self.positive(s, "stride")?,
-                    None => window[0],
-                };
-                LayerSpec::Pool {
-                    pool: Pool {
-                        kind: p.kind,
-                        window,
-                        stride,
-                    },
-                    window_span: p.window.span,
-                }
-            }
-            Statement::Dense(d) => {
-                let l2 = self.l2(&d.l2);
-                LayerSpec::Dense(Dense {
-                    units: self.count(&d.units, "units")?,
-                    activation: d.activation.as_ref().map_or(Activation::Linear, |a| a.node),
-                    l2,
-                })
-            }
-            Statement::Flatten => LayerSpec::Plain(LayerKind::Flatten { implicit: false }),
-            Statement::BatchNorm => LayerSpec::Plain(LayerKind::BatchNorm),
-            Statement::Activation(a) => LayerSpec::Plain(LayerKind::Activation(*a)),
-            Statement::Dropout(rate) => {
-                if !(0.0..1.0).contains(&rate.node) {
-                    self.errors.push(
-                        Diagnostic::error(format!("dropout rate {} is outside [0, 1)", rate.node))
-                            .label(rate.span, "the fraction of values to drop")
-                            .help("a dropout rate is a fraction: 0 keeps everything, 0.5 drops half; 1 would drop all"),
-                    );
-                    return None;
-                }
-                LayerSpec::Plain(LayerKind::Dropout {
-                    rate: rate.node as f32,
-                })
-            }
-            Statement::Model(_) | Statement::Input(_) | Statement::Param { .. } => {
-                unreachable!("not a layer statement in layer_spec")
-            }
-        })
+    /// Reports a problem found while lowering a statement.
+    pub(super) fn error(&mut self, diagnostic: Diagnostic) {
+        self.errors.push(diagnostic);
     }
 
     fn input_shape(&mut self, input: Option<&Spanned<[u64; 3]>>, options: &CheckOptions) -> Option<Shape> {
@@ -405,14 +369,14 @@ impl Checker {
     }
 
     /// `softmax` belongs on the last layer only: the loss applies it.
-    fn check_softmax(&mut self, layers: &[(Span, LayerSpec)]) {
+    fn check_softmax(&mut self, layers: &[Spec]) {
         let count = layers.len();
-        for (i, (span, spec)) in layers.iter().enumerate() {
-            if spec.activation() == Activation::Softmax && i + 1 != count {
+        for (i, spec) in layers.iter().enumerate() {
+            if kinds::of(&spec.kind).activation(&spec.kind) == Activation::Softmax && i + 1 != count {
                 self.errors.push(
                     Diagnostic::error("`softmax` is only allowed on the last layer")
-                        .label(*span, "softmax here")
-                        .label(layers[count - 1].0, "the last layer")
+                        .label(spec.span, "softmax here")
+                        .label(layers[count - 1].span, "the last layer")
                         .help("softmax turns scores into class probabilities; use `relu` (or another activation) on inner layers"),
                 );
             }
@@ -421,160 +385,55 @@ impl Checker {
 
     /// Walks the layers from the input, computing every shape; stops at the
     /// first layer whose input cannot be known.
-    fn propagate(&mut self, input: Shape, specs: &[(Span, LayerSpec)]) -> Option<Vec<Layer>> {
+    fn propagate(&mut self, input: Shape, specs: &[Spec]) -> Option<Vec<Layer>> {
         let mut layers: Vec<Layer> = Vec::new();
         let mut counts: HashMap<&'static str, usize> = HashMap::new();
         let mut shape = input;
-        for (span, spec) in specs {
-            let span = *span;
-            let (kind, output) = match spec {
-                LayerSpec::Conv { conv, kernel_span } => {
-                    let (h, w) = self.image_input(shape, span, "conv", layers.last())?;
-                    let out = conv_out(h, conv.kernel[0], conv.stride, conv.padding).zip(conv_out(
-                        w,
-                        conv.kernel[1],
-                        conv.stride,
-                        conv.padding,
-                    ));
-                    let Some((oh, ow)) = out else {
-                        self.window_too_large(shape, *kernel_span, layers.last(), "kernel", conv.kernel);
-                        return None;
-                    };
-                    (
-                        LayerKind::Conv(*conv),
-                        Shape::Image {
-                            h: oh,
-                            w: ow,
-                            c: conv.filters,
-                        },
-                    )
-                }
-                LayerSpec::Pool { pool, window_span } => {
-                    let (h, w) = self.image_input(shape, span, "pool", layers.last())?;
-                    let out = conv_out(h, pool.window[0], pool.stride, Padding::Valid).zip(conv_out(
-                        w,
-                        pool.window[1],
-                        pool.stride,
-                        Padding::Valid,
-                    ));
-                    let Some((oh, ow)) = out else {
-                        self.window_too_large(shape, *window_span, layers.last(), "pool window", pool.window);
-                        return None;
-                    };
-                    (
-                        LayerKind::Pool(*pool),
-                        Shape::Image {
-                            h: oh,
-                            w: ow,
-                            c: shape.channels(),
-                        },
-                    )
-                }
-                LayerSpec::Dense(dense) => {
-                    if let Shape::Image { .. } = shape {
-                        let flat = Shape::Flat(shape.elements());
-                        push_layer(
-                            &mut layers,
-                            &mut counts,
-                            LayerKind::Flatten { implicit: true },
-                            shape,
-                            flat,
-                            span,
-                        );
-                        shape = flat;
-                    }
-                    (LayerKind::Dense(*dense), Shape::Flat(dense.units))
-                }
-                LayerSpec::Plain(LayerKind::Flatten { implicit }) => (
-                    LayerKind::Flatten { implicit: *implicit },
-                    Shape::Flat(shape.elements()),
-                ),
-                LayerSpec::Plain(kind) => (kind.clone(), shape),
+        for spec in specs {
+            let rule = kinds::of(&spec.kind);
+            if let Some(kind) = rule.prelude(shape) {
+                let site = Site {
+                    span: spec.span,
+                    focus: spec.span,
+                    from: layers.last(),
+                };
+                let output = kinds::of(&kind).output(&kind, shape, &site).ok()?;
+                push_layer(&mut layers, &mut counts, kind, shape, output, spec.span);
+                shape = output;
+            }
+            let site = Site {
+                span: spec.span,
+                focus: spec.focus,
+                from: layers.last(),
             };
-            if !self.fits(&kind, shape, output, span) {
+            let output = match rule.output(&spec.kind, shape, &site) {
+                Ok(output) => output,
+                Err(d) => {
+                    self.errors.push(d);
+                    return None;
+                }
+            };
+            if !self.fits(&spec.kind, shape, output, spec.span) {
                 return None;
             }
-            push_layer(&mut layers, &mut counts, kind, shape, output, span);
+            push_layer(
+                &mut layers,
+                &mut counts,
+                spec.kind.clone(),
+                shape,
+                output,
+                spec.span,
+            );
             shape = output;
         }
         Some(layers)
-    }
-
-    /// The height and width of an image input; reports a flat one.
-    fn image_input(
-        &mut self,
-        shape: Shape,
-        span: Span,
-        what: &str,
-        from: Option<&Layer>,
-    ) -> Option<(usize, usize)> {
-        match shape {
-            Shape::Image { h, w, .. } => Some((h, w)),
-            Shape::Flat(n) => {
-                let mut d = Diagnostic::error(format!(
-                    "`{what}` needs an image (HxWxC) input, but its input is a vector of {n}"
-                ))
-                .label(span, format!("{what} on a flat input"));
-                if let Some(layer) = from {
-                    d = d.label(layer.span, format!("`{}` outputs a vector of {n}", layer.name));
-                }
-                self.errors.push(d.help(format!(
-                    "put `{what}` layers before the first `flatten` or `dense`"
-                )));
-                None
-            }
-        }
-    }
-
-    /// Reports a kernel or pool window that does not fit its input, with
-    /// the arithmetic.
-    fn window_too_large(
-        &mut self,
-        input: Shape,
-        span: Span,
-        from: Option<&Layer>,
-        what: &str,
-        window: [usize; 2],
-    ) {
-        let Shape::Image { h, w, .. } = input else {
-            return;
-        };
-        let mut d = Diagnostic::error(format!(
-            "a {}x{} {what} does not fit a {h}x{w} input",
-            window[0], window[1]
-        ))
-        .label(
-            span,
-            format!(
-                "{}x{} is larger than {h}x{w}; without padding the output would be {}x{}",
-                window[0],
-                window[1],
-                (h as i64 - window[0] as i64 + 1).max(0),
-                (w as i64 - window[1] as i64 + 1).max(0)
-            ),
-        );
-        if let Some(layer) = from {
-            d = d.label(layer.span, format!("`{}` outputs {}", layer.name, layer.output));
-        }
-        let help = if what == "kernel" {
-            "use `same` padding, a smaller kernel, or fewer pooling layers before this one"
-        } else {
-            "use a smaller pool window, or fewer pooling layers before this one"
-        };
-        self.errors.push(d.help(help));
     }
 
     /// Refuses tensors that no GPU binding could hold (and whose sizes
     /// would overflow 64-bit arithmetic further on).
     fn fits(&mut self, kind: &LayerKind, input: Shape, output: Shape, span: Span) -> bool {
         let elements = |s: Shape| s.dims().iter().fold(1u128, |a, &d| a.saturating_mul(d as u128));
-        let weights: u128 = match kind {
-            LayerKind::Conv(c) => (c.kernel[0] as u128 * c.kernel[1] as u128)
-                .saturating_mul(input.channels() as u128)
-                .saturating_mul(c.filters as u128),
-            LayerKind::Dense(d) => elements(input).saturating_mul(d.units as u128),
-            _ => 0,
-        };
+        let weights = kinds::of(kind).largest_weight(kind, input);
         let limit = MAX_TENSOR_BYTES as u128 / 4;
         let (what, n) = if weights > limit {
             ("weights", weights)
@@ -599,23 +458,16 @@ impl Checker {
     }
 }
 
-/// A layer statement with its counts evaluated, before shapes are known.
-enum LayerSpec {
-    Conv { conv: Conv, kernel_span: Span },
-    Pool { pool: Pool, window_span: Span },
-    Dense(Dense),
-    Plain(LayerKind),
-}
-
-impl LayerSpec {
-    fn activation(&self) -> Activation {
-        match self {
-            LayerSpec::Conv { conv, .. } => conv.activation,
-            LayerSpec::Dense(d) => d.activation,
-            LayerSpec::Plain(LayerKind::Activation(a)) => *a,
-            _ => Activation::Linear,
-        }
-    }
+/// What the statements say, before shapes: see [`Checker::walk`].
+struct Walk<'p> {
+    /// The first `model` line's name.
+    name: Option<&'p Spanned<String>>,
+    /// The first `input` line, even when misplaced.
+    input: Option<Spanned<[u64; 3]>>,
+    /// Every layer statement whose counts are good, in order.
+    layers: Vec<Spec>,
+    /// Layer statements, good or not.
+    layer_statements: usize,
 }
 
 fn push_layer(
@@ -626,16 +478,7 @@ fn push_layer(
     output: Shape,
     span: Span,
 ) {
-    let base = match &kind {
-        LayerKind::Conv(_) => "conv",
-        LayerKind::Pool(_) => "pool",
-        LayerKind::Dense(_) => "dense",
-        LayerKind::Flatten { .. } => "flatten",
-        LayerKind::Dropout { .. } => "dropout",
-        LayerKind::BatchNorm => "batchnorm",
-        LayerKind::Activation(a) => a.keyword(),
-        LayerKind::Add => "add",
-    };
+    let base = kinds::of(&kind).stem(&kind);
     let n = counts.entry(base).or_insert(0);
     *n += 1;
     // The language writes chains: each layer reads the one before.
