@@ -3,7 +3,6 @@
 //! Exit codes: 0 success, 1 an invalid model (or a failed run), 2 a usage or
 //! I/O error. A panic is always a bug.
 
-
 mod cli;
 
 use std::process::ExitCode;
@@ -110,4 +109,3 @@ fn main() -> ExitCode {
         }
     }
 }
-

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use cnnc::app::workflow::{DataRequest, Failure};
-use cnnc::runtime::Gpu;
 use cnnc::augment::Augment;
 use cnnc::codegen::OptimizerKind;
 use cnnc::data::DataSpec;
+use cnnc::runtime::Gpu;
 use cnnc::train::{LrSchedule, TrainOptions};
 
 /// `--optimizer`: codegen's [`OptimizerKind`] under clap's names, so that

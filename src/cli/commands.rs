@@ -61,28 +61,7 @@ pub fn compile(
     optimizer: OptimizerKind,
 ) -> Result<(), Failure> {
     let (source, model) = load(args)?;
-    if batch == 0 {
-        return Err(Failure::Usage("--batch must be at least 1".into()));
-    }
-    let options = cnnc::codegen::LowerOptions {
-        batch,
-        optimizer,
-        ..Default::default()
-    };
-    let invalid = |e: cnnc::codegen::LowerError| Failure::Invalid {
-        path: source.path.clone(),
-        text: source.text.clone(),
-        diagnostics: vec![e.to_diagnostic()],
-    };
-    let plan = cnnc::codegen::plan(&model, &options).map_err(invalid)?;
-    let shaders = cnnc::codegen::emit(&plan).map_err(invalid)?;
-    let io = |e: std::io::Error| Failure::Usage(format!("cannot write to {}: {e}", out.display()));
-    std::fs::create_dir_all(out).map_err(io)?;
-    for (i, wgsl) in shaders.iter().enumerate() {
-        std::fs::write(out.join(plan.kernel_file(i)), wgsl).map_err(io)?;
-    }
-    let manifest = serde_json::to_string_pretty(&plan.manifest()).expect("a plan serialises");
-    std::fs::write(out.join("plan.json"), manifest + "\n").map_err(io)?;
+    let plan = workflow::compile(&source, &model, out, batch, optimizer)?;
     println!(
         "wrote {} kernels and plan.json to {} ({} of buffers at batch {batch})",
         plan.kernels.len(),
