@@ -71,6 +71,17 @@ pub struct Geometry {
     pub pad: [usize; 2],
 }
 
+impl Geometry {
+    /// The input index (in pixels) under tap (ky, kx) of output (n, oy,
+    /// ox), or `None` where the tap falls on padding.
+    pub fn tap(&self, n: usize, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<usize> {
+        let iy = (oy * self.stride + ky).checked_sub(self.pad[0])?;
+        let ix = (ox * self.stride + kx).checked_sub(self.pad[1])?;
+        (iy < self.ih && ix < self.iw).then_some((n * self.ih + iy) * self.iw + ix)
+    }
+}
+
+/// A shape as (height, width, channels); a flat vector is 1x1xN.
 pub fn hwc(shape: Shape) -> (usize, usize, usize) {
     match shape {
         Shape::Image { h, w, c } => (h, w, c),
