@@ -3,36 +3,20 @@
 //! here from the layer specs rather than taken from the code under test.
 //! `tests` hold both against `ParamLayout::new` and the checker's shapes.
 
+use super::rules;
 use crate::model::{Conv, Layer, LayerKind, Model, Padding, Shape};
 use crate::params::{ParamLayout, ParamRole, ParamTensor};
 
 /// The buffer convention the kernels read (documented in `params`): layer
-/// by layer, kernel then bias (a batchnorm's scale, shift, running mean and
-/// variance), each tensor starting at a multiple of 4 floats; conv kernels
-/// `[KH][KW][CI][CO]`, dense `[IN][OUT]`.
+/// by layer, each kind's tensors in the order its rule lists them (kernel
+/// then bias; a batchnorm's scale, shift, running mean and variance), each
+/// starting at a multiple of 4 floats; conv kernels `[KH][KW][CI][CO]`,
+/// dense `[IN][OUT]`.
 pub fn layout(model: &Model) -> ParamLayout {
     let mut tensors: Vec<ParamTensor> = Vec::new();
     let mut end: usize = 0;
     for (i, layer) in model.layers.iter().enumerate() {
-        let ci = layer.input.channels();
-        let shapes: Vec<(ParamRole, Vec<usize>)> = match &layer.kind {
-            LayerKind::Conv(c) => vec![
-                (ParamRole::Weight, vec![c.kernel[0], c.kernel[1], ci, c.filters]),
-                (ParamRole::Bias, vec![c.filters]),
-            ],
-            LayerKind::Dense(d) => vec![
-                (ParamRole::Weight, vec![layer.input.elements(), d.units]),
-                (ParamRole::Bias, vec![d.units]),
-            ],
-            LayerKind::BatchNorm => vec![
-                (ParamRole::Weight, vec![ci]),
-                (ParamRole::Bias, vec![ci]),
-                (ParamRole::RunningMean, vec![ci]),
-                (ParamRole::RunningVar, vec![ci]),
-            ],
-            _ => vec![],
-        };
-        for (role, shape) in shapes {
+        for (role, shape) in rules::of(&layer.kind).params(layer) {
             let offset = end.div_ceil(4) * 4;
             end = offset + shape.iter().product::<usize>();
             let suffix = match role {

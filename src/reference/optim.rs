@@ -1,7 +1,8 @@
 //! The optimizers and regularisation, as Keras defines them, on the flat
 //! parameter buffer.
 
-use crate::model::{LayerKind, Model};
+use super::rules;
+use crate::model::Model;
 use crate::params::{ParamLayout, ParamRole};
 
 /// Regularisation before an optimizer step, as `weight_penalty.wgsl`
@@ -19,7 +20,7 @@ pub fn regularise(
 ) {
     for t in &layout.tensors {
         let layer = &model.layers[t.layer];
-        if t.role != ParamRole::Weight || !matches!(layer.kind, LayerKind::Conv(_) | LayerKind::Dense(_)) {
+        if t.role != ParamRole::Weight || !rules::of(&layer.kind).regularised() {
             continue;
         }
         let l2 = layer.l2() as f64;

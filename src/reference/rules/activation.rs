@@ -5,6 +5,7 @@
 
 use super::{Context, Rule};
 
+/// An activation layer: the identity before its activation.
 pub struct ActivationRule;
 
 impl Rule for ActivationRule {

@@ -7,6 +7,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::{Context, Rule};
+use crate::model::Layer;
 use crate::params::ParamRole;
 
 // Keras's defaults, as its documentation gives them, written here rather
@@ -15,6 +16,7 @@ use crate::params::ParamRole;
 const MOMENTUM: f64 = 0.99;
 const EPSILON: f64 = 0.001;
 
+/// Batch normalisation.
 pub struct BatchNormRule;
 
 /// Per channel of the input: mean and variance (biased, as Keras's) over
@@ -43,6 +45,20 @@ fn inverse_std(var: &[f64]) -> Vec<f64> {
 }
 
 impl Rule for BatchNormRule {
+    /// Scale and shift, then the running mean and variance.
+    fn params(&self, layer: &Layer) -> Vec<(ParamRole, Vec<usize>)> {
+        let c = layer.input.channels();
+        [
+            ParamRole::Weight,
+            ParamRole::Bias,
+            ParamRole::RunningMean,
+            ParamRole::RunningVar,
+        ]
+        .into_iter()
+        .map(|role| (role, vec![c]))
+        .collect()
+    }
+
     fn forward(&self, c: &Context, xs: &[&[f64]], params: &mut [f64]) -> Vec<f64> {
         let (channels, x) = (c.layer.input.channels(), xs[0]);
         let (mean_range, var_range) = (c.param(ParamRole::RunningMean), c.param(ParamRole::RunningVar));

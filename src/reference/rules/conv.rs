@@ -3,9 +3,11 @@
 //! ones `[IN][OUT]`; zero padding is the taps that [`Geometry::tap`] skips.
 
 use super::{Context, Rule};
+use crate::model::{Layer, LayerKind};
 use crate::params::ParamRole;
 use crate::reference::layout::{Geometry, geometry};
 
+/// Conv and dense layers.
 pub struct ConvRule;
 
 /// Calls `f(o, i, k)` for every product of the layer over the batch:
@@ -38,6 +40,22 @@ fn products(g: &Geometry, batch: usize, mut f: impl FnMut(usize, usize, usize)) 
 }
 
 impl Rule for ConvRule {
+    fn params(&self, layer: &Layer) -> Vec<(ParamRole, Vec<usize>)> {
+        let (weight, units) = match &layer.kind {
+            LayerKind::Conv(c) => (
+                vec![c.kernel[0], c.kernel[1], layer.input.channels(), c.filters],
+                c.filters,
+            ),
+            LayerKind::Dense(d) => (vec![layer.input.elements(), d.units], d.units),
+            _ => unreachable!("the conv rule computes convs and denses"),
+        };
+        vec![(ParamRole::Weight, weight), (ParamRole::Bias, vec![units])]
+    }
+
+    fn regularised(&self) -> bool {
+        true
+    }
+
     fn forward(&self, c: &Context, xs: &[&[f64]], params: &mut [f64]) -> Vec<f64> {
         let (g, x) = (geometry(c.layer), xs[0]);
         let w = &params[c.param(ParamRole::Weight)];

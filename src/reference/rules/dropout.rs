@@ -6,6 +6,7 @@ use super::{Context, Rule};
 use crate::model::LayerKind;
 use crate::rng;
 
+/// Inverted dropout.
 pub struct DropoutRule;
 
 /// Each element's factor: in training 0 or 1 / (1 - rate), else 1.

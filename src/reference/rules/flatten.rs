@@ -3,6 +3,7 @@
 
 use super::{Context, Rule};
 
+/// A flatten: the identity on values.
 pub struct FlattenRule;
 
 impl Rule for FlattenRule {

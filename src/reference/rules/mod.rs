@@ -5,7 +5,7 @@
 //! the graph walk in [`Reference`] applies activations and sums the
 //! gradients of a tensor that several layers read.
 //!
-//! Adding a kind: a file here and a line in [`of`].
+//! Adding a kind: a file here, and its `mod` and its line in [`of`].
 
 mod activation;
 mod add;
@@ -23,10 +23,13 @@ use crate::params::ParamRole;
 
 /// What a rule knows of the layer it computes.
 pub struct Context<'a> {
+    /// The model, batch and parameter layout.
     pub reference: &'a Reference<'a>,
     /// The layer's index in the model.
     pub index: usize,
+    /// `reference.model.layers[index]`.
     pub layer: &'a Layer,
+    /// Training or evaluation, and the dropout seed.
     pub mode: Mode,
 }
 
@@ -44,6 +47,18 @@ impl Context<'_> {
 
 /// How one layer kind is computed.
 pub trait Rule {
+    /// The layer's parameter tensors, in buffer order, each with its shape
+    /// (see [`super::layout`]); none unless the kind has some.
+    fn params(&self, _layer: &Layer) -> Vec<(ParamRole, Vec<usize>)> {
+        Vec::new()
+    }
+
+    /// Whether `l2` and weight decay apply to the layer's `Weight` tensor:
+    /// to a kernel, not to a batchnorm's scale.
+    fn regularised(&self) -> bool {
+        false
+    }
+
     /// The layer's output before its activation, from its inputs' values
     /// (`xs`, one per operand, in order) and the parameters, in which a
     /// training pass may move the layer's state (running statistics).

@@ -5,6 +5,7 @@ use super::{Context, Rule};
 use crate::model::{LayerKind, Pool, PoolKind};
 use crate::reference::layout::hwc;
 
+/// Max and average pooling.
 pub struct PoolRule;
 
 fn pool<'a>(c: &Context<'a>) -> &'a Pool {
