@@ -3,36 +3,20 @@
 //! here from the layer specs rather than taken from the code under test.
 //! `tests` hold both against `ParamLayout::new` and the checker's shapes.
 
+use super::rules;
 use crate::model::{Conv, Layer, LayerKind, Model, Padding, Shape};
 use crate::params::{ParamLayout, ParamRole, ParamTensor};
 
 /// The buffer convention the kernels read (documented in `params`): layer
-/// by layer, kernel then bias (a batchnorm's scale, shift, running mean and
-/// variance), each tensor starting at a multiple of 4 floats; conv kernels
-/// `[KH][KW][CI][CO]`, dense `[IN][OUT]`.
+/// by layer, each kind's tensors in the order its rule lists them (kernel
+/// then bias; a batchnorm's scale, shift, running mean and variance), each
+/// starting at a multiple of 4 floats; conv kernels `[KH][KW][CI][CO]`,
+/// dense `[IN][OUT]`.
 pub fn layout(model: &Model) -> ParamLayout {
     let mut tensors: Vec<ParamTensor> = Vec::new();
     let mut end: usize = 0;
     for (i, layer) in model.layers.iter().enumerate() {
-        let ci = layer.input.channels();
-        let shapes: Vec<(ParamRole, Vec<usize>)> = match &layer.kind {
-            LayerKind::Conv(c) => vec![
-                (ParamRole::Weight, vec![c.kernel[0], c.kernel[1], ci, c.filters]),
-                (ParamRole::Bias, vec![c.filters]),
-            ],
-            LayerKind::Dense(d) => vec![
-                (ParamRole::Weight, vec![layer.input.elements(), d.units]),
-                (ParamRole::Bias, vec![d.units]),
-            ],
-            LayerKind::BatchNorm => vec![
-                (ParamRole::Weight, vec![ci]),
-                (ParamRole::Bias, vec![ci]),
-                (ParamRole::RunningMean, vec![ci]),
-                (ParamRole::RunningVar, vec![ci]),
-            ],
-            _ => vec![],
-        };
-        for (role, shape) in shapes {
+        for (role, shape) in rules::of(&layer.kind).params(layer) {
             let offset = end.div_ceil(4) * 4;
             end = offset + shape.iter().product::<usize>();
             let suffix = match role {
@@ -71,6 +55,17 @@ pub struct Geometry {
     pub pad: [usize; 2],
 }
 
+impl Geometry {
+    /// The input index (in pixels) under tap (ky, kx) of output (n, oy,
+    /// ox), or `None` where the tap falls on padding.
+    pub fn tap(&self, n: usize, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<usize> {
+        let iy = (oy * self.stride + ky).checked_sub(self.pad[0])?;
+        let ix = (ox * self.stride + kx).checked_sub(self.pad[1])?;
+        (iy < self.ih && ix < self.iw).then_some((n * self.ih + iy) * self.iw + ix)
+    }
+}
+
+/// A shape as (height, width, channels); a flat vector is 1x1xN.
 pub fn hwc(shape: Shape) -> (usize, usize, usize) {
     match shape {
         Shape::Image { h, w, c } => (h, w, c),
