@@ -118,71 +118,20 @@ pub fn run(
     step(&exe);
     gpu.wait()?;
     let first_step_ms = started.elapsed().as_secs_f64() * 1e3;
-
     for _ in 0..options.warmup {
         step(&exe);
     }
-    gpu.wait()?;
-    let timed = Instant::now();
-    for _ in 0..options.steps {
-        step(&exe);
-    }
-    gpu.wait()?;
-    let train_step_ms = timed.elapsed().as_secs_f64() * 1e3 / options.steps.max(1) as f64;
-
+    let train_step_ms = time_ms(gpu, options.steps, || step(&exe))?;
     exe.write_step(&StepUniform {
         samples: b as u32,
         ..StepUniform::default()
     });
     exe.run(Pass::Eval, Some(&split.data));
-    gpu.wait()?;
-    let timed = Instant::now();
-    for _ in 0..options.steps {
-        exe.run(Pass::Eval, Some(&split.data));
-    }
-    gpu.wait()?;
-    let infer_batch_ms = timed.elapsed().as_secs_f64() * 1e3 / options.steps.max(1) as f64;
+    let infer_batch_ms = time_ms(gpu, options.steps, || exe.run(Pass::Eval, Some(&split.data)))?;
 
     exe.write_step(&step_uniform(&train_options, t + 1, b, train_options.lr));
     let (times, timestamps) = exe.profile(gpu, Pass::Train, Some(&split.data))?;
-    let total: f64 = times.iter().map(|t| t.1).sum::<f64>().max(1e-12);
-    let mut layers: Vec<LayerTiming> = model
-        .layers
-        .iter()
-        .map(|l| LayerTiming {
-            layer: l.name.clone(),
-            description: l.describe(),
-            forward_ms: 0.0,
-            backward_ms: 0.0,
-            share: 0.0,
-            kernels: Vec::new(),
-        })
-        .collect();
-    let mut other_ms = 0.0;
-    for &(i, seconds) in &times {
-        let k = &exe.plan.kernels[i];
-        let ms = seconds * 1e3;
-        let timing = KernelTiming {
-            name: k.name.clone(),
-            phase: k.phase,
-            ms,
-            tile: k.tile,
-            gflops: (k.flops > 0).then(|| k.flops as f64 / seconds.max(1e-12) / 1e9),
-        };
-        match k.layer {
-            Some(l) => {
-                let row = &mut layers[l];
-                match k.phase {
-                    Phase::Backward => row.backward_ms += ms,
-                    _ => row.forward_ms += ms,
-                }
-                row.share += seconds / total;
-                row.kernels.push(timing);
-            }
-            None => other_ms += ms,
-        }
-    }
-    layers.retain(|l| !l.kernels.is_empty());
+    let (layers, other_ms) = per_layer(model, &exe, &times);
 
     let gemm_gflops = if options.gemm { Some(gemm(gpu)?) } else { None };
     Ok(BenchReport {
@@ -214,6 +163,62 @@ pub fn run(
         other_ms,
         gemm_gflops,
     })
+}
+
+/// Milliseconds per call of `work`, over `count` calls, after the GPU has
+/// finished what came before.
+fn time_ms(gpu: &Gpu, count: usize, mut work: impl FnMut()) -> Result<f64, Failure> {
+    gpu.wait()?;
+    let timed = Instant::now();
+    for _ in 0..count {
+        work();
+    }
+    gpu.wait()?;
+    Ok(timed.elapsed().as_secs_f64() * 1e3 / count.max(1) as f64)
+}
+
+/// Each kernel's time (seconds, by kernel index) added up per layer, and
+/// the milliseconds of kernels of no layer (gather, loss, optimizer).
+fn per_layer(model: &Model, exe: &Executable, times: &[(usize, f64)]) -> (Vec<LayerTiming>, f64) {
+    let total: f64 = times.iter().map(|t| t.1).sum::<f64>().max(1e-12);
+    let mut layers: Vec<LayerTiming> = model
+        .layers
+        .iter()
+        .map(|l| LayerTiming {
+            layer: l.name.clone(),
+            description: l.describe(),
+            forward_ms: 0.0,
+            backward_ms: 0.0,
+            share: 0.0,
+            kernels: Vec::new(),
+        })
+        .collect();
+    let mut other_ms = 0.0;
+    for &(i, seconds) in times {
+        let k = &exe.plan.kernels[i];
+        let ms = seconds * 1e3;
+        let timing = KernelTiming {
+            name: k.name.clone(),
+            phase: k.phase,
+            ms,
+            tile: k.tile,
+            gflops: (k.flops > 0).then(|| k.flops as f64 / seconds.max(1e-12) / 1e9),
+        };
+        match k.layer {
+            Some(l) => {
+                let row = &mut layers[l];
+                match k.phase {
+                    Phase::Backward => row.backward_ms += ms,
+                    _ => row.forward_ms += ms,
+                }
+                row.share += seconds / total;
+                row.kernels.push(timing);
+            }
+            None => other_ms += ms,
+        }
+    }
+    layers.retain(|l| !l.kernels.is_empty());
+    (layers, other_ms)
 }
 
 /// GFLOP/s of the project's GEMM: the dense-layer kernel on a
