@@ -1,18 +1,22 @@
-//! The training loop: seeded shuffles, one submission per step with the
-//! batch gathered on the GPU, totals read back a few times a second,
-//! validation and checkpoints at each epoch's end, early stopping, a
-//! non-finite-loss guard, and interruption that can be resumed exactly.
+//! Training: seeded shuffles, one submission per step with the batch
+//! gathered on the GPU, totals read back a few times a second, validation
+//! and checkpoints at each epoch's end, early stopping, a non-finite-loss
+//! guard, and interruption that can be resumed exactly.
+//!
+//! Here are the options, the figures and errors a run reports, and the
+//! pieces of a step (batches, shuffles, the step's uniform, evaluation);
+//! the loop itself is [`Trainer::run`], in `trainer`; a run's files are in
+//! `run_dir`.
 
 mod console;
 mod run_dir;
 mod schedule;
+mod trainer;
 
 pub use console::{ConsoleProgress, SilentProgress};
 pub use run_dir::{AdapterRecord, Checkpoint, ModelRecord, RunConfig, RunDir, TrainState, sha256};
 pub use schedule::LrSchedule;
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+pub use trainer::Trainer;
 
 use serde::{Deserialize, Serialize};
 
@@ -263,244 +267,6 @@ pub fn batchnorm_warnings(model: &Model, steps: u64) -> Vec<String> {
             )
         })
         .collect()
-}
-
-/// Everything a training run works with.
-pub struct Trainer<'a> {
-    pub gpu: &'a Gpu,
-    pub model: &'a Model,
-    pub exe: &'a Executable,
-    pub train: &'a DeviceSplit,
-    pub validation: Option<&'a DeviceSplit>,
-    pub options: &'a TrainOptions,
-    pub dir: &'a RunDir,
-    /// Set (by a Ctrl-C handler) to stop after the current step.
-    pub stop: &'a AtomicBool,
-    /// Saved with the weights, for `predict`.
-    pub class_names: Option<Vec<String>>,
-}
-
-/// How often the running totals are read back (each read waits for the GPU).
-const READBACK_EVERY: Duration = Duration::from_millis(250);
-
-impl Trainer<'_> {
-    /// Serialises the weights once and writes them (atomically) to each file.
-    fn save_params(&self, names: &[&str], params: &[f32], state: &TrainState) -> Result<(), TrainError> {
-        let metadata = state.weights_metadata(self.model, self.class_names.as_deref());
-        let bytes = crate::weights::to_bytes(self.model, &self.exe.plan.params, params, &metadata);
-        for name in names {
-            let path = self.dir.path.join(name);
-            crate::atomic::write(&path, &bytes)
-                .map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))?;
-        }
-        Ok(())
-    }
-
-    /// Writes the checkpoint with `params` as read back from the GPU.
-    fn checkpoint(&self, state: &TrainState, params: Vec<f32>) -> Result<(), TrainError> {
-        let mut optimizer = Vec::new();
-        for id in self.exe.optimizer_buffers() {
-            let mut v = self.exe.read_f32(self.gpu, id)?;
-            v.truncate(params.len());
-            optimizer.push(v);
-        }
-        let checkpoint = Checkpoint {
-            state: state.clone(),
-            params,
-            optimizer,
-        };
-        self.dir
-            .save_checkpoint(&checkpoint)
-            .map_err(|e| TrainError::Io(e.to_string()))
-    }
-
-    /// Trains from `state` (fresh, or loaded from a checkpoint) until the
-    /// epochs are done, `--steps` is reached, early stopping, a non-finite
-    /// loss (an error) or an interruption.
-    pub fn run(&self, state: &mut TrainState, progress: &mut dyn Progress) -> Result<Outcome, TrainError> {
-        let b = self.options.batch;
-        let n = self.train.len();
-        let batches = n.div_ceil(b);
-        while state.epoch < self.options.epochs {
-            let epoch = state.epoch;
-            let lr = self.options.lr_at(epoch);
-            let order = epoch_order(n, self.options.seed, epoch, self.options.shuffle);
-            progress.epoch_start(epoch + 1, self.options.epochs, n, lr as f64);
-            if state.next_batch == 0 {
-                self.exe.clear(self.exe.plan.io.totals);
-                state.epoch_totals = Totals::default();
-                state.epoch_seconds = 0.0;
-            } else {
-                self.exe.write_totals(&state.epoch_totals);
-            }
-            // Seconds this epoch had run before a resume: not this session's.
-            let resumed_seconds = state.epoch_seconds;
-            let started = Instant::now() - Duration::from_secs_f64(resumed_seconds);
-            let first_batch = state.next_batch;
-            let mut last_read = Instant::now();
-            let mut read_at_step = state.step;
-            let mut stopped_by_steps = false;
-
-            for bi in first_batch..batches {
-                let samples = &order[bi * b..((bi + 1) * b).min(n)];
-                write_batch(self.exe, self.train, samples);
-                state.step += 1;
-                self.exe
-                    .write_step(&step_uniform(self.options, state.step, samples.len(), lr));
-                self.exe.run(Pass::Train, Some(&self.train.data));
-                state.next_batch = bi + 1;
-
-                let interrupted = self.stop.load(Ordering::SeqCst);
-                stopped_by_steps = self.options.max_steps.is_some_and(|m| state.step >= m);
-                let last = bi + 1 == batches || interrupted || stopped_by_steps;
-                if last || last_read.elapsed() >= READBACK_EVERY {
-                    let totals = self.exe.read_totals(self.gpu)?;
-                    if !totals.loss_sum.is_finite() {
-                        return Err(self.non_finite(totals.loss_sum, epoch, read_at_step + 1, state.step));
-                    }
-                    state.epoch_totals = totals;
-                    state.epoch_seconds = started.elapsed().as_secs_f64();
-                    let (loss, accuracy) = mean(&totals);
-                    let done = (bi + 1 - first_batch) * b;
-                    let rate = done.min(n) as f64 / (state.epoch_seconds - resumed_seconds).max(1e-9);
-                    progress.update(((bi + 1) * b).min(n), loss, accuracy, rate);
-                    last_read = Instant::now();
-                    read_at_step = state.step;
-                }
-                if interrupted {
-                    self.checkpoint(state, self.finite_params(epoch, state.step)?)?;
-                    progress.note(&format!(
-                        "interrupted in epoch {} after step {}; checkpoint written to {}",
-                        epoch + 1,
-                        state.step,
-                        self.dir.path.display()
-                    ));
-                    return Ok(Outcome::Interrupted);
-                }
-                if stopped_by_steps {
-                    break;
-                }
-            }
-
-            let train_seconds = state.epoch_seconds;
-            let trained = (state.next_batch - first_batch) * b;
-            let images_per_s = trained.min(n) as f64 / (train_seconds - resumed_seconds).max(1e-9);
-            let (train_loss, train_accuracy) = mean(&state.epoch_totals);
-            let val = self
-                .validation
-                .map(|v| evaluate(self.gpu, self.exe, v))
-                .transpose()?;
-            let metrics = EpochMetrics {
-                epoch: epoch + 1,
-                train_loss,
-                train_accuracy,
-                val_loss: val.map(|v| v.0),
-                val_accuracy: val.map(|v| v.1),
-                seconds: started.elapsed().as_secs_f64(),
-                images_per_s,
-                lr: lr as f64,
-                steps: state.step,
-            };
-            if let Some(loss) = metrics.val_loss.filter(|l| !l.is_finite()) {
-                return Err(self.non_finite(loss as f32, epoch, state.step, state.step));
-            }
-            let score = metrics.val_accuracy.unwrap_or(metrics.train_accuracy);
-            let improved = state.best.is_none_or(|(_, best)| score > best);
-            if improved {
-                state.best = Some((epoch + 1, score));
-                state.stale_epochs = 0;
-            } else {
-                state.stale_epochs += 1;
-            }
-            state.history.push(metrics.clone());
-            state.epoch += 1;
-            state.next_batch = 0;
-
-            let params = self.finite_params(epoch, state.step)?;
-            let files: &[&str] = if improved {
-                &["model.safetensors", "best.safetensors"]
-            } else {
-                &["model.safetensors"]
-            };
-            self.save_params(files, &params, state)?;
-            self.checkpoint(state, params)?;
-            self.dir
-                .write_metrics(&state.history)
-                .map_err(|e| TrainError::Io(e.to_string()))?;
-            if let Err(e) = crate::chart::training_curves(
-                &self.dir.path.join("curves.png"),
-                &format!("{}: training curves", self.model.name),
-                &curves(&state.history),
-            ) {
-                progress.note(&format!("could not draw curves.png: {e}"));
-            }
-            progress.epoch_end(&metrics, improved);
-
-            if stopped_by_steps {
-                return Ok(Outcome::Finished { stopped_early: true });
-            }
-            if self.options.patience.is_some_and(|p| state.stale_epochs >= p) {
-                progress.note(&format!(
-                    "early stopping: no improvement in validation accuracy for {} epochs",
-                    state.stale_epochs
-                ));
-                return Ok(Outcome::Finished { stopped_early: true });
-            }
-        }
-        Ok(Outcome::Finished { stopped_early: false })
-    }
-
-    /// The parameters, read back, if every one is finite: a step can turn
-    /// them non-finite while the loss it reports (computed before the
-    /// update) is finite, and such weights must never be saved as good.
-    fn finite_params(&self, epoch: usize, step: u64) -> Result<Vec<f32>, TrainError> {
-        let params = self.exe.read_params(self.gpu)?;
-        match params.iter().find(|v| !v.is_finite()) {
-            Some(&value) => Err(TrainError::NonFiniteWeights {
-                value,
-                epoch: epoch + 1,
-                step,
-                kept: self.kept(),
-            }),
-            None => Ok(params),
-        }
-    }
-
-    fn non_finite(&self, value: f32, epoch: usize, from: u64, to: u64) -> TrainError {
-        TrainError::NonFinite {
-            value,
-            epoch: epoch + 1,
-            from,
-            to,
-            kept: self.kept(),
-        }
-    }
-
-    /// Where the last good weights are, for the message of a stopped run.
-    fn kept(&self) -> String {
-        let path = self.dir.path.join("model.safetensors");
-        if path.exists() {
-            format!("; the last good weights are in {}", path.display())
-        } else {
-            String::new()
-        }
-    }
-}
-
-/// The points of `curves.png`: loss, and accuracy in percent, per epoch.
-fn curves(history: &[EpochMetrics]) -> crate::chart::Curves {
-    let pick = |f: &dyn Fn(&EpochMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
-        history
-            .iter()
-            .filter_map(|r| f(r).map(|v| (r.epoch as f64, v)))
-            .collect()
-    };
-    crate::chart::Curves {
-        train_loss: pick(&|r| Some(r.train_loss)),
-        val_loss: pick(&|r| r.val_loss),
-        train_accuracy: pick(&|r| Some(100.0 * r.train_accuracy)),
-        val_accuracy: pick(&|r| r.val_accuracy.map(|a| 100.0 * a)),
-    }
 }
 
 #[cfg(test)]
