@@ -171,34 +171,78 @@ fn train_then_eval_then_predict() {
     );
 }
 
+/// metrics.csv without its timing columns (seconds, images/s).
+fn metrics_without_timing(run: &Path) -> Vec<Vec<String>> {
+    let m = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    m.lines()
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|(i, _)| *i != 5 && *i != 6)
+                .map(|(_, v)| v.to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// Trains `runs` (directory, seed) alike and asserts that the first two
+/// (the same seed) end with identical weights and metrics, and the third (another
+/// seed) with different weights.
+fn assert_seeded(runs: [(&Path, &str); 3], train: impl Fn(&Path, &str) -> Output) {
+    assert_eq!(runs[0].1, runs[1].1, "the first two runs share a seed");
+    for (dir, seed) in runs {
+        ok(&train(dir, seed));
+    }
+    let weights = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    let [a, b, c] = runs.map(|(d, _)| d);
+    assert!(
+        weights(a) == weights(b),
+        "same seed, same adapter: identical weights"
+    );
+    assert!(weights(a) != weights(c), "another seed: other weights");
+    assert_eq!(metrics_without_timing(a), metrics_without_timing(b));
+}
+
 #[test]
 fn same_seed_same_weights() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
-    ok(&train(&a, &["--seed", "5"]));
-    ok(&train(&b, &["--seed", "5"]));
-    ok(&train(&c, &["--seed", "6"]));
-    let weights = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
-    assert_eq!(
-        weights(&a),
-        weights(&b),
-        "same seed, same adapter: identical weights"
-    );
-    assert_ne!(weights(&a), weights(&c));
-    let metrics = |d: &Path| {
-        let m = std::fs::read_to_string(d.join("metrics.csv")).unwrap();
-        // All but the timing columns.
-        m.lines()
-            .map(|l| {
-                l.split(',')
-                    .enumerate()
-                    .filter(|(i, _)| *i != 5 && *i != 6)
-                    .map(|(_, v)| v.to_string())
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(metrics(&a), metrics(&b));
+    assert_seeded([(&a, "5"), (&b, "5"), (&c, "6")], |out, seed| {
+        train(out, &["--seed", seed])
+    });
+}
+
+/// Determinism where randomness is more than the shuffle: dropout masks,
+/// batchnorm's batch statistics and running statistics, and augmentation
+/// (flips and shifts drawn from the seed, the step and the batch slot),
+/// over two epochs.
+#[test]
+fn same_seed_same_weights_with_dropout_batchnorm_and_augmentation() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("regular.cnn");
+    std::fs::write(
+        &model,
+        "input 28x28x1; conv 4 3x3 same; batchnorm; relu; pool 2; dropout 0.25\n\
+         dense 16 relu; batchnorm; dropout 0.5; dense 10 softmax\n",
+    )
+    .unwrap();
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let model = model.to_str().unwrap();
+    assert_seeded([(&a, "5"), (&b, "5"), (&c, "6")], |out, seed| {
+        let mut args = vec!["train", model, "--data", "mnist:data/mnist", "--limit", "256"];
+        args.extend([
+            "--val-limit",
+            "64",
+            "--batch",
+            "32",
+            "--epochs",
+            "2",
+            "--seed",
+            seed,
+        ]);
+        args.extend(["--augment", "flip,shift:2", "--out", out.to_str().unwrap()]);
+        cnnc(&args)
+    });
 }
 
 #[test]

@@ -11,11 +11,13 @@ rebuilds the network in JAX with PyTorch's conventions and checks, per step:
 
 - the loss: softmax cross-entropy of the scores, averaged over the batch;
 - the gradient of every trainable tensor (jax.grad, float64);
-- the step that Keras's Adam takes from there (the oracle's own moments),
-  and the batchnorms' running statistics (momentum 0.99, biased variance).
+- the step that the optimizer takes from there: Keras's Adam (the JSON's
+  `adam`) or Keras's SGD (`sgd`: v = momentum v - lr g; w += v), with the
+  oracle's own moments or velocity; for SGD also the weights after the step;
+- the batchnorms' running statistics (momentum 0.99, biased variance).
 
 Step t starts from cnnc's weights after step t-1, so errors do not compound,
-while the Adam moments are the oracle's own from the start. Every tensor's
+while the Adam moments and SGD velocity are the oracle's own from the start. Every tensor's
 relative L2 error ||cnnc - jax|| / max(||jax||, 1e-6) must be below 1e-3.
 Exits 1 naming every tensor that is not.
 
@@ -114,24 +116,29 @@ def pool(x, layer):
     return jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, "VALID") / (kh * kw)
 
 
-def batchnorm(x, name, trainable, state, new_state):
+def batchnorm(x, name, trainable, state, new_state, training):
     """Training mode: the batch's statistics (variance biased); the running
-    ones move toward them with Keras's momentum."""
+    ones move toward them with Keras's momentum. Evaluation (PyTorch's
+    `model.eval()`): the running statistics, which do not move."""
     axes = (0, 2, 3) if x.ndim == 4 else (0,)
-    mean = jnp.mean(x, axis=axes)
-    var = jnp.mean((x - jnp.expand_dims(mean, axes)) ** 2, axis=axes)
+    rm, rv = state[name + ".running_mean"], state[name + ".running_var"]
+    if training:
+        mean = jnp.mean(x, axis=axes)
+        var = jnp.mean((x - jnp.expand_dims(mean, axes)) ** 2, axis=axes)
+        new_state[name + ".running_mean"] = BN_MOMENTUM * rm + (1 - BN_MOMENTUM) * mean
+        new_state[name + ".running_var"] = BN_MOMENTUM * rv + (1 - BN_MOMENTUM) * var
+    else:
+        mean, var = rm, rv
     gamma, beta = trainable[name + ".weight"], trainable[name + ".bias"]
     shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
     y = (x - mean.reshape(shape)) / jnp.sqrt(var.reshape(shape) + BN_EPSILON)
-    rm, rv = state[name + ".running_mean"], state[name + ".running_var"]
-    new_state[name + ".running_mean"] = BN_MOMENTUM * rm + (1 - BN_MOMENTUM) * mean
-    new_state[name + ".running_var"] = BN_MOMENTUM * rv + (1 - BN_MOMENTUM) * var
     return gamma.reshape(shape) * y + beta.reshape(shape)
 
 
-def forward(desc, trainable, state, x):
+def forward(desc, trainable, state, x, training=True):
     """The scores (the last layer's output with its activation, except a
-    final softmax, which is the loss's own) and the updated running stats."""
+    final softmax, which is the loss's own) and the updated running stats.
+    `training=False` is evaluation: running statistics, dropout off."""
     new_state = {}
     layers = desc["layers"]
     image, outputs = x, []
@@ -152,7 +159,12 @@ def forward(desc, trainable, state, x):
         elif kind == "flatten":
             x = x.reshape(x.shape[0], -1)  # NCHW: channel, row, column, as nn.Flatten
         elif kind == "batchnorm":
-            x = batchnorm(x, name, trainable, state, new_state)
+            x = batchnorm(x, name, trainable, state, new_state, training)
+        elif kind == "dropout":
+            if training:
+                # cnnc's masks come from its own hash; a step of a model
+                # with dropout is not something this oracle can redo.
+                raise ValueError(f"{name}: the oracle models dropout in evaluation only")
         elif kind != "activation":
             raise ValueError(f"{name}: the oracle does not model `{kind}`")
         expected = tuple(layer["output"][2:] + layer["output"][:2]) if x.ndim == 4 else tuple(layer["output"])
@@ -182,7 +194,16 @@ class Report:
     def __init__(self):
         self.rows = []
 
-    def check(self, model, step, what, tensor, cnnc, jax_value, zero_ok=None):
+    def exact(self, model, step, what, tensor, cnnc, jax_value, note=""):
+        """A count, a list or a rate that must be identical."""
+        ok = cnnc == jax_value
+        verdict = "ok (identical)" if ok else f"FAIL: cnnc {cnnc}, JAX {jax_value}{note}"
+        self.rows.append((model, step, what, tensor, float("nan"), float("nan"), verdict))
+
+    def check(self, model, step, what, tensor, cnnc, jax_value, zero_ok=None, tolerance=TOLERANCE, rounding=None):
+        """`rounding`: per element, how far f32 alone may move cnnc's value
+        (a step read as the difference of two f32 weights is known only to
+        an ulp of the weight); only the excess counts."""
         cnnc, jax_value = np.asarray(cnnc, np.float64), np.asarray(jax_value, np.float64)
         if cnnc.shape != jax_value.shape:
             self.rows.append((model, step, what, tensor, float("nan"), float("inf"),
@@ -199,7 +220,12 @@ class Report:
             verdict = f"{'ok' if ok else 'FAIL'} (JAX: 0; cnnc: max |x| {worst:.1e}, at most {zero_ok:.0e})"
             self.rows.append((model, step, what, tensor, norm, float("nan"), verdict))
             return
-        self.rows.append((model, step, what, tensor, norm, err, "ok" if err < TOLERANCE else "FAIL"))
+        verdict = "ok" if err < tolerance else "FAIL"
+        if rounding is not None:
+            excess = np.maximum(np.abs(cnnc - jax_value) - rounding, 0.0)
+            raw, err = err, float(np.linalg.norm(excess) / max(norm, 1e-6))
+            verdict = f"{'ok' if err < tolerance else 'FAIL'} (raw {raw:.1e}; less f32 slack)"
+        self.rows.append((model, step, what, tensor, norm, err, verdict))
 
     def print(self):
         header = ("model", "step", "check", "tensor", "|jax|", "rel err", "")
@@ -211,7 +237,7 @@ class Report:
             print(line.format(r[0], r[1], r[2], r[3], f"{r[4]:.3e}", err, r[6]))
         worst = {}
         for r in self.rows:
-            if r[6] == "ok" or r[6] == "FAIL":
+            if r[6].split(" (raw")[0] in ("ok", "FAIL"):
                 worst[r[2]] = max(worst.get(r[2], 0.0), r[5])
         print("worst relative errors: " + ", ".join(f"{k} {v:.2e}" for k, v in sorted(worst.items())))
 
@@ -219,15 +245,54 @@ class Report:
         return [r for r in self.rows if r[6].startswith("FAIL")]
 
 
+class Adam:
+    """Keras's Adam, with the oracle's own moments."""
+
+    check = "adam step"
+
+    def __init__(self, spec, names, like):
+        self.lr, self.b1, self.b2, self.eps = spec["lr"], spec["beta1"], spec["beta2"], spec["epsilon"]
+        self.m = {k: np.zeros_like(like[k]) for k in names}
+        self.v = {k: np.zeros_like(like[k]) for k in names}
+        # An Adam step is at most about lr per element, noise or not.
+        self.zero_ok = 1.1 * self.lr
+
+    def step(self, t, k, g):
+        b1, b2 = self.b1, self.b2
+        alpha = self.lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        self.m[k] = b1 * self.m[k] + (1 - b1) * g
+        self.v[k] = b2 * self.v[k] + (1 - b2) * g * g
+        return -alpha * self.m[k] / (np.sqrt(self.v[k]) + self.eps)
+
+
+class Sgd:
+    """Keras's SGD: v = momentum v - lr g; w += v (the oracle's own v)."""
+
+    check = "sgd step"
+
+    def __init__(self, spec, names, like):
+        self.lr, self.momentum = spec["lr"], spec["momentum"]
+        self.velocity = {k: np.zeros_like(like[k]) for k in names}
+        # Gradients that are zero in exact arithmetic stay below 1e-5.
+        self.zero_ok = 1e-5 * self.lr + 1e-7
+
+    def step(self, t, k, g):
+        self.velocity[k] = self.momentum * self.velocity[k] - self.lr * g
+        return self.velocity[k]
+
+
+def optimizer(desc, names, like):
+    if "adam" in desc:
+        return Adam(desc["adam"], names, like)
+    return Sgd(desc["sgd"], names, like)
+
+
 def check_model(desc, tensors, report):
     name = desc["name_in_dir"]
-    adam = desc["adam"]
-    lr, b1, b2, eps = adam["lr"], adam["beta1"], adam["beta2"], adam["epsilon"]
     before = group(tensors, "params")
     trainable_names = [k for k in before if not k.endswith((".running_mean", ".running_var"))]
     state_names = [k for k in before if k not in trainable_names]
-    m = {k: np.zeros_like(before[k]) for k in trainable_names}
-    v = {k: np.zeros_like(before[k]) for k in trainable_names}
+    opt = optimizer(desc, trainable_names, before)
     grad_fn = jax.value_and_grad(loss_fn, argnums=1, has_aux=True)
     for t in range(1, desc["steps"] + 1):
         x = jnp.asarray(tensors[f"input{t}"]).transpose(0, 3, 1, 2)  # NHWC -> NCHW
@@ -237,15 +302,19 @@ def check_model(desc, tensors, report):
         (loss, new_state), grads = grad_fn(desc, trainable, state, x, labels)
         report.check(name, t, "loss", "-", tensors["loss"][t - 1], float(loss))
         got_grads, after = group(tensors, f"grad{t}"), group(tensors, f"after{t}")
-        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
         for k in trainable_names:
             g = np.asarray(grads[k])
             report.check(name, t, "gradient", k, got_grads[k], g, zero_ok=1e-5)
-            m[k] = b1 * m[k] + (1 - b1) * g
-            v[k] = b2 * v[k] + (1 - b2) * g * g
-            step = -alpha * m[k] / (np.sqrt(v[k]) + eps)
-            # An Adam step is at most about lr per element, noise or not.
-            report.check(name, t, "adam step", k, after[k] - before[k], step, zero_ok=1.1 * lr)
+            step = opt.step(t, k, g)
+            # Adam's steps are large enough for the ulps of the weights not
+            # to matter; a small SGD step on large weights is not.
+            ulp = np.spacing(np.abs(after[k]).astype(np.float32)).astype(np.float64)
+            rounding = ulp if isinstance(opt, Sgd) else None
+            report.check(name, t, opt.check, k, after[k] - before[k], step, zero_ok=opt.zero_ok, rounding=rounding)
+            if isinstance(opt, Sgd):
+                # A tensor that is zero in exact arithmetic (a bias before a
+                # batchnorm) holds f32 noise: allow the steps' noise bound.
+                report.check(name, t, "weights after", k, after[k], before[k] + step, rounding=opt.zero_ok)
         for k in state_names:
             report.check(name, t, "running stat", k, after[k] - before[k], np.asarray(new_state[k]) - before[k])
         before = after
