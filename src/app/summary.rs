@@ -143,6 +143,13 @@ impl Summary {
         }
         out += &rule;
         out += "\n";
+        out += &self.totals();
+        out
+    }
+
+    /// The lines under the table: parameters, FLOPs, memory, `param`s.
+    fn totals(&self) -> String {
+        let mut out = String::new();
         let rows = [
             (
                 "Total params:",

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::tiles::{adapter_key, cache_path, read_cache};
 use super::workflow::Failure;
-use crate::codegen::{GemmKind, LowerOptions, OptimizerKind, Tile, Tiling, plan};
+use crate::codegen::{GemmKind, LowerOptions, OptimizerKind, Plan, Tile, Tiling, plan};
 use crate::model::Model;
 use crate::runtime::{Executable, Gpu, Pass, StepUniform};
 
@@ -76,34 +76,11 @@ pub fn tune(
             .iter()
             .map(|(_, kind, key, _)| (key.clone(), candidates(*kind)[round]))
             .collect();
-        let plan = plan_with(Tiling { tuned })?;
-        let exe = Executable::new(gpu, plan)?;
-        exe.write_params(&exe.plan.params.init(1));
-        exe.write_step(&StepUniform {
-            samples: batch as u32,
-            training: 1,
-            t: 1,
-            lr: 1e-3,
-            alpha: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-7,
-            ..StepUniform::default()
-        });
-        // The first run compiles; the profile times the second.
-        exe.run(Pass::Train, None);
-        gpu.wait()?;
-        let (times, _) = exe.profile(gpu, Pass::Train, None)?;
-        for (i, seconds) in times {
-            let k = &exe.plan.kernels[i];
-            if let (Some((_, key)), Some(tile)) = (&k.gemm, k.tile)
-                && k.template.ends_with("_tiled")
-            {
-                let entry = timings.entry(key.clone()).or_default();
-                // Tiles are clamped to the shape: skip a repeat.
-                if !entry.iter().any(|(t, _)| *t == tile) {
-                    entry.push((tile, seconds * 1e3));
-                }
+        for (key, tile, ms) in time_tiles(gpu, plan_with(Tiling { tuned })?, batch)? {
+            let entry = timings.entry(key).or_default();
+            // Tiles are clamped to the shape: skip a repeat.
+            if !entry.iter().any(|(t, _)| *t == tile) {
+                entry.push((tile, ms));
             }
         }
         eprintln!("tried candidate {}/{rounds}", round + 1);
@@ -127,16 +104,51 @@ pub fn tune(
             default,
         });
     }
+    save(gpu, best).map_err(Failure::Usage)?;
+    Ok(rows)
+}
+
+/// One training step of `plan` timed kernel by kernel: (shape key, tile,
+/// milliseconds) of each tiled GEMM-like kernel.
+fn time_tiles(gpu: &Gpu, plan: Plan, batch: usize) -> Result<Vec<(String, Tile, f64)>, Failure> {
+    let exe = Executable::new(gpu, plan)?;
+    exe.write_params(&exe.plan.params.init(1));
+    exe.write_step(&StepUniform {
+        samples: batch as u32,
+        training: 1,
+        t: 1,
+        lr: 1e-3,
+        alpha: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-7,
+        ..StepUniform::default()
+    });
+    // The first run compiles; the profile times the second.
+    exe.run(Pass::Train, None);
+    gpu.wait()?;
+    let (times, _) = exe.profile(gpu, Pass::Train, None)?;
+    Ok(times
+        .into_iter()
+        .filter_map(|(i, seconds)| {
+            let k = &exe.plan.kernels[i];
+            let (_, key) = k.gemm.as_ref()?;
+            let tile = k.tile.filter(|_| k.template.ends_with("_tiled"))?;
+            Some((key.clone(), tile, seconds * 1e3))
+        })
+        .collect())
+}
+
+/// Adds this adapter's best tiles to the cache file.
+fn save(gpu: &Gpu, best: BTreeMap<String, Tile>) -> Result<(), String> {
     let mut cache = read_cache();
     cache.entry(adapter_key(gpu)).or_default().extend(best);
     let path = cache_path();
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Failure::Usage(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let text = serde_json::to_string_pretty(&cache).expect("a cache serialises") + "\n";
-    crate::atomic::write(&path, text.as_bytes())
-        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
-    Ok(rows)
+    crate::atomic::write(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub fn to_text(rows: &[TuneRow]) -> String {
