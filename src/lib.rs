@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! &str ──syntax::parse──▶ Program ──model::check──▶ Model
-//!      ──codegen::lower──▶ Plan (kernels as WGSL, validated by naga)
+//!      ──codegen::plan──▶ Plan (buffers, kernels as data)
+//!      ──codegen::emit──▶ WGSL (validated by naga)
 //!      ──runtime──▶ wgpu (train / eval / predict)
 //! ```
 //!
