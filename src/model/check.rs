@@ -396,8 +396,9 @@ impl Checker {
                     span: spec.span,
                     focus: spec.span,
                     from: layers.last(),
+                    more: Vec::new(),
                 };
-                let output = kinds::of(&kind).output(&kind, shape, &site).ok()?;
+                let output = kinds::of(&kind).output(&kind, &[shape], &site).ok()?;
                 push_layer(&mut layers, &mut counts, kind, shape, output, spec.span);
                 shape = output;
             }
@@ -405,8 +406,9 @@ impl Checker {
                 span: spec.span,
                 focus: spec.focus,
                 from: layers.last(),
+                more: Vec::new(),
             };
-            let output = match rule.output(&spec.kind, shape, &site) {
+            let output = match rule.output(&spec.kind, &[shape], &site) {
                 Ok(output) => output,
                 Err(d) => {
                     self.errors.push(d);

@@ -88,7 +88,8 @@ impl KindRule for ConvRule {
         "conv"
     }
 
-    fn output(&self, kind: &LayerKind, input: Shape, site: &Site) -> Result<Shape, Diagnostic> {
+    fn output(&self, kind: &LayerKind, inputs: &[Shape], site: &Site) -> Result<Shape, Diagnostic> {
+        let input = inputs[0];
         let c = conv(kind);
         let (h, w) = image_input(input, "conv", site)?;
         let out =

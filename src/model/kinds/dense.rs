@@ -47,7 +47,7 @@ impl KindRule for DenseRule {
         matches!(input, Shape::Image { .. }).then_some(LayerKind::Flatten { implicit: true })
     }
 
-    fn output(&self, kind: &LayerKind, _input: Shape, _site: &Site) -> Result<Shape, Diagnostic> {
+    fn output(&self, kind: &LayerKind, _inputs: &[Shape], _site: &Site) -> Result<Shape, Diagnostic> {
         Ok(Shape::Flat(dense(kind).units))
     }
 

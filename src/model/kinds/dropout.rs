@@ -29,7 +29,8 @@ impl KindRule for DropoutRule {
         "dropout"
     }
 
-    fn output(&self, _kind: &LayerKind, input: Shape, _site: &Site) -> Result<Shape, Diagnostic> {
+    fn output(&self, _kind: &LayerKind, inputs: &[Shape], _site: &Site) -> Result<Shape, Diagnostic> {
+        let input = inputs[0];
         Ok(input)
     }
 

@@ -16,7 +16,8 @@ impl KindRule for FlattenRule {
         "flatten"
     }
 
-    fn output(&self, _kind: &LayerKind, input: Shape, _site: &Site) -> Result<Shape, Diagnostic> {
+    fn output(&self, _kind: &LayerKind, inputs: &[Shape], _site: &Site) -> Result<Shape, Diagnostic> {
+        let input = inputs[0];
         Ok(Shape::Flat(input.elements()))
     }
 

@@ -41,8 +41,9 @@ pub trait KindRule {
         None
     }
 
-    /// The output shape for `input`, or the located reason there is none.
-    fn output(&self, kind: &LayerKind, input: Shape, site: &Site) -> Result<Shape, Diagnostic>;
+    /// The output shape for its inputs' shapes (one, but for `add` and
+    /// `concat`), or the located reason there is none.
+    fn output(&self, kind: &LayerKind, inputs: &[Shape], site: &Site) -> Result<Shape, Diagnostic>;
 
     /// Entries of its largest weight tensor, saturating: checked against
     /// the GPU's binding limit before any count is made in `usize`.
@@ -139,6 +140,9 @@ pub struct Site<'a> {
     pub focus: Span,
     /// The layer whose output it reads; `None` when it reads the input.
     pub from: Option<&'a Layer>,
+    /// Each further input (of an `add` or a `concat`): the layer it comes
+    /// from (`None`: the model's input), and where the statement names it.
+    pub more: Vec<(Option<&'a Layer>, Span)>,
 }
 
 /// The height and width of an image input, or why a flat one will not do
@@ -218,8 +222,9 @@ mod tests {
             span: Span::new(0, 0),
             focus: Span::new(0, 0),
             from: None,
+            more: Vec::new(),
         };
-        let output = of(&kind).output(&kind, input, &site).expect("a shape");
+        let output = of(&kind).output(&kind, &[input], &site).expect("a shape");
         Layer {
             name: of(&kind).stem(&kind).to_string(),
             kind,
@@ -302,9 +307,10 @@ mod tests {
             span: Span::new(0, 0),
             focus: Span::new(0, 0),
             from: None,
+            more: Vec::new(),
         };
-        assert!(of(&pool).output(&pool, Shape::Flat(10), &site).is_err());
-        let ok = of(&pool).output(&pool, IMAGE, &site);
+        assert!(of(&pool).output(&pool, &[Shape::Flat(10)], &site).is_err());
+        let ok = of(&pool).output(&pool, &[IMAGE], &site);
         assert_eq!(ok.ok(), Some(Shape::Image { h: 4, w: 4, c: 3 }));
     }
 }

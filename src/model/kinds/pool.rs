@@ -50,7 +50,8 @@ impl KindRule for PoolRule {
         "pool"
     }
 
-    fn output(&self, kind: &LayerKind, input: Shape, site: &Site) -> Result<Shape, Diagnostic> {
+    fn output(&self, kind: &LayerKind, inputs: &[Shape], site: &Site) -> Result<Shape, Diagnostic> {
+        let input = inputs[0];
         let p = pool(kind);
         let (h, w) = image_input(input, "pool", site)?;
         let out = conv_out(h, p.window[0], p.stride, Padding::Valid).zip(conv_out(
