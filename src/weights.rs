@@ -14,7 +14,7 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::model::{LayerKind, Model, Shape};
+use crate::model::{LayerKind, Model, Operand, Shape};
 use crate::params::{ParamLayout, ParamRole, ParamTensor};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +31,13 @@ pub enum WeightsError {
 /// come from an image: the image's shape, found by walking back through layers that
 /// keep feature order to a flatten.
 fn flattened_image(model: &Model, layer: usize) -> Option<(usize, usize, usize)> {
-    for l in model.layers[..layer].iter().rev() {
+    let mut operand = model.layers[layer].inputs[0];
+    while let Operand::Layer(j) = operand {
+        let l = &model.layers[j];
         match (&l.kind, l.input) {
             (LayerKind::Flatten { .. }, Shape::Image { h, w, c }) => return Some((h, w, c)),
             (LayerKind::Dropout { .. } | LayerKind::Activation(_) | LayerKind::BatchNorm, _) => {
-                continue;
+                operand = l.inputs[0];
             }
             _ => return None,
         }

@@ -96,3 +96,20 @@ fn summary_prints_the_table() {
         "{table}"
     );
 }
+
+/// A layer whose output nothing reads is legal but likely a slip (here
+/// `main` names the conv, not the batchnorm after it): a located warning,
+/// once per line however often a block repeats it, and exit 0.
+#[test]
+fn unused_outputs_are_warned_about_once_per_line() {
+    let out = cnnc(&["check", "tests/warnings/unused_output.cnn"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(
+        err.matches("warning: the output of `batchnorm").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("--> tests/warnings/unused_output.cnn:5:3"), "{err}");
+    assert!(text(&out.stdout).starts_with("ok: "));
+}

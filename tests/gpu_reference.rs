@@ -593,6 +593,30 @@ fn fan_out_and_sum() {
     }
 }
 
+/// The graph language: names, `from`, `add`, blocks with `in`, `repeat`.
+#[test]
+fn graphs_written_in_the_language() {
+    let text = "input 6x6x2; conv 4 3x3 same relu
+        block basic(filters)
+          conv filters 3x3 same relu
+          conv filters 3x3 same
+          add in
+          relu
+        end
+        block down(filters)
+          conv filters 3x3 stride 2 same tanh
+          main: conv filters 3x3 same
+          conv filters 1x1 stride 2 same from in
+          add main
+        end
+        repeat 2 basic(4)
+        down(8)
+        dense 3";
+    let m = model(text);
+    compare("residual blocks", &m, OptimizerKind::Sgd, 3, 3);
+    compare("residual blocks", &m, OptimizerKind::Adam, 3, 2);
+}
+
 #[test]
 fn limits_are_checked_before_allocation() {
     let m = example("cifar_model1.cnn");

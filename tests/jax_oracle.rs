@@ -190,3 +190,30 @@ fn jax_agrees_on_sgd_steps_with_momentum() {
         },
     );
 }
+
+/// A residual network written in the graph language: blocks, `in`, a
+/// named output read by `add`, a strided 1x1 projection `from in`.
+#[test]
+fn jax_agrees_on_residual_blocks_in_the_language() {
+    assert_oracle_agrees(&[(
+        "resnet_blocks",
+        "input 6x6x2; conv 4 3x3 same relu
+         block basic(filters)
+           conv filters 3x3 same relu
+           conv filters 3x3 same
+           add in
+           relu
+         end
+         block down(filters)
+           conv filters 3x3 stride 2 same relu
+           conv filters 3x3 same
+           main: batchnorm
+           conv filters 1x1 stride 2 same from in
+           add main
+           relu
+         end
+         repeat 2 basic(4)
+         down(8)
+         dense 3",
+    )]);
+}

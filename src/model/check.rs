@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::kinds::{self, Site, Spec};
+use super::expand::{Expander, Source, Wired};
+use super::kinds::{self, Site};
 use super::{Layer, LayerKind, Model, Operand, Shape};
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, Spanned};
 use crate::syntax::{Activation, BinOp, Expr, Program, Statement};
@@ -71,7 +72,7 @@ impl Checker {
             name,
             input,
             layers,
-            layer_statements,
+            complete,
         } = self.walk(program, options);
 
         let input = self.input_shape(input.as_ref(), options);
@@ -82,7 +83,7 @@ impl Checker {
             );
         }
         self.check_softmax(&layers);
-        if layers.len() < layer_statements {
+        if !complete {
             // A layer with a bad count is missing: shapes after it would be
             // wrong, so report what we have rather than cascade.
             return None;
@@ -97,11 +98,13 @@ impl Checker {
             .iter()
             .map(|n| (n.clone(), self.params[n].0))
             .collect();
+        let warnings = unused_outputs(&layers);
         Some(Model {
             name,
             input: input?,
             params,
             layers,
+            warnings,
         })
     }
 
@@ -112,9 +115,10 @@ impl Checker {
             name: None,
             input: None,
             layers: Vec::new(),
-            layer_statements: 0,
+            complete: true,
         };
         let mut first_layer: Option<Span> = None;
+        let mut expander = Expander::new(&program.statements, self);
 
         for statement in &program.statements {
             let span = statement.span;
@@ -150,16 +154,40 @@ impl Checker {
                     }
                 }
                 Statement::Param { name, value } => self.declare(name, value, options),
+                Statement::Block(_) => {}
                 other => {
                     first_layer.get_or_insert(span);
-                    walk.layer_statements += 1;
-                    if let Some(spec) = kinds::lower(other, span, self) {
-                        walk.layers.push(spec);
-                    }
+                    expander.statement(other, span, self);
                 }
             }
         }
+        walk.complete = expander.complete;
+        walk.layers = expander.out;
         walk
+    }
+
+    /// Binds a block's parameters for one call, shadowing any `param` of
+    /// the same name; returns what they shadowed, for [`Self::unbind_params`].
+    pub(super) fn bind_params(
+        &mut self,
+        bindings: Vec<(String, i64, Span)>,
+    ) -> Vec<(String, Option<(i64, Span)>)> {
+        bindings
+            .into_iter()
+            .map(|(name, value, span)| {
+                let old = self.params.insert(name.clone(), (value, span));
+                (name, old)
+            })
+            .collect()
+    }
+
+    pub(super) fn unbind_params(&mut self, shadowed: Vec<(String, Option<(i64, Span)>)>) {
+        for (name, old) in shadowed.into_iter().rev() {
+            match old {
+                Some(old) => self.params.insert(name, old),
+                None => self.params.remove(&name),
+            };
+        }
     }
 
     /// Refuses a model whose weights no GPU binding could hold.
@@ -222,7 +250,7 @@ impl Checker {
     }
 
     /// Evaluates an integer expression with overflow and division checks.
-    fn eval(&mut self, expr: &Spanned<Expr>) -> Option<i64> {
+    pub(super) fn eval(&mut self, expr: &Spanned<Expr>) -> Option<i64> {
         match &expr.node {
             Expr::Int(v) => Some(*v),
             Expr::Param(name) => {
@@ -369,14 +397,14 @@ impl Checker {
     }
 
     /// `softmax` belongs on the last layer only: the loss applies it.
-    fn check_softmax(&mut self, layers: &[Spec]) {
+    fn check_softmax(&mut self, layers: &[Wired]) {
         let count = layers.len();
-        for (i, spec) in layers.iter().enumerate() {
+        for (i, spec) in layers.iter().map(|w| &w.spec).enumerate() {
             if kinds::of(&spec.kind).activation(&spec.kind) == Activation::Softmax && i + 1 != count {
                 self.errors.push(
                     Diagnostic::error("`softmax` is only allowed on the last layer")
                         .label(spec.span, "softmax here")
-                        .label(layers[count - 1].span, "the last layer")
+                        .label(layers[count - 1].spec.span, "the last layer")
                         .help("softmax turns scores into class probabilities; use `relu` (or another activation) on inner layers"),
                 );
             }
@@ -385,48 +413,81 @@ impl Checker {
 
     /// Walks the layers from the input, computing every shape; stops at the
     /// first layer whose input cannot be known.
-    fn propagate(&mut self, input: Shape, specs: &[Spec]) -> Option<Vec<Layer>> {
+    fn propagate(&mut self, input: Shape, wired: &[Wired]) -> Option<Vec<Layer>> {
         let mut layers: Vec<Layer> = Vec::new();
         let mut counts: HashMap<&'static str, usize> = HashMap::new();
-        let mut shape = input;
-        for spec in specs {
+        // The layer each spec became (after any flatten put before it).
+        let mut made: Vec<usize> = Vec::new();
+        let operand = |made: &[usize], s: Source| match s {
+            Source::Input => Operand::Input,
+            Source::Spec(k) => Operand::Layer(made[k]),
+        };
+        for w in wired {
+            let spec = &w.spec;
             let rule = kinds::of(&spec.kind);
-            if let Some(kind) = rule.prelude(shape) {
+            let mut from = operand(&made, w.from);
+            let more: Vec<(Operand, Span)> = w
+                .more
+                .iter()
+                .map(|&(s, span)| (operand(&made, s), span))
+                .collect();
+            let shape_of = |layers: &[Layer], o: Operand| match o {
+                Operand::Input => input,
+                Operand::Layer(j) => layers[j].output,
+            };
+            if let Some(kind) = rule.prelude(shape_of(&layers, from)) {
+                let shape = shape_of(&layers, from);
                 let site = Site {
                     span: spec.span,
                     focus: spec.span,
-                    from: layers.last(),
+                    from: layer_of(&layers, from),
                     more: Vec::new(),
                 };
                 let output = kinds::of(&kind).output(&kind, &[shape], &site).ok()?;
-                push_layer(&mut layers, &mut counts, kind, shape, output, spec.span);
-                shape = output;
+                push_layer(
+                    &mut layers,
+                    &mut counts,
+                    kind,
+                    vec![from],
+                    shape,
+                    output,
+                    spec.span,
+                );
+                from = Operand::Layer(layers.len() - 1);
             }
+            let mut inputs = vec![from];
+            inputs.extend(more.iter().map(|m| m.0));
+            let shapes: Vec<Shape> = inputs.iter().map(|&o| shape_of(&layers, o)).collect();
             let site = Site {
                 span: spec.span,
                 focus: spec.focus,
-                from: layers.last(),
-                more: Vec::new(),
+                from: layer_of(&layers, from),
+                more: more
+                    .iter()
+                    .map(|&(o, span)| (layer_of(&layers, o), span))
+                    .collect(),
             };
-            let output = match rule.output(&spec.kind, &[shape], &site) {
+            let output = match rule.output(&spec.kind, &shapes, &site) {
                 Ok(output) => output,
                 Err(d) => {
                     self.errors.push(d);
                     return None;
                 }
             };
-            if !self.fits(&spec.kind, shape, output, spec.span) {
+            if !self.fits(&spec.kind, shapes[0], output, spec.span) {
                 return None;
             }
+            let kind = spec.kind.clone();
             push_layer(
                 &mut layers,
                 &mut counts,
-                spec.kind.clone(),
-                shape,
+                kind,
+                inputs,
+                shapes[0],
                 output,
                 spec.span,
             );
-            shape = output;
+            made.push(layers.len() - 1);
         }
         Some(layers)
     }
@@ -460,22 +521,54 @@ impl Checker {
     }
 }
 
+/// A warning for each layer (but the last) whose output nothing reads:
+/// it costs time and memory and changes nothing. One per line of source,
+/// however many times a block repeats it.
+fn unused_outputs(layers: &[Layer]) -> Vec<Diagnostic> {
+    let mut read = vec![false; layers.len()];
+    for operand in layers.iter().flat_map(|l| &l.inputs) {
+        if let Operand::Layer(j) = operand {
+            read[*j] = true;
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    layers[..layers.len().saturating_sub(1)]
+        .iter()
+        .zip(&read)
+        .filter(|(l, read)| !**read && seen.insert(l.span))
+        .map(|(l, _)| {
+            Diagnostic::warning(format!("the output of `{}` is never used", l.name))
+                .label(l.span, "nothing reads this layer's output")
+                .help("name it and read it (`add`, `concat`, `from NAME`), or remove the line")
+        })
+        .collect()
+}
+
+/// The layer that produced a tensor; `None` for the model's input.
+fn layer_of(layers: &[Layer], operand: Operand) -> Option<&Layer> {
+    match operand {
+        Operand::Input => None,
+        Operand::Layer(j) => Some(&layers[j]),
+    }
+}
+
 /// What the statements say, before shapes: see [`Checker::walk`].
 struct Walk<'p> {
     /// The first `model` line's name.
     name: Option<&'p Spanned<String>>,
     /// The first `input` line, even when misplaced.
     input: Option<Spanned<[u64; 3]>>,
-    /// Every layer statement whose counts are good, in order.
-    layers: Vec<Spec>,
-    /// Layer statements, good or not.
-    layer_statements: usize,
+    /// Every layer, wired, in order (blocks and repeats expanded).
+    layers: Vec<Wired>,
+    /// Whether every layer statement could be made.
+    complete: bool,
 }
 
 fn push_layer(
     layers: &mut Vec<Layer>,
     counts: &mut HashMap<&'static str, usize>,
     kind: LayerKind,
+    inputs: Vec<Operand>,
     input: Shape,
     output: Shape,
     span: Span,
@@ -483,11 +576,6 @@ fn push_layer(
     let base = kinds::of(&kind).stem(&kind);
     let n = counts.entry(base).or_insert(0);
     *n += 1;
-    // The language writes chains: each layer reads the one before.
-    let inputs = vec![match layers.len() {
-        0 => Operand::Input,
-        i => Operand::Layer(i - 1),
-    }];
     layers.push(Layer {
         name: format!("{base}{n}"),
         kind,

@@ -17,6 +17,7 @@
 //! - only the last layer may use `softmax`.
 
 mod check;
+mod expand;
 pub mod keras;
 mod kinds;
 
@@ -91,6 +92,8 @@ pub struct Model {
     /// In topological order: every layer reads only the input and earlier
     /// layers. Never empty.
     pub layers: Vec<Layer>,
+    /// What is legal but likely a mistake (an output nothing reads).
+    pub warnings: Vec<crate::diagnostic::Diagnostic>,
 }
 
 /// A tensor a layer reads: the model's input, or a layer's output.

@@ -3,7 +3,7 @@
 //! Nothing here is checked beyond the grammar: counts are unevaluated
 //! expressions, shapes are not propagated. `model::check` does that.
 
-use crate::diagnostic::Spanned;
+use crate::diagnostic::{Span, Spanned};
 
 /// A whole `.cnn` file, statements in source order.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,45 @@ pub enum Statement {
     BatchNorm,
     /// An activation alone on a line, like Keras's `Activation` layer.
     Activation(Activation),
+    /// `add NAME...`: the current tensor plus the named ones.
+    Add(Vec<Spanned<String>>),
+    /// `concat NAME...`: the current tensor and the named ones, joined
+    /// along the channels.
+    Concat(Vec<Spanned<String>>),
+    /// `globalpool [avg|max]`: one value per channel.
+    GlobalPool(PoolKind),
+    /// A layer that names its output (`skip: batchnorm`) or reads a named
+    /// one instead of the previous (`conv 8 1x1 from skip`), or both.
+    Wired {
+        label: Option<Spanned<String>>,
+        layer: Box<Spanned<Statement>>,
+        from: Option<Spanned<String>>,
+    },
+    /// `block NAME(p, q = 1)`, its lines, `end`.
+    Block(Block),
+    /// `NAME(ARGS)`: a block's lines, in its place.
+    Call {
+        name: Spanned<String>,
+        args: Vec<Spanned<Expr>>,
+    },
+    /// `repeat N LAYER`: the layer (or block call) N times in a row.
+    Repeat {
+        count: Spanned<Expr>,
+        body: Box<Spanned<Statement>>,
+    },
+}
+
+/// A reusable sequence of layers with integer parameters; inside it, `in`
+/// names the tensor it was called on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub name: Spanned<String>,
+    /// Each parameter, with its default if it has one.
+    pub params: Vec<(Spanned<String>, Option<Spanned<Expr>>)>,
+    /// Its statements (layers, calls, repeats; no nested blocks).
+    pub body: Vec<Spanned<Statement>>,
+    /// The `end` line.
+    pub end: Span,
 }
 
 /// `conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F]`
@@ -43,6 +82,8 @@ pub struct Conv {
     pub padding: Option<Spanned<Padding>>,
     pub activation: Option<Spanned<Activation>>,
     pub l2: Option<Spanned<f64>>,
+    /// `groups G`: a grouped convolution (G = input channels: depthwise).
+    pub groups: Option<Spanned<u64>>,
 }
 
 /// `pool [max|avg] K[xK] [stride S]`

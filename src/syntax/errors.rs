@@ -65,6 +65,32 @@ const STATEMENTS: &[(&str, &str, &[&str])] = &[
             "norm",
         ],
     ),
+    (
+        "add",
+        "add NAME..., for example `add skip` (the current tensor plus `skip`)",
+        &["sum", "shortcut", "residual", "eltwise"],
+    ),
+    (
+        "concat",
+        "concat NAME..., for example `concat left` (joined along the channels)",
+        &["route", "concatenate", "cat"],
+    ),
+    (
+        "globalpool",
+        "globalpool [avg|max], for example `globalpool avg`",
+        &["gap", "global_pool", "globalavgpool", "global_average_pooling2d"],
+    ),
+    (
+        "block",
+        "block NAME(PARAMS) … end, for example `block basic(filters, stride = 1)`",
+        &["def", "function", "module"],
+    ),
+    ("end", "end (closes a block)", &[]),
+    (
+        "repeat",
+        "repeat N LAYER, for example `repeat 3 basic(16)`",
+        &["times", "loop"],
+    ),
 ];
 
 const ACTIVATIONS: &[&str] = &["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear"];
@@ -72,6 +98,10 @@ const ACTIVATIONS: &[&str] = &["relu", "leaky_relu", "sigmoid", "tanh", "softmax
 /// Explains why `text`, a whole line starting at byte `offset` of the file,
 /// is not a statement.
 pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
+    // A named layer (`skip: conv …`) is explained as its layer.
+    if let Some(colon) = label_end(text) {
+        return explain_bad_line(&text[colon..], offset + colon);
+    }
     let first = first_word(text);
     let first_span = Span::new(offset + first.0, offset + first.0 + first.1.len());
     let statement = STATEMENTS.iter().find(|(kw, _, _)| *kw == first.1);
@@ -317,6 +347,16 @@ fn is_keyword(word: &str) -> bool {
     STATEMENTS.iter().any(|s| s.0 == word)
         || ACTIVATIONS.contains(&word)
         || ["stride", "same", "valid", "max", "avg", "l2"].contains(&word)
+}
+
+/// Where the layer starts after a leading `name:`, if the line has one.
+fn label_end(text: &str) -> Option<usize> {
+    let trimmed = text.trim_start();
+    let lead = text.len() - trimmed.len();
+    let word = trimmed.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+    let rest = &trimmed[word..];
+    let after = rest.trim_start();
+    (word > 0 && after.starts_with(':')).then(|| lead + word + (rest.len() - after.len()) + 1)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod ast;
 mod errors;
+mod graph;
 
 use pest::Parser as _;
 use pest::iterators::Pair;
@@ -44,6 +45,7 @@ pub fn parse(source: &str) -> Result<Program, Diagnostics> {
             },
         }
     }
+    let statements = graph::assemble_blocks(statements, &mut errors);
     if errors.is_empty() {
         Ok(Program { statements })
     } else {
@@ -60,6 +62,9 @@ type Parsed<T> = Result<T, Diagnostic>;
 fn parse_statement(pair: Pair<'_, Rule>) -> Parsed<Spanned<Statement>> {
     let span = span_of(&pair);
     let rule = pair.as_rule();
+    if let Some(statement) = graph::parse(pair.clone())? {
+        return Ok(Spanned::new(statement, span));
+    }
     let mut inner = pair.into_inner();
     if rule != Rule::activation_stmt {
         inner.next(); // the statement's keyword
@@ -99,6 +104,7 @@ struct Options {
     padding: Option<Spanned<Padding>>,
     activation: Option<Spanned<Activation>>,
     l2: Option<Spanned<f64>>,
+    groups: Option<Spanned<u64>>,
 }
 
 fn parse_options<'a>(pairs: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Options> {
@@ -125,6 +131,10 @@ fn parse_options<'a>(pairs: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Opti
             Rule::l2 => {
                 let value = parse_number(pair.into_inner().nth(1).expect("l2 value"))?;
                 set_once(&mut options.l2, Spanned::new(value.node, span), "l2")?;
+            }
+            Rule::groups => {
+                let value = parse_int(pair.into_inner().nth(1).expect("groups value"))?;
+                set_once(&mut options.groups, Spanned::new(value.node, span), "groups")?;
             }
             other => unreachable!("unexpected {other:?} in parse_options"),
         }
@@ -154,6 +164,7 @@ fn parse_conv<'a>(mut inner: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Con
         padding: options.padding,
         activation: options.activation,
         l2: options.l2,
+        groups: options.groups,
     })
 }
 

@@ -106,7 +106,7 @@ pub(super) struct Spec {
 }
 
 impl Spec {
-    fn new(kind: LayerKind, span: Span) -> Spec {
+    pub(super) fn new(kind: LayerKind, span: Span) -> Spec {
         Spec {
             kind,
             span,
@@ -126,8 +126,18 @@ pub(super) fn lower(statement: &Statement, span: Span, cx: &mut Checker) -> Opti
         Statement::Dropout(rate) => dropout::lower(rate, span, cx),
         Statement::BatchNorm => Some(batchnorm::lower(span)),
         Statement::Activation(a) => Some(activation::lower(*a, span)),
-        Statement::Model(_) | Statement::Input(_) | Statement::Param { .. } => {
-            unreachable!("not a layer statement in lower")
+        Statement::Model(_)
+        | Statement::Input(_)
+        | Statement::Param { .. }
+        | Statement::Add(_)
+        | Statement::Concat(_)
+        | Statement::Wired { .. }
+        | Statement::Block(_)
+        | Statement::Call { .. }
+        | Statement::Repeat { .. } => unreachable!("not a layer statement in lower (see `expand`)"),
+        Statement::GlobalPool(_) => {
+            cx.error(Diagnostic::error("`globalpool` is not supported yet").label(span, "here"));
+            None
         }
     }
 }

@@ -1,0 +1,140 @@
+//! The statements that wire a graph: names and `from`, `add`, `concat`,
+//! `globalpool`, blocks with their calls, and `repeat`. Blocks arrive as
+//! separate `block` and `end` lines; [`assemble_blocks`] pairs them.
+
+use pest::iterators::Pair;
+
+use super::{Parsed, Rule, parse_expr, parse_statement, span_of};
+use crate::diagnostic::{Diagnostic, Span, Spanned};
+use crate::syntax::ast::{Block, PoolKind, Statement};
+
+/// A block header or an `end`, until [`assemble_blocks`] replaces them.
+/// Kept in `Statement::Block` with an empty body and `end` of zero width.
+const OPEN: Span = Span { start: 0, end: 0 };
+
+/// The graph statements; `None` for the others (parsed by the caller).
+pub(super) fn parse(pair: Pair<'_, Rule>) -> Parsed<Option<Statement>> {
+    let rule = pair.as_rule();
+    let mut inner = pair.into_inner();
+    let statement = match rule {
+        Rule::wired_stmt => {
+            let mut label = None;
+            let mut layer = None;
+            let mut from = None;
+            for part in inner {
+                match part.as_rule() {
+                    Rule::label => label = Some(name(part.into_inner().next().expect("label name"))),
+                    Rule::from_clause => from = Some(name(part.into_inner().nth(1).expect("from name"))),
+                    _ => layer = Some(Box::new(parse_statement(part)?)),
+                }
+            }
+            Statement::Wired {
+                label,
+                layer: layer.expect("a wired statement has a layer"),
+                from,
+            }
+        }
+        Rule::add_stmt => Statement::Add(inner.skip(1).map(name).collect()),
+        Rule::concat_stmt => Statement::Concat(inner.skip(1).map(name).collect()),
+        Rule::globalpool_stmt => {
+            let kind = match inner
+                .nth(1)
+                .map(|p| p.into_inner().next().expect("pool kind").as_rule())
+            {
+                Some(Rule::kw_max) => PoolKind::Max,
+                _ => PoolKind::Avg,
+            };
+            Statement::GlobalPool(kind)
+        }
+        Rule::call_stmt => {
+            let block = name(inner.next().expect("block name"));
+            let args = inner.map(|e| parse_expr(e, &mut 0)).collect::<Parsed<_>>()?;
+            Statement::Call { name: block, args }
+        }
+        Rule::repeat_stmt => {
+            inner.next(); // `repeat`
+            let count = parse_expr(inner.next().expect("repeat count"), &mut 0)?;
+            let body = Box::new(parse_statement(inner.next().expect("repeated layer"))?);
+            Statement::Repeat { count, body }
+        }
+        Rule::block_stmt => {
+            inner.next(); // `block`
+            let block = name(inner.next().expect("block name"));
+            let params = inner
+                .map(|p| {
+                    let mut parts = p.into_inner();
+                    let param = name(parts.next().expect("parameter name"));
+                    let default = parts.next().map(|e| parse_expr(e, &mut 0)).transpose()?;
+                    Ok((param, default))
+                })
+                .collect::<Parsed<_>>()?;
+            Statement::Block(Block {
+                name: block,
+                params,
+                body: Vec::new(),
+                end: OPEN,
+            })
+        }
+        Rule::end_stmt => Statement::Block(Block {
+            name: Spanned::new(String::new(), OPEN),
+            params: Vec::new(),
+            body: Vec::new(),
+            end: OPEN,
+        }),
+        _ => return Ok(None),
+    };
+    Ok(Some(statement))
+}
+
+fn name(pair: Pair<'_, Rule>) -> Spanned<String> {
+    Spanned::new(pair.as_str().to_string(), span_of(&pair))
+}
+
+/// Whether a statement is an `end` line (see [`parse`]).
+fn is_end(statement: &Statement) -> bool {
+    matches!(statement, Statement::Block(b) if b.name.node.is_empty())
+}
+
+/// Moves the lines between `block …` and `end` into the block. A block
+/// inside a block, an `end` without a block, and a block without `end`
+/// are reported.
+pub(super) fn assemble_blocks(
+    statements: Vec<Spanned<Statement>>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Spanned<Statement>> {
+    let mut out = Vec::new();
+    let mut open: Option<Spanned<Block>> = None;
+    for s in statements {
+        match (&s.node, &mut open) {
+            (Statement::Block(_), _) if is_end(&s.node) => match open.take() {
+                Some(mut block) => {
+                    block.node.end = s.span;
+                    let span = Span::new(block.span.start, s.span.end);
+                    out.push(Spanned::new(Statement::Block(block.node), span));
+                }
+                None => errors.push(
+                    Diagnostic::error("`end` without a `block`")
+                        .label(s.span, "nothing to end here")
+                        .help("a block starts with `block NAME(PARAMS)` and ends with `end`"),
+                ),
+            },
+            (Statement::Block(_), Some(outer)) => errors.push(
+                Diagnostic::error("a block cannot be defined inside another")
+                    .label(s.span, "this block")
+                    .label(outer.span, "is inside this one")
+                    .help("define blocks one after another; a block may use another"),
+            ),
+            (Statement::Block(b), None) => open = Some(Spanned::new(b.clone(), s.span)),
+            (_, Some(block)) => block.node.body.push(s),
+            (_, None) => out.push(s),
+        }
+    }
+    if let Some(block) = open {
+        errors.push(
+            Diagnostic::error(format!("block `{}` has no `end`", block.node.name.node))
+                .label(block.span, "the block starts here")
+                .help("end it with a line `end`"),
+        );
+    }
+    out
+}
