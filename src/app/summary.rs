@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::model::Model;
+use crate::model::{Model, Operand};
 use crate::units::{human_bytes, thousands};
 
 /// Every number the summary shows, as `--json` prints it.
@@ -35,6 +35,8 @@ pub struct LayerSummary {
     pub name: String,
     pub kind: &'static str,
     pub description: String,
+    /// The tensors it reads: layer names, `input` for the model's input.
+    pub inputs: Vec<String>,
     pub input_shape: Vec<usize>,
     pub output_shape: Vec<usize>,
     pub params: usize,
@@ -76,6 +78,7 @@ impl Summary {
                     name: l.name.clone(),
                     kind: l.kind_name(),
                     description: l.describe(),
+                    inputs: l.inputs.iter().map(|&o| operand_name(model, o)).collect(),
                     input_shape: l.input.dims(),
                     output_shape: l.output.dims(),
                     params: l.params().total(),
@@ -91,37 +94,47 @@ impl Summary {
         serde_json::to_string_pretty(self).expect("a summary serialises")
     }
 
-    /// The table, as `cnnc summary` prints it.
+    /// The table, as `cnnc summary` prints it. A model that is not a
+    /// chain adds Keras's "Connected to" column: the tensors each layer
+    /// reads.
     pub fn to_table(&self) -> String {
-        let header = ["Layer", "Type", "Output shape", "Params", "FLOPs", "Memory"];
-        let rows: Vec<[String; 6]> = self
+        let mut header = vec!["Layer", "Type", "Output shape", "Params", "FLOPs", "Memory"];
+        let graph = !self.is_chain();
+        if graph {
+            header.push("Connected to");
+        }
+        let rows: Vec<Vec<String>> = self
             .layers
             .iter()
             .map(|l| {
-                [
+                let mut row = vec![
                     l.name.clone(),
                     l.description.clone(),
                     shape(&l.output_shape),
                     thousands(l.params as u64),
                     thousands(l.flops),
                     human_bytes(l.activation_bytes as u128),
-                ]
+                ];
+                if graph {
+                    row.push(l.inputs.join(", "));
+                }
+                row
             })
             .collect();
-        let mut widths = header.map(str::len);
+        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
         for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.chars().count());
             }
         }
-        let line = |cells: &[String; 6]| {
+        let line = |cells: &[String]| {
             let mut s = String::from(" ");
-            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            for (i, (cell, &w)) in cells.iter().zip(&widths).enumerate() {
                 // Text columns left-aligned, numbers right-aligned.
-                if i < 3 {
-                    s.push_str(&format!(" {cell:<w$} "));
-                } else {
+                if (3..6).contains(&i) {
                     s.push_str(&format!(" {cell:>w$} "));
+                } else {
+                    s.push_str(&format!(" {cell:<w$} "));
                 }
             }
             s.trim_end().to_string()
@@ -133,7 +146,7 @@ impl Summary {
 
         let input = shape(&self.input);
         let mut out = format!("Model \"{}\" (input {input})\n\n", self.name);
-        out += &line(&header.map(String::from));
+        out += &line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
         out += "\n";
         out += &rule;
         out += "\n";
@@ -145,6 +158,17 @@ impl Summary {
         out += "\n";
         out += &self.totals();
         out
+    }
+
+    /// Whether every layer reads the one before it alone (the first, the
+    /// input), as [`crate::export::is_chain`] asks of the model.
+    fn is_chain(&self) -> bool {
+        let mut previous = INPUT;
+        self.layers.iter().all(|l| {
+            let reads_previous = l.inputs == [previous];
+            previous = &l.name;
+            reads_previous
+        })
     }
 
     /// The lines under the table: parameters, FLOPs, memory, `param`s.
@@ -194,6 +218,17 @@ impl Summary {
             out += &format!("  {:<22}{}\n", "Parameters:", ps.join(", "));
         }
         out
+    }
+}
+
+/// What the summary calls the model's input among a layer's inputs; no
+/// layer is named so (layer names end in their count).
+const INPUT: &str = "input";
+
+fn operand_name(model: &Model, operand: Operand) -> String {
+    match operand {
+        Operand::Input => INPUT.to_string(),
+        Operand::Layer(j) => model.layers[j].name.clone(),
     }
 }
 

@@ -31,3 +31,31 @@ pub fn residual(chain: &Model) -> Model {
     m.layers[4].inputs = vec![Operand::Layer(3)];
     m
 }
+
+/// From a chain `a; b…` whose first layer `a` keeps the input's shape, the
+/// graph where `add(input, a)` feeds `b`: a layer that reads the model's
+/// input beside the first one.
+pub fn input_skip(chain: &Model) -> Model {
+    let mut m = chain.clone();
+    assert_eq!(
+        m.input, m.layers[0].output,
+        "the first layer must keep the input's shape"
+    );
+    let add = Layer {
+        name: "add1".into(),
+        kind: LayerKind::Add,
+        inputs: vec![Operand::Input, Operand::Layer(0)],
+        input: m.input,
+        output: m.input,
+        span: m.layers[0].span,
+    };
+    m.layers.insert(1, add);
+    for layer in &mut m.layers[2..] {
+        for operand in &mut layer.inputs {
+            if let Operand::Layer(j) = operand {
+                *j += 1;
+            }
+        }
+    }
+    m
+}
