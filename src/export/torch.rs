@@ -106,6 +106,12 @@ pub fn sequential(model: &Model) -> String {
             // The language writes no sums yet (only tests build them), and
             // a sum needs a `forward`, not an `nn.Sequential`.
             LayerKind::Add => modules.push((name, "None  # add: not expressible in nn.Sequential".into())),
+            // Minimal arms (graph-kinds) so that the crate compiles; the
+            // export's owner writes the real ones.
+            LayerKind::Concat => {
+                modules.push((name, "None  # concat: not expressible in nn.Sequential".into()))
+            }
+            LayerKind::GlobalPool(_) => modules.push((name, "None  # globalpool: not yet exported".into())),
         }
     }
     let Shape::Image { h, w, c } = model.input else {
