@@ -2,7 +2,8 @@
 //! parameters (so the optimizer is one dispatch), laid out from the model.
 //!
 //! Internal layouts are the kernels' choice, not PyTorch's: a conv kernel
-//! is `[KH][KW][CI][CO]` (HWIO) and a dense weight `[IN][OUT]`, both
+//! is `[KH][KW][CI][CO]` (HWIO; with `groups` G, CI is the input
+//! channels / G, as Keras's grouped `Conv2D` kernel) and a dense weight `[IN][OUT]`, both
 //! contiguous along the output channel. `weights` converts to PyTorch's
 //! layouts on save and back on load.
 
@@ -98,7 +99,8 @@ impl ParamLayout {
         for (i, layer) in model.layers.iter().enumerate() {
             match &layer.kind {
                 LayerKind::Conv(c) => {
-                    let ci = layer.input.channels();
+                    // Grouped: each filter sees its group's ci / G channels.
+                    let ci = layer.input.channels() / c.groups;
                     push(
                         i,
                         &layer.name,

@@ -18,6 +18,9 @@ use cnnc::rng::SplitMix64;
 use cnnc::runtime::{Executable, Gpu, StepUniform};
 use cnnc::source::Source;
 
+#[path = "gpu_reference/graph_kinds.rs"]
+mod graph_kinds;
+
 const TOLERANCE: f64 = 1e-4;
 
 fn gpu() -> &'static Gpu {

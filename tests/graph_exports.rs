@@ -80,7 +80,12 @@ fn pytorch_of_every_example_is_consistent_in_both_forms() {
             let source = Source::read(&path).unwrap();
             let m = cnnc::load(&source, &CheckOptions::default()).unwrap();
             let sequential = cnnc::export::torch::sequential(&m);
-            assert!(sequential.contains("nn.Sequential"), "a chain stays sequential");
+            assert_eq!(
+                sequential.contains("nn.Sequential"),
+                cnnc::export::is_chain(&m),
+                "chains stay sequential, graphs are modules: {}",
+                path.display()
+            );
             assert_consistent(&m, &sequential);
             assert_consistent(&m, &cnnc::export::torch::module(&m));
         }
@@ -115,7 +120,16 @@ fn module_tensors(ctor: &str) -> Vec<(&'static str, Vec<usize>)> {
         .filter_map(|s| s.parse().ok())
         .collect();
     match kind {
-        "nn.Conv2d" => vec![("weight", vec![n[1], n[0], n[2], n[3]]), ("bias", vec![n[1]])],
+        // nn.Conv2d(in, out, kernel_size=(kh, kw), stride=s, padding=…[, groups=g])
+        "nn.Conv2d" => {
+            let groups = args
+                .split_once("groups=")
+                .map_or(1, |(_, g)| g.trim_end_matches(')').parse().unwrap());
+            vec![
+                ("weight", vec![n[1], n[0] / groups, n[2], n[3]]),
+                ("bias", vec![n[1]]),
+            ]
+        }
         "nn.Linear" => vec![("weight", vec![n[1], n[0]]), ("bias", vec![n[1]])],
         "nn.BatchNorm1d" | "nn.BatchNorm2d" => ["weight", "bias", "running_mean", "running_var"]
             .map(|s| (s, vec![n[0]]))

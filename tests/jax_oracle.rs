@@ -163,6 +163,43 @@ fn jax_agrees_on_a_fan_out_and_a_sum() {
     assert_models_agree(&[("residual", residual)], Optimizer::Adam { lr: LR });
 }
 
+/// `concat` (images and vectors, a tensor read three times), `globalpool`
+/// avg and max, and grouped and depthwise convolutions (PyTorch's
+/// `groups`: weight `[co, ci / G, kh, kw]`), built by hand until the
+/// language writes them.
+#[test]
+fn jax_agrees_on_concat_globalpool_and_groups() {
+    use cnnc::model::PoolKind;
+    use common::graphs;
+    let images = model(
+        "input 6x6x2; conv 4 3x3 same relu; conv 3 3x3 same tanh; conv 5 1x1 sigmoid; conv 4 1x1 same; dense 3",
+    );
+    let vectors =
+        model("input 5x5x2; conv 3 3x3 relu; dense 4 tanh; dense 5 sigmoid; dense 6 leaky_relu; dense 3");
+    let pooled = model("input 5x4x3; conv 4 3x3 same relu; flatten; dense 3");
+    let chain = model(
+        "input 6x5x4; conv 8 3x3 same relu; conv 8 3x3 same tanh; conv 4 3x3 stride 2 same sigmoid; conv 4 2x2; dense 3",
+    );
+    let grouped = graphs::grouped(&graphs::grouped(&chain, 0, 2), 2, 4);
+    let depthwise = graphs::grouped(&graphs::grouped(&chain, 1, 8), 3, 4);
+    let models = [
+        ("concat_images", graphs::concat(&images, 0)),
+        ("concat_vectors", graphs::concat(&vectors, 2)),
+        ("globalpool_avg", graphs::global_pool(&pooled, PoolKind::Avg)),
+        ("globalpool_max", graphs::global_pool(&pooled, PoolKind::Max)),
+        ("grouped", grouped),
+        ("depthwise", depthwise),
+    ];
+    assert_models_agree(&models, Optimizer::Adam { lr: LR });
+    assert_models_agree(
+        &models,
+        Optimizer::Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+        },
+    );
+}
+
 /// Keras's SGD with momentum: the first step is `w - lr g`, the second
 /// `w + momentum v - lr g` with the oracle's own velocity; a batchnorm's
 /// running statistics move as with Adam.

@@ -136,6 +136,10 @@ pub struct GemmShape {
     kw: usize,
     stride: usize,
     pad: [usize; 2],
+    /// Channel groups (1 for dense and ordinary convs): the kernels of a
+    /// grouped conv are `conv_grouped_*`, which read `ci / groups` input
+    /// channels per output channel.
+    groups: usize,
 }
 
 impl GemmShape {
@@ -156,6 +160,7 @@ impl GemmShape {
             kw: conv.kernel[1],
             stride: conv.stride,
             pad: conv.pad_before(layer.input),
+            groups: conv.groups,
         }
     }
 
@@ -171,7 +176,13 @@ impl GemmShape {
             kw: 1,
             stride: 1,
             pad: [0, 0],
+            groups: 1,
         }
+    }
+
+    /// Input channels per group: what each output channel reads.
+    fn cig(&self) -> usize {
+        self.ci / self.groups
     }
 
     pub fn out_rows(&self, batch: usize) -> usize {
@@ -199,7 +210,7 @@ impl GemmShape {
         match kind {
             GemmKind::Forward => (self.out_rows(batch), self.co),
             GemmKind::BackwardInput => (batch * self.ih * self.iw, self.ci),
-            GemmKind::BackwardWeight => (self.kh * self.kw * self.ci, self.co),
+            GemmKind::BackwardWeight => (self.kh * self.kw * self.cig(), self.co),
         }
     }
 
@@ -211,8 +222,13 @@ impl GemmShape {
             GemmKind::BackwardInput => "backward_input",
             GemmKind::BackwardWeight => "backward_weight",
         };
+        let groups = if self.groups > 1 {
+            format!(" g{}", self.groups)
+        } else {
+            String::new()
+        };
         format!(
-            "{kind} b{batch} in{}x{}x{} out{}x{}x{} k{}x{} s{} p{},{}",
+            "{kind} b{batch} in{}x{}x{} out{}x{}x{} k{}x{} s{} p{},{}{groups}",
             self.ih,
             self.iw,
             self.ci,
@@ -227,13 +243,38 @@ impl GemmShape {
         )
     }
 
+    /// A grouped conv's template and tile: scalar register tiles written
+    /// out, whose TN columns stay in one group, so TN divides the group's
+    /// width (output channels; input channels for the input's gradient).
+    /// At most 8 x 8, as the scalar tile takes a register per output.
+    fn choose_grouped(&self, kind: GemmKind, rows: usize, cols: usize, wanted: Tile) -> GemmChoice {
+        let (template, width) = match kind {
+            GemmKind::Forward => ("conv_grouped_forward", self.co / self.groups),
+            GemmKind::BackwardInput => ("conv_grouped_backward_input", self.cig()),
+            GemmKind::BackwardWeight => ("conv_grouped_backward_weight", self.co / self.groups),
+        };
+        let m = wanted.m.clamp(1, 8).min(rows.next_power_of_two());
+        let n = (1..=wanted.n.clamp(1, 8))
+            .rev()
+            .find(|n| width.is_multiple_of(*n))
+            .unwrap_or(1);
+        GemmChoice {
+            template,
+            tile: Tile { m, n },
+            invocations: rows.div_ceil(m) * (cols / n),
+        }
+    }
+
     /// The template and tile for a kernel. The written-out (`_tiled`)
     /// kernels read four output channels at a time, so need CO a multiple
     /// of 4; the loop templates take any shape, with a small tile.
     pub fn choose(&self, kind: GemmKind, batch: usize, tiling: &Tiling) -> GemmChoice {
         let (rows, cols) = self.output(kind, batch);
-        let flops = 2 * (batch * self.oh * self.ow * self.co * self.kh * self.kw * self.ci) as u64;
+        let flops = 2 * (batch * self.oh * self.ow * self.co * self.kh * self.kw * self.cig()) as u64;
         let wanted = tiling.tile(kind, &self.key(kind, batch), flops);
+        if self.groups > 1 {
+            return self.choose_grouped(kind, rows, cols, wanted);
+        }
         let (template, tile) = if !self.co.is_multiple_of(4) {
             let generic = match kind {
                 GemmKind::Forward => "conv_forward",
@@ -287,6 +328,14 @@ pub struct GemmChoice {
 
 impl GemmChoice {
     pub fn header(&self, g: &GemmShape, batch: usize) -> Header {
+        if g.groups > 1 {
+            return g
+                .header(batch)
+                .u32("CIG", g.cig())
+                .u32("COG", g.co / g.groups)
+                .u32("TM", self.tile.m)
+                .u32("TN", self.tile.n);
+        }
         g.header(batch)
             .u32("TM", self.tile.m)
             .u32("TN", self.tile.n)

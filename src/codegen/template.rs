@@ -37,6 +37,42 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("bias_backward", include_str!("../../shaders/bias_backward.wgsl")),
     (
+        "conv_grouped_forward",
+        include_str!("../../shaders/conv_grouped_forward.wgsl"),
+    ),
+    (
+        "conv_grouped_backward_input",
+        include_str!("../../shaders/conv_grouped_backward_input.wgsl"),
+    ),
+    (
+        "conv_grouped_backward_weight",
+        include_str!("../../shaders/conv_grouped_backward_weight.wgsl"),
+    ),
+    (
+        "concat_forward",
+        include_str!("../../shaders/concat_forward.wgsl"),
+    ),
+    (
+        "concat_backward",
+        include_str!("../../shaders/concat_backward.wgsl"),
+    ),
+    (
+        "global_avg_pool_forward",
+        include_str!("../../shaders/global_avg_pool_forward.wgsl"),
+    ),
+    (
+        "global_max_pool_forward",
+        include_str!("../../shaders/global_max_pool_forward.wgsl"),
+    ),
+    (
+        "global_avg_pool_backward",
+        include_str!("../../shaders/global_avg_pool_backward.wgsl"),
+    ),
+    (
+        "global_max_pool_backward",
+        include_str!("../../shaders/global_max_pool_backward.wgsl"),
+    ),
+    (
         "max_pool_forward",
         include_str!("../../shaders/max_pool_forward.wgsl"),
     ),

@@ -108,11 +108,7 @@ impl<'p> Expander<'p> {
                     .collect();
                 let kind = match statement {
                     Statement::Add(_) => LayerKind::Add,
-                    _ => {
-                        cx.error(Diagnostic::error("`concat` is not supported yet").label(span, "here"));
-                        self.complete = false;
-                        return;
-                    }
+                    _ => LayerKind::Concat,
                 };
                 match more {
                     Some(more) => self.push(Spec::new(kind, span), more),

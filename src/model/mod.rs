@@ -9,7 +9,8 @@
 //!
 //! Invariants, established by [`check`]:
 //! - `layers[i].input` is the shape of `layers[i].inputs[0]`, and a layer
-//!   with several inputs ([`LayerKind::Add`]) reads tensors of one shape;
+//!   with several inputs ([`LayerKind::Add`]) reads tensors of one shape
+//!   ([`LayerKind::Concat`]: of one height and width, or all vectors);
 //! - every size is at least 1, and every tensor has fewer than 2^31 elements;
 //! - a `Dense` layer's input is `Shape::Flat` (a `Flatten` is inserted when
 //!   the source put `dense` straight after a spatial layer);
@@ -117,7 +118,8 @@ pub struct Layer {
     /// What it computes, with its settings.
     pub kind: LayerKind,
     /// What the layer reads, in order, each produced before it. One
-    /// operand for every kind but [`LayerKind::Add`].
+    /// operand for every kind but [`LayerKind::Add`] and
+    /// [`LayerKind::Concat`].
     pub inputs: Vec<Operand>,
     /// The shape of `inputs[0]` (of every input, for an `Add`).
     pub input: Shape,
@@ -153,6 +155,14 @@ pub enum LayerKind {
     /// The elementwise sum of its inputs, all of one shape: a residual
     /// connection. Not yet written by the language; tests build it.
     Add,
+    /// Its inputs joined along the channels (images of one height and
+    /// width), or end to end (vectors): Keras's `Concatenate(axis=-1)`,
+    /// PyTorch's `torch.cat(dim=1)`. Not yet written by the language.
+    Concat,
+    /// The average or maximum of each channel over the whole image: an
+    /// image H x W x C becomes a vector of C (Keras's
+    /// `GlobalAveragePooling2D` / `GlobalMaxPooling2D`).
+    GlobalPool(PoolKind),
 }
 
 /// Parameter counts, split as Keras splits them.

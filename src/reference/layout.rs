@@ -10,7 +10,7 @@ use crate::params::{ParamLayout, ParamRole, ParamTensor};
 /// The buffer convention the kernels read (documented in `params`): layer
 /// by layer, each kind's tensors in the order its rule lists them (kernel
 /// then bias; a batchnorm's scale, shift, running mean and variance), each
-/// starting at a multiple of 4 floats; conv kernels `[KH][KW][CI][CO]`,
+/// starting at a multiple of 4 floats; conv kernels `[KH][KW][CI/G][CO]`,
 /// dense `[IN][OUT]`.
 pub fn layout(model: &Model) -> ParamLayout {
     let mut tensors: Vec<ParamTensor> = Vec::new();
@@ -53,6 +53,9 @@ pub struct Geometry {
     pub stride: usize,
     /// Zeros before the first row and column.
     pub pad: [usize; 2],
+    /// Channel groups: output channel `co` reads the input channels of its
+    /// group, `co / (co_total / groups)`, only; `ci` counts all of them.
+    pub groups: usize,
 }
 
 impl Geometry {
@@ -98,6 +101,7 @@ pub fn geometry(layer: &Layer) -> Geometry {
         kernel,
         stride,
         padding,
+        groups,
         ..
     }) = &layer.kind
     else {
@@ -112,6 +116,7 @@ pub fn geometry(layer: &Layer) -> Geometry {
             kw: 1,
             stride: 1,
             pad: [0, 0],
+            groups: 1,
         };
     };
     let (rows, top) = axis(ih, kernel[0], *stride, *padding);
@@ -133,5 +138,6 @@ pub fn geometry(layer: &Layer) -> Geometry {
         kw: kernel[1],
         stride: *stride,
         pad: [top, left],
+        groups: *groups,
     }
 }

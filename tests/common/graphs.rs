@@ -1,6 +1,6 @@
 //! Models the language cannot write yet, built by hand from ones it can.
 
-use cnnc::model::{Layer, LayerKind, Model, Operand};
+use cnnc::model::{Layer, LayerKind, Model, Operand, PoolKind, Shape};
 
 /// From a chain `a; b; c; d…` (with `b` and `c` of one output shape),
 /// the graph where `a` feeds both `b` and `c` and `add(b, c)` feeds `d`:
@@ -29,6 +29,102 @@ pub fn residual(chain: &Model) -> Model {
         }
     }
     m.layers[4].inputs = vec![Operand::Layer(3)];
+    m
+}
+
+/// From a chain whose layers `at`, `at + 1`, `at + 2` are `a; b; c` (with
+/// `b` and `c` reading `a`'s shape, and all three of one height and width
+/// or all vectors), the graph where `a` feeds `b` and `c`, and
+/// `concat(b, c, a)` feeds the layer after `c`: `a`'s gradient sums three
+/// readers', and the concat's is split into three slices.
+pub fn concat(chain: &Model, at: usize) -> Model {
+    let mut m = chain.clone();
+    let a = Operand::Layer(at);
+    m.layers[at + 2].inputs = vec![a];
+    m.layers[at + 2].input = m.layers[at].output;
+    let (b, c) = (&m.layers[at + 1], &m.layers[at + 2]);
+    let output = match (b.output, c.output, m.layers[at].output) {
+        (Shape::Image { h, w, c: c1 }, Shape::Image { c: c2, .. }, Shape::Image { c: c3, .. }) => {
+            Shape::Image {
+                h,
+                w,
+                c: c1 + c2 + c3,
+            }
+        }
+        (b, c, a) => Shape::Flat(b.elements() + c.elements() + a.elements()),
+    };
+    let join = Layer {
+        name: "concat1".into(),
+        kind: LayerKind::Concat,
+        inputs: vec![Operand::Layer(at + 1), Operand::Layer(at + 2), a],
+        input: b.output,
+        output,
+        span: c.span,
+    };
+    m.layers.insert(at + 3, join);
+    for layer in &mut m.layers[at + 4..] {
+        for operand in &mut layer.inputs {
+            if let Operand::Layer(j) = operand {
+                *j += 1;
+            }
+        }
+    }
+    m.layers[at + 4].inputs = vec![Operand::Layer(at + 3)];
+    reader_takes(&mut m, at + 4, output);
+    m
+}
+
+/// Layer `i` now reads a tensor of shape `input`: a conv or dense keeps its
+/// output; a flatten's changes, and so does its reader's input.
+fn reader_takes(m: &mut Model, i: usize, input: Shape) {
+    m.layers[i].input = input;
+    match m.layers[i].kind {
+        LayerKind::Conv(_) | LayerKind::Dense(_) => {}
+        LayerKind::Flatten { .. } => {
+            m.layers[i].output = Shape::Flat(input.elements());
+            reader_takes(m, i + 1, m.layers[i].output);
+        }
+        ref kind => panic!("a {kind:?} after the concat would change shape"),
+    }
+}
+
+/// The chain with its first `flatten` (written or implicit) replaced by a
+/// global pool of `kind`: the image becomes its channels, and the dense
+/// layer after it reads them.
+pub fn global_pool(chain: &Model, kind: PoolKind) -> Model {
+    let mut m = chain.clone();
+    let i = m
+        .layers
+        .iter()
+        .position(|l| matches!(l.kind, LayerKind::Flatten { .. }))
+        .expect("a flatten to replace");
+    let layer = &mut m.layers[i];
+    layer.kind = LayerKind::GlobalPool(kind);
+    layer.name = "globalpool1".into();
+    layer.output = Shape::Flat(layer.input.channels());
+    let output = layer.output;
+    assert!(
+        matches!(m.layers[i + 1].kind, LayerKind::Dense(_)),
+        "a dense reads it"
+    );
+    m.layers[i + 1].input = output;
+    m
+}
+
+/// The chain with conv layer `i` split into `groups` channel groups (its
+/// input channels and filters must be multiples of it).
+pub fn grouped(chain: &Model, i: usize, groups: usize) -> Model {
+    let mut m = chain.clone();
+    let ci = m.layers[i].input.channels();
+    let LayerKind::Conv(conv) = &mut m.layers[i].kind else {
+        panic!("layer {i} is not a conv")
+    };
+    assert!(
+        ci.is_multiple_of(groups) && conv.filters.is_multiple_of(groups),
+        "{groups} groups of {ci} -> {}",
+        conv.filters
+    );
+    conv.groups = groups;
     m
 }
 

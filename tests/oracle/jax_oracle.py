@@ -102,6 +102,8 @@ def conv(x, layer, w, b):
     y = jax.lax.conv_general_dilated(
         x, w, window_strides=(s, s), padding=[tuple(p) for p in pads],
         dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        # PyTorch's Conv2d(groups=G): weight [co, ci / G, kh, kw].
+        feature_group_count=layer.get("groups", 1),
         precision=jax.lax.Precision.HIGHEST,
     )
     return y + b[None, :, None, None]
@@ -149,6 +151,13 @@ def forward(desc, trainable, state, x, training=True):
         x = value(layer["inputs"][0])
         if kind == "add":
             x = sum(value(j) for j in layer["inputs"])
+        elif kind == "concat":
+            # torch.cat(dim=1): channels of images (NCHW), or vectors end to end.
+            x = jnp.concatenate([value(j) for j in layer["inputs"]], axis=1)
+        elif kind == "globalpool":
+            # AdaptiveAvgPool2d(1) / AdaptiveMaxPool2d(1), then flatten.
+            reduce = jnp.max if layer["pool"] == "max" else jnp.mean
+            x = reduce(x, axis=(2, 3))
         elif kind == "conv":
             x = conv(x, layer, trainable[name + ".weight"], trainable[name + ".bias"])
         elif kind == "dense":

@@ -139,6 +139,7 @@ fn describe_kind(kind: &LayerKind, input: Shape, output: Shape) -> Value {
             "stride": c.stride,
             "padding": match c.padding { Padding::Same => "same", Padding::Valid => "valid" },
             "pad": conv_pads(c, input, output),
+            "groups": c.groups,
         }),
         LayerKind::Pool(p) => json!({
             "kind": "pool",
@@ -152,6 +153,11 @@ fn describe_kind(kind: &LayerKind, input: Shape, output: Shape) -> Value {
         LayerKind::BatchNorm => json!({"kind": "batchnorm"}),
         LayerKind::Activation(_) => json!({"kind": "activation"}),
         LayerKind::Add => json!({"kind": "add"}),
+        LayerKind::Concat => json!({"kind": "concat"}),
+        LayerKind::GlobalPool(kind) => json!({
+            "kind": "globalpool",
+            "pool": match kind { PoolKind::Max => "max", PoolKind::Avg => "avg" },
+        }),
     }
 }
 

@@ -16,10 +16,12 @@
 mod activation;
 mod add;
 mod batchnorm;
+mod concat;
 mod conv;
 mod dense;
 mod dropout;
 mod flatten;
+mod globalpool;
 mod pool;
 
 use super::plan::BufferId;
@@ -53,5 +55,7 @@ pub fn of(kind: &LayerKind) -> &'static dyn Rule {
         LayerKind::BatchNorm => &batchnorm::BatchNormRule,
         LayerKind::Activation(_) => &activation::ActivationRule,
         LayerKind::Add => &add::AddRule,
+        LayerKind::Concat => &concat::ConcatRule,
+        LayerKind::GlobalPool(_) => &globalpool::GlobalPoolRule,
     }
 }

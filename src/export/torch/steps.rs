@@ -88,6 +88,15 @@ pub(super) fn step(layer: &Layer) -> Step {
             return s;
         }
         LayerKind::Add => s.merge = Some(|xs| xs.join(" + ")),
+        LayerKind::Concat => s.merge = Some(|xs| format!("torch.cat([{}], dim=1)", xs.join(", "))),
+        LayerKind::GlobalPool(kind) => {
+            let pool = match kind {
+                PoolKind::Max => "nn.AdaptiveMaxPool2d(1)",
+                PoolKind::Avg => "nn.AdaptiveAvgPool2d(1)",
+            };
+            s.push(format!("{name}_pool"), pool);
+            s.push(name, "nn.Flatten()");
+        }
     }
     let a = layer.activation();
     if let Some(m) = activation(a) {
@@ -121,10 +130,15 @@ fn conv(s: &mut Step, layer: &Layer, c: &Conv) {
         "0".to_string()
     };
     let [kh, kw] = c.kernel;
+    let groups = if c.groups > 1 {
+        format!(", groups={}", c.groups)
+    } else {
+        String::new()
+    };
     s.push(
         name.as_str(),
         format!(
-            "nn.Conv2d({ci}, {}, kernel_size=({kh}, {kw}), stride={}, padding={padding})",
+            "nn.Conv2d({ci}, {}, kernel_size=({kh}, {kw}), stride={}, padding={padding}{groups})",
             c.filters, c.stride
         ),
     );

@@ -12,10 +12,12 @@
 pub mod activation;
 pub mod add;
 pub mod batchnorm;
+pub mod concat;
 pub mod conv;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
+pub mod globalpool;
 pub mod pool;
 
 use super::check::Checker;
@@ -92,6 +94,8 @@ pub fn of(kind: &LayerKind) -> &'static dyn KindRule {
         LayerKind::BatchNorm => &batchnorm::BatchNormRule,
         LayerKind::Activation(_) => &activation::ActivationRule,
         LayerKind::Add => &add::AddRule,
+        LayerKind::Concat => &concat::ConcatRule,
+        LayerKind::GlobalPool(_) => &globalpool::GlobalPoolRule,
     }
 }
 
@@ -135,10 +139,7 @@ pub(super) fn lower(statement: &Statement, span: Span, cx: &mut Checker) -> Opti
         | Statement::Block(_)
         | Statement::Call { .. }
         | Statement::Repeat { .. } => unreachable!("not a layer statement in lower (see `expand`)"),
-        Statement::GlobalPool(_) => {
-            cx.error(Diagnostic::error("`globalpool` is not supported yet").label(span, "here"));
-            None
-        }
+        Statement::GlobalPool(kind) => Some(Spec::new(LayerKind::GlobalPool(*kind), span)),
     }
 }
 
@@ -256,6 +257,7 @@ mod tests {
             padding: Padding::Valid,
             activation: Activation::Relu,
             l2: 0.0,
+            groups: 1,
         };
         let l = layer(LayerKind::Conv(conv), IMAGE);
         assert_eq!(l.output, Shape::Image { h: 6, w: 6, c: 4 });

@@ -1,5 +1,5 @@
 //! `conv` and `dense`: one computation, a dense layer being a 1x1 conv of
-//! a 1x1 image (see [`geometry`]). Kernels are `[KH][KW][CI][CO]`, dense
+//! a 1x1 image (see [`geometry`]). Kernels are `[KH][KW][CI/G][CO]`, dense
 //! ones `[IN][OUT]`; zero padding is the taps that [`Geometry::tap`] skips.
 
 use super::{Context, Rule};
@@ -12,23 +12,27 @@ pub struct ConvRule;
 
 /// Calls `f(o, i, k)` for every product of the layer over the batch:
 /// output element `o` takes input element `i` times kernel element `k`.
-/// For each output, the products come in the order (ky, kx, ci).
+/// For each output, the products come in the order (ky, kx, ci). With
+/// groups, output channel `co` reads its group's input channels only, and
+/// the kernel holds `ci / groups` of them per filter.
 fn products(g: &Geometry, batch: usize, mut f: impl FnMut(usize, usize, usize)) {
+    let (cig, cog) = (g.ci / g.groups, g.co / g.groups);
     for n in 0..batch {
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 let out = ((n * g.oh + oy) * g.ow + ox) * g.co;
                 for co in 0..g.co {
+                    let first = (co / cog) * cig;
                     for ky in 0..g.kh {
                         for kx in 0..g.kw {
                             let Some(p) = g.tap(n, oy, ox, ky, kx) else {
                                 continue;
                             };
-                            for ci in 0..g.ci {
+                            for ci in 0..cig {
                                 f(
                                     out + co,
-                                    p * g.ci + ci,
-                                    ((ky * g.kw + kx) * g.ci + ci) * g.co + co,
+                                    p * g.ci + first + ci,
+                                    ((ky * g.kw + kx) * cig + ci) * g.co + co,
                                 );
                             }
                         }
@@ -43,7 +47,12 @@ impl Rule for ConvRule {
     fn params(&self, layer: &Layer) -> Vec<(ParamRole, Vec<usize>)> {
         let (weight, units) = match &layer.kind {
             LayerKind::Conv(c) => (
-                vec![c.kernel[0], c.kernel[1], layer.input.channels(), c.filters],
+                vec![
+                    c.kernel[0],
+                    c.kernel[1],
+                    layer.input.channels() / c.groups,
+                    c.filters,
+                ],
                 c.filters,
             ),
             LayerKind::Dense(d) => (vec![layer.input.elements(), d.units], d.units),

@@ -10,9 +10,11 @@
 mod activation;
 mod add;
 mod batchnorm;
+mod concat;
 mod conv;
 mod dropout;
 mod flatten;
+mod globalpool;
 mod pool;
 
 use std::ops::Range;
@@ -87,5 +89,7 @@ pub fn of(kind: &LayerKind) -> &'static dyn Rule {
         LayerKind::BatchNorm => &batchnorm::BatchNormRule,
         LayerKind::Activation(_) => &activation::ActivationRule,
         LayerKind::Add => &add::AddRule,
+        LayerKind::Concat => &concat::ConcatRule,
+        LayerKind::GlobalPool(_) => &globalpool::GlobalPoolRule,
     }
 }
