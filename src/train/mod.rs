@@ -242,8 +242,9 @@ fn mean(t: &Totals) -> (f64, f64) {
 /// initial values (mean 0, variance 1) make evaluation unreliable.
 const BATCHNORM_STALE: f64 = 0.01;
 
-/// A warning per batchnorm layer whose running statistics have had too few
-/// updates to forget their initial values: with momentum 0.99, after n
+/// One warning naming the batchnorm layers (they all have had the same
+/// updates) when their running statistics have had too few updates to
+/// forget their initial values: with momentum 0.99, after n
 /// steps 0.99^n of each is still the initial value, and evaluation (which
 /// normalises with them) can score far below training.
 pub fn batchnorm_warnings(model: &Model, steps: u64) -> Vec<String> {
@@ -253,20 +254,27 @@ pub fn batchnorm_warnings(model: &Model, steps: u64) -> Vec<String> {
         return Vec::new();
     }
     let needed = (BATCHNORM_STALE.ln() / (momentum as f64).ln()).ceil() as u64;
-    model
+    let names: Vec<&str> = model
         .layers
         .iter()
         .filter(|l| matches!(l.kind, crate::model::LayerKind::BatchNorm))
-        .map(|l| {
-            format!(
-                "{}'s running statistics have had {steps} updates; with momentum {momentum}, {:.0}% of them is still \
-                 the initial mean 0 and variance 1, so evaluation (which uses them) may score far below training. \
-                 Train for at least {needed} steps (more epochs, more data or a smaller --batch)",
-                l.name,
-                100.0 * remaining
-            )
-        })
-        .collect()
+        .map(|l| l.name.as_str())
+        .collect();
+    // Every batchnorm has had the same updates: one warning names them all.
+    let whose = match names.as_slice() {
+        [] => return Vec::new(),
+        [one] => format!("{one}'s running statistics have"),
+        [first, .., last] => format!(
+            "the running statistics of {} batchnorms ({first} … {last}) have",
+            names.len()
+        ),
+    };
+    vec![format!(
+        "{whose} had {steps} updates; with momentum {momentum}, {:.0}% of them is still \
+         the initial mean 0 and variance 1, so evaluation (which uses them) may score far below training. \
+         Train for at least {needed} steps (more epochs, more data or a smaller --batch)",
+        100.0 * remaining
+    )]
 }
 
 #[cfg(test)]
@@ -321,5 +329,20 @@ mod tests {
         let plain = crate::source::Source::new("p.cnn", "input 4x4x1; dense 2");
         let plain = crate::load(&plain, &crate::model::CheckOptions::default()).unwrap();
         assert!(batchnorm_warnings(&plain, 1).is_empty());
+        // A deep model gets one line, not one per layer.
+        let deep = crate::source::Source::new(
+            "d.cnn",
+            "input 4x4x1; conv 2 3x3; batchnorm; batchnorm; batchnorm; dense 2",
+        );
+        let deep = crate::load(&deep, &crate::model::CheckOptions::default()).unwrap();
+        let w = batchnorm_warnings(&deep, 10);
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].starts_with(
+                "the running statistics of 3 batchnorms (batchnorm1 … batchnorm3) have had 10 updates"
+            ),
+            "{}",
+            w[0]
+        );
     }
 }
