@@ -618,6 +618,18 @@ fn graphs_written_in_the_language() {
     let m = model(text);
     compare("residual blocks", &m, OptimizerKind::Sgd, 3, 3);
     compare("residual blocks", &m, OptimizerKind::Adam, 3, 2);
+    // Branches joined by `concat`, a depthwise-separable pair, global pooling.
+    let text = "input 6x6x4; stem: conv 8 3x3 same relu
+        left: conv 4 1x1 relu
+        conv 4 3x3 same groups 4 tanh from stem
+        concat left stem
+        conv 16 3x3 same groups 16 relu
+        conv 8 1x1
+        globalpool max
+        dense 3";
+    let m = model(text);
+    compare("concat, groups, globalpool", &m, OptimizerKind::Sgd, 3, 3);
+    compare("concat, groups, globalpool", &m, OptimizerKind::Adam, 3, 2);
 }
 
 #[test]
