@@ -22,7 +22,7 @@ const STATEMENTS: &[(&str, &str, &[&str])] = &[
     ),
     (
         "conv",
-        "conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F], for example `conv 32 3x3 same relu`",
+        "conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F] [groups G], for example `conv 32 3x3 same relu`",
         &["conv2d", "convolution", "conv2", "convolutional"],
     ),
     (
@@ -232,7 +232,7 @@ fn unknown_statement(word: &str, span: Span) -> Diagnostic {
     if let Some(s) = suggestion {
         d = d.help(format!("did you mean `{s}`?"));
     }
-    d.note("statements are `model`, `input`, `param`, `conv`, `pool`, `dense`, `flatten`, `dropout`, `batchnorm` and the activations `relu`, `leaky_relu`, `sigmoid`, `tanh`, `softmax`, `linear`")
+    d.note("statements are `model`, `input`, `param`, the layers `conv`, `pool`, `dense`, `flatten`, `dropout`, `batchnorm`, `add`, `concat`, `globalpool`, the activations `relu`, `leaky_relu`, `sigmoid`, `tanh`, `softmax`, `linear`, and `block NAME(…)` … `end`, its uses `NAME(…)` and `repeat N`")
 }
 
 /// The first word of a line and its byte offset in it.
