@@ -1,4 +1,4 @@
-//! Random valid models: they check, their parameter and FLOP counts equal
+//! Random valid models, chains and graphs (see `properties/graph.rs`): they check, their parameter and FLOP counts equal
 //! an independent formula, they lower to naga-valid WGSL, and (the small
 //! ones) their forward pass on the adapter equals the CPU reference.
 
@@ -11,117 +11,13 @@ use cnnc::rng::SplitMix64;
 use cnnc::runtime::{Executable, Gpu, Pass, StepUniform};
 use cnnc::source::Source;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
 
-/// A layer as generated, before it is written as text.
-#[derive(Debug, Clone)]
-enum Gen {
-    Conv {
-        filters: usize,
-        kh: usize,
-        kw: usize,
-        stride: usize,
-        same: bool,
-        act: &'static str,
-    },
-    Pool {
-        avg: bool,
-        k: usize,
-        stride: usize,
-    },
-    Dropout(u8),
-    Act(&'static str),
-    BatchNorm,
-}
+#[path = "properties/graph.rs"]
+mod graph;
 
-const ACTS: [&str; 5] = ["relu", "leaky_relu", "sigmoid", "tanh", "linear"];
-
-fn gen_layer() -> impl Strategy<Value = Gen> {
-    prop_oneof![
-        4 => (1usize..10, 1usize..5, 1usize..5, 1usize..4, any::<bool>(), 0usize..5).prop_map(
-            |(filters, kh, kw, stride, same, a)| Gen::Conv { filters, kh, kw, stride, same, act: ACTS[a] }
-        ),
-        2 => (any::<bool>(), 1usize..4, 1usize..4).prop_map(|(avg, k, stride)| Gen::Pool { avg, k, stride }),
-        1 => (0u8..9).prop_map(Gen::Dropout),
-        1 => (0usize..4).prop_map(|a| Gen::Act(ACTS[a])),
-        1 => Just(Gen::BatchNorm),
-    ]
-}
-
-/// A model, written as text, with its expected parameter and FLOP counts
-/// computed here, independently of `cnnc::model`.
-#[derive(Debug, Clone)]
-struct Case {
-    text: String,
-    params: usize,
-    flops: u64,
-    elements: usize,
-}
-
-fn case() -> impl Strategy<Value = Case> {
-    (
-        1usize..13,
-        1usize..13,
-        1usize..5,
-        prop::collection::vec(gen_layer(), 0..5),
-        2usize..7,
-        any::<bool>(),
-    )
-        .prop_map(|(h0, w0, c0, layers, units, softmax)| {
-            let (mut h, mut w, mut c) = (h0, w0, c0);
-            let mut text = format!("input {h}x{w}x{c}\n");
-            let (mut params, mut flops, mut elements) = (0usize, 0u64, h * w * c);
-            for layer in layers {
-                match layer {
-                    Gen::Conv {
-                        filters,
-                        kh,
-                        kw,
-                        stride,
-                        same,
-                        act,
-                    } => {
-                        let (oh, ow) = if same {
-                            (h.div_ceil(stride), w.div_ceil(stride))
-                        } else if kh <= h && kw <= w {
-                            ((h - kh) / stride + 1, (w - kw) / stride + 1)
-                        } else {
-                            continue; // would not fit: skip, keeping the model valid
-                        };
-                        let padding = if same { "same" } else { "valid" };
-                        text += &format!("conv {filters} {kh}x{kw} stride {stride} {padding} {act}\n");
-                        params += kh * kw * c * filters + filters;
-                        flops += 2 * (oh * ow * filters * kh * kw * c) as u64;
-                        (h, w, c) = (oh, ow, filters);
-                    }
-                    Gen::Pool { avg, k, stride } => {
-                        if k > h || k > w {
-                            continue;
-                        }
-                        text += &format!("pool {} {k} stride {stride}\n", if avg { "avg" } else { "max" });
-                        (h, w) = ((h - k) / stride + 1, (w - k) / stride + 1);
-                    }
-                    Gen::Dropout(tenths) => text += &format!("dropout {}\n", tenths as f32 / 10.0),
-                    Gen::Act(a) => text += &format!("{a}\n"),
-                    // Scale, shift, running mean and variance per channel.
-                    Gen::BatchNorm => {
-                        text += "batchnorm\n";
-                        params += 4 * c;
-                    }
-                }
-                elements = elements.max(h * w * c);
-            }
-            let act = if softmax { "softmax" } else { "linear" };
-            text += &format!("dense {units} {act}\n");
-            params += h * w * c * units + units;
-            flops += 2 * (h * w * c * units) as u64;
-            Case {
-                text,
-                params,
-                flops,
-                elements,
-            }
-        })
-}
+use graph::{Case, case};
 
 fn check(case: &Case) -> Model {
     cnnc::load(
@@ -132,7 +28,7 @@ fn check(case: &Case) -> Model {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
 
     #[test]
     fn valid_models_check_cost_and_lower(case in case()) {
@@ -152,7 +48,7 @@ fn gpu() -> &'static Gpu {
 
 proptest! {
     // Each case compiles its kernels on the adapter: fewer cases.
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
     fn small_models_forward_on_the_gpu_as_in_the_reference(case in case()) {
@@ -180,5 +76,42 @@ proptest! {
             let norm: f64 = want.iter().map(|b| b * b).sum::<f64>().sqrt();
             prop_assert!(diff / norm.max(1e-6) < 1e-4, "{}: {} differs by {}", case.text, layer.name, diff / norm.max(1e-6));
         }
+    }
+}
+
+/// The generator writes graphs, not only chains, and enough small ones for
+/// the GPU check above to see them.
+#[test]
+fn the_generator_writes_graphs() {
+    let mut runner = TestRunner::deterministic();
+    let cases: Vec<Case> = (0..200)
+        .map(|_| case().new_tree(&mut runner).unwrap().current())
+        .collect();
+    let graphs = cases.iter().filter(|c| c.graph).count();
+    let small = cases
+        .iter()
+        .filter(|c| c.graph && c.params < 3_000 && c.elements < 2_000)
+        .count();
+    eprintln!("{graphs} graphs, {small} small, of 200");
+    if std::env::var_os("SHOW_CASES").is_some() {
+        cases.iter().take(12).for_each(|c| eprintln!("{}---", c.text));
+    }
+    assert!(
+        graphs >= 60 && small >= 20,
+        "{graphs} graphs, {small} small, of 200"
+    );
+    for word in [
+        "block ",
+        "repeat ",
+        "add ",
+        "concat ",
+        "globalpool",
+        "groups ",
+        " from ",
+    ] {
+        assert!(
+            cases.iter().any(|c| c.text.contains(word)),
+            "no case has `{word}`"
+        );
     }
 }
