@@ -10,6 +10,10 @@ use super::kinds::{self, Spec};
 use crate::diagnostic::{Diagnostic, Span, Spanned, closest};
 use crate::syntax::{Block, Statement};
 
+/// The most layers a model may expand to: far beyond any network this
+/// tool trains, and a bound on the memory and time `repeat` can ask for.
+const MAX_LAYERS: usize = 10_000;
+
 /// A tensor a layer reads: the model's input, or the output of the spec
 /// with this index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +48,8 @@ pub(super) struct Expander<'p> {
     scope: Scope,
     pub out: Vec<Wired>,
     pub complete: bool,
+    /// Whether [`MAX_LAYERS`] was reached (and reported).
+    too_many: bool,
 }
 
 impl<'p> Expander<'p> {
@@ -71,6 +77,7 @@ impl<'p> Expander<'p> {
             },
             out: Vec::new(),
             complete: true,
+            too_many: false,
         }
     }
 
@@ -99,6 +106,10 @@ impl<'p> Expander<'p> {
                 };
                 for _ in 0..n {
                     self.statement(&body.node, body.span, cx);
+                    // One report of a problem, not one per repeat.
+                    if !self.complete {
+                        break;
+                    }
                 }
             }
             Statement::Add(names) | Statement::Concat(names) => {
@@ -111,18 +122,30 @@ impl<'p> Expander<'p> {
                     _ => LayerKind::Concat,
                 };
                 match more {
-                    Some(more) => self.push(Spec::new(kind, span), more),
+                    Some(more) => self.push(Spec::new(kind, span), more, cx),
                     None => self.complete = false,
                 }
             }
             layer => match kinds::lower(layer, span, cx) {
-                Some(spec) => self.push(spec, Vec::new()),
+                Some(spec) => self.push(spec, Vec::new(), cx),
                 None => self.complete = false,
             },
         }
     }
 
-    fn push(&mut self, spec: Spec, more: Vec<(Source, Span)>) {
+    fn push(&mut self, spec: Spec, more: Vec<(Source, Span)>, cx: &mut Checker) {
+        if self.out.len() >= MAX_LAYERS {
+            if std::mem::replace(&mut self.too_many, true) {
+                return;
+            }
+            cx.error(
+                Diagnostic::error(format!("the model expands to more than {MAX_LAYERS} layers"))
+                    .label(spec.span, format!("layer {} is made here", MAX_LAYERS + 1))
+                    .help("use smaller `repeat` counts"),
+            );
+            self.complete = false;
+            return;
+        }
         self.out.push(Wired {
             spec,
             from: self.scope.current,
