@@ -35,7 +35,7 @@ const TEST_PER_CLASS: usize = 5;
 const SIDE: usize = 8;
 
 /// The models, all on 8x8x3: what eval must score as JAX does.
-const MODELS: [(&str, &str); 7] = [
+const MODELS: [(&str, &str); 8] = [
     ("plain", "input 8x8x3; conv 4 3x3 relu; pool 2; dense 3 softmax"),
     (
         "batchnorm",
@@ -57,6 +57,26 @@ const MODELS: [(&str, &str); 7] = [
     (
         "avg_pool",
         "input 8x8x3; conv 4 3x3 same relu; pool avg 3 stride 2; dense 3",
+    ),
+    // ResNet-20's blocks in small (examples/resnet20.cnn): running
+    // statistics through shortcuts, a strided projection, global pooling.
+    (
+        "resnet_blocks",
+        "input 8x8x3; conv 4 3x3 same; batchnorm; relu
+         block basic(f)
+           conv f 3x3 same; batchnorm; relu
+           conv f 3x3 same; batchnorm
+           add in; relu
+         end
+         block down(f)
+           conv f 3x3 stride 2 same; batchnorm; relu
+           conv f 3x3 same
+           main: batchnorm
+           conv f 1x1 stride 2 same from in
+           add main; relu
+         end
+         basic(4); down(8); basic(8)
+         globalpool avg; dense 3 softmax",
     ),
 ];
 

@@ -254,3 +254,12 @@ fn jax_agrees_on_residual_blocks_in_the_language() {
          dense 3",
     )]);
 }
+
+/// `examples/resnet20.cnn` itself, as its PyTorch module computes it: the
+/// loss, every gradient and two Adam steps.
+#[test]
+fn jax_agrees_on_resnet20() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/resnet20.cnn");
+    let text = std::fs::read_to_string(path).unwrap();
+    assert_oracle_agrees(&[("resnet20", text.as_str())]);
+}
