@@ -57,22 +57,6 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../shaders/concat_backward.wgsl"),
     ),
     (
-        "global_avg_pool_forward",
-        include_str!("../../shaders/global_avg_pool_forward.wgsl"),
-    ),
-    (
-        "global_max_pool_forward",
-        include_str!("../../shaders/global_max_pool_forward.wgsl"),
-    ),
-    (
-        "global_avg_pool_backward",
-        include_str!("../../shaders/global_avg_pool_backward.wgsl"),
-    ),
-    (
-        "global_max_pool_backward",
-        include_str!("../../shaders/global_max_pool_backward.wgsl"),
-    ),
-    (
         "max_pool_forward",
         include_str!("../../shaders/max_pool_forward.wgsl"),
     ),

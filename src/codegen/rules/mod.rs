@@ -21,7 +21,6 @@ mod conv;
 mod dense;
 mod dropout;
 mod flatten;
-mod globalpool;
 mod pool;
 
 use super::plan::BufferId;
@@ -56,6 +55,6 @@ pub fn of(kind: &LayerKind) -> &'static dyn Rule {
         LayerKind::Activation(_) => &activation::ActivationRule,
         LayerKind::Add => &add::AddRule,
         LayerKind::Concat => &concat::ConcatRule,
-        LayerKind::GlobalPool(_) => &globalpool::GlobalPoolRule,
+        LayerKind::GlobalPool(_) => &pool::PoolRule,
     }
 }

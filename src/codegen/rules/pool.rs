@@ -1,5 +1,6 @@
-//! `pool [max|avg] K[xK] [stride S]`: one invocation per output (max pools
-//! remember the winner), and a backward kernel per input element.
+//! `pool [max|avg] K[xK] [stride S]` and `globalpool [avg|max]`: one
+//! invocation per output (max pools remember the winner), and a backward
+//! kernel per input element.
 
 use super::Rule;
 use crate::codegen::plan::{Access, BufferId, BufferRole, Phase};
@@ -9,19 +10,31 @@ use crate::model::{Activation, LayerKind, Pool, PoolKind, Shape};
 
 pub struct PoolRule;
 
-fn pool(p: &Planner, i: usize) -> Pool {
-    match p.model.layers[i].kind {
-        LayerKind::Pool(pool) => pool,
-        _ => unreachable!("the pool rule lowers pools"),
+/// The window a pool layer slides, with its output's height and width. A
+/// global pool (`globalpool`) is a pool whose window is the whole image:
+/// its 1x1xC output is, in NHWC, the flat C it outputs, so it takes the
+/// same kernels.
+fn pool(p: &Planner, i: usize) -> (Pool, [usize; 2]) {
+    let layer = &p.model.layers[i];
+    match (&layer.kind, layer.input, layer.output) {
+        (LayerKind::Pool(pool), _, Shape::Image { h, w, .. }) => (*pool, [h, w]),
+        (LayerKind::GlobalPool(kind), Shape::Image { h, w, .. }, _) => {
+            let whole = Pool {
+                kind: *kind,
+                window: [h, w],
+                stride: 1,
+            };
+            (whole, [1, 1])
+        }
+        _ => unreachable!("the pool rule lowers pools of images"),
     }
 }
 
 fn header(p: &Planner, i: usize) -> Header {
     let layer = &p.model.layers[i];
-    let pool = pool(p, i);
-    let (Shape::Image { h: ih, w: iw, c }, Shape::Image { h: oh, w: ow, .. }) = (layer.input, layer.output)
-    else {
-        unreachable!("a checked pool maps images to images")
+    let (pool, [oh, ow]) = pool(p, i);
+    let Shape::Image { h: ih, w: iw, c } = layer.input else {
+        unreachable!("a checked pool reads an image")
     };
     Header::default()
         .u32("B", p.options.batch)
@@ -42,7 +55,7 @@ impl Rule for PoolRule {
         let input = p.input_of(i);
         let out = p.tensor(format!("{name}_out"), layer.output, BufferRole::Activation);
         let invocations = p.options.batch * layer.output.elements();
-        let (template, bindings) = match pool(p, i).kind {
+        let (template, bindings) = match pool(p, i).0.kind {
             PoolKind::Max => {
                 let argmax = p.tensor(format!("{name}_argmax"), layer.output, BufferRole::PoolIndices);
                 p.argmax[i] = Some(argmax);
@@ -96,7 +109,7 @@ impl Rule for PoolRule {
         };
         let derivative = if in_place { producer } else { Activation::Linear };
         let header = header(p, i).input_derivative(derivative);
-        let (template, bindings) = match pool(p, i).kind {
+        let (template, bindings) = match pool(p, i).0.kind {
             PoolKind::Max => {
                 let argmax = p.argmax[i].expect("max pool keeps indices");
                 let bindings = vec![
