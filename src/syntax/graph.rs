@@ -1,6 +1,7 @@
 //! The statements that wire a graph: names and `from`, `add`, `concat`,
 //! `globalpool`, blocks with their calls, and `repeat`. Blocks arrive as
-//! separate `block` and `end` lines; [`assemble_blocks`] pairs them.
+//! separate `block` and `end` lines ([`Line`]); [`assemble_blocks`] pairs
+//! them.
 
 use pest::iterators::Pair;
 
@@ -8,9 +9,43 @@ use super::{Parsed, Rule, parse_expr, parse_statement, span_of};
 use crate::diagnostic::{Diagnostic, Span, Spanned};
 use crate::syntax::ast::{Block, PoolKind, Statement};
 
-/// A block header or an `end`, until [`assemble_blocks`] replaces them.
-/// Kept in `Statement::Block` with an empty body and `end` of zero width.
-const OPEN: Span = Span { start: 0, end: 0 };
+/// One line of a file, before blocks are put together.
+pub(super) enum Line {
+    Statement(Spanned<Statement>),
+    /// `block NAME(PARAMS)`: its body and `end` follow on later lines.
+    BlockStart(Spanned<Block>),
+    /// `end`.
+    End(Span),
+}
+
+/// A line: a block's header or `end`, or a statement.
+pub(super) fn parse_line(pair: Pair<'_, Rule>) -> Parsed<Line> {
+    let span = span_of(&pair);
+    match pair.as_rule() {
+        Rule::end_stmt => Ok(Line::End(span)),
+        Rule::block_stmt => {
+            let mut inner = pair.into_inner();
+            inner.next(); // `block`
+            let block = name(inner.next().expect("block name"));
+            let params = inner
+                .map(|p| {
+                    let mut parts = p.into_inner();
+                    let param = name(parts.next().expect("parameter name"));
+                    let default = parts.next().map(|e| parse_expr(e, &mut 0)).transpose()?;
+                    Ok((param, default))
+                })
+                .collect::<Parsed<_>>()?;
+            let header = Block {
+                name: block,
+                params,
+                body: Vec::new(),
+                end: span,
+            };
+            Ok(Line::BlockStart(Spanned::new(header, span)))
+        }
+        _ => parse_statement(pair).map(Line::Statement),
+    }
+}
 
 /// The graph statements; `None` for the others (parsed by the caller).
 pub(super) fn parse(pair: Pair<'_, Rule>) -> Parsed<Option<Statement>> {
@@ -57,30 +92,6 @@ pub(super) fn parse(pair: Pair<'_, Rule>) -> Parsed<Option<Statement>> {
             let body = Box::new(parse_statement(inner.next().expect("repeated layer"))?);
             Statement::Repeat { count, body }
         }
-        Rule::block_stmt => {
-            inner.next(); // `block`
-            let block = name(inner.next().expect("block name"));
-            let params = inner
-                .map(|p| {
-                    let mut parts = p.into_inner();
-                    let param = name(parts.next().expect("parameter name"));
-                    let default = parts.next().map(|e| parse_expr(e, &mut 0)).transpose()?;
-                    Ok((param, default))
-                })
-                .collect::<Parsed<_>>()?;
-            Statement::Block(Block {
-                name: block,
-                params,
-                body: Vec::new(),
-                end: OPEN,
-            })
-        }
-        Rule::end_stmt => Statement::Block(Block {
-            name: Spanned::new(String::new(), OPEN),
-            params: Vec::new(),
-            body: Vec::new(),
-            end: OPEN,
-        }),
         _ => return Ok(None),
     };
     Ok(Some(statement))
@@ -90,43 +101,35 @@ fn name(pair: Pair<'_, Rule>) -> Spanned<String> {
     Spanned::new(pair.as_str().to_string(), span_of(&pair))
 }
 
-/// Whether a statement is an `end` line (see [`parse`]).
-fn is_end(statement: &Statement) -> bool {
-    matches!(statement, Statement::Block(b) if b.name.node.is_empty())
-}
-
 /// Moves the lines between `block …` and `end` into the block. A block
 /// inside a block, an `end` without a block, and a block without `end`
 /// are reported.
-pub(super) fn assemble_blocks(
-    statements: Vec<Spanned<Statement>>,
-    errors: &mut Vec<Diagnostic>,
-) -> Vec<Spanned<Statement>> {
+pub(super) fn assemble_blocks(lines: Vec<Line>, errors: &mut Vec<Diagnostic>) -> Vec<Spanned<Statement>> {
     let mut out = Vec::new();
     let mut open: Option<Spanned<Block>> = None;
-    for s in statements {
-        match (&s.node, &mut open) {
-            (Statement::Block(_), _) if is_end(&s.node) => match open.take() {
+    for line in lines {
+        match (line, &mut open) {
+            (Line::End(end), _) => match open.take() {
                 Some(mut block) => {
-                    block.node.end = s.span;
-                    let span = Span::new(block.span.start, s.span.end);
+                    block.node.end = end;
+                    let span = Span::new(block.span.start, end.end);
                     out.push(Spanned::new(Statement::Block(block.node), span));
                 }
                 None => errors.push(
                     Diagnostic::error("`end` without a `block`")
-                        .label(s.span, "nothing to end here")
+                        .label(end, "nothing to end here")
                         .help("a block starts with `block NAME(PARAMS)` and ends with `end`"),
                 ),
             },
-            (Statement::Block(_), Some(outer)) => errors.push(
+            (Line::BlockStart(inner), Some(outer)) => errors.push(
                 Diagnostic::error("a block cannot be defined inside another")
-                    .label(s.span, "this block")
+                    .label(inner.span, "this block")
                     .label(outer.span, "is inside this one")
                     .help("define blocks one after another; a block may use another"),
             ),
-            (Statement::Block(b), None) => open = Some(Spanned::new(b.clone(), s.span)),
-            (_, Some(block)) => block.node.body.push(s),
-            (_, None) => out.push(s),
+            (Line::BlockStart(block), None) => open = Some(block),
+            (Line::Statement(s), Some(block)) => block.node.body.push(s),
+            (Line::Statement(s), None) => out.push(s),
         }
     }
     if let Some(block) = open {

@@ -33,19 +33,19 @@ pub fn parse(source: &str) -> Result<Program, Diagnostics> {
         .next()
         .expect("`program` yields one pair");
 
-    let mut statements = Vec::new();
+    let mut lines = Vec::new();
     let mut errors = Vec::new();
     for pair in program.into_inner() {
         match pair.as_rule() {
             Rule::EOI => {}
             Rule::bad_line => errors.push(errors::explain_bad_line(pair.as_str(), pair.as_span().start())),
-            _ => match parse_statement(pair) {
-                Ok(statement) => statements.push(statement),
+            _ => match graph::parse_line(pair) {
+                Ok(line) => lines.push(line),
                 Err(d) => errors.push(d),
             },
         }
     }
-    let statements = graph::assemble_blocks(statements, &mut errors);
+    let statements = graph::assemble_blocks(lines, &mut errors);
     if errors.is_empty() {
         Ok(Program { statements })
     } else {
