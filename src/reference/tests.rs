@@ -90,6 +90,15 @@ fn check_gradients(src: &str) {
     );
 }
 
+/// `a` feeds both `s` and the 1x1 conv, whose sum feeds the dense layer:
+/// `a`'s gradient is the sum of two readers', and the add's goes to both.
+#[test]
+fn fan_out_and_sum() {
+    check_gradients(
+        "input 4x4x2; a: conv 2 3x3 same tanh; s: conv 2 3x3 same sigmoid; conv 2 1x1 leaky_relu from a; add s; dense 3",
+    );
+}
+
 #[test]
 fn conv_valid_and_same_stride_1_and_2() {
     check_gradients("input 6x5x2; conv 3 3x3 tanh; dense 4");

@@ -7,14 +7,13 @@
 //!
 //! Adding a kind: a file here, and its `mod` and its line in [`of`].
 
-mod activation;
 mod add;
 mod batchnorm;
 mod concat;
 mod conv;
 mod dropout;
-mod flatten;
 mod globalpool;
+mod identity;
 mod pool;
 
 use std::ops::Range;
@@ -84,10 +83,10 @@ pub fn of(kind: &LayerKind) -> &'static dyn Rule {
     match kind {
         LayerKind::Conv(_) | LayerKind::Dense(_) => &conv::ConvRule,
         LayerKind::Pool(_) => &pool::PoolRule,
-        LayerKind::Flatten { .. } => &flatten::FlattenRule,
+        LayerKind::Flatten { .. } => &identity::IdentityRule,
         LayerKind::Dropout { .. } => &dropout::DropoutRule,
         LayerKind::BatchNorm => &batchnorm::BatchNormRule,
-        LayerKind::Activation(_) => &activation::ActivationRule,
+        LayerKind::Activation(_) => &identity::IdentityRule,
         LayerKind::Add => &add::AddRule,
         LayerKind::Concat => &concat::ConcatRule,
         LayerKind::GlobalPool(_) => &globalpool::GlobalPoolRule,
