@@ -18,6 +18,8 @@ pub mod codegen;
 pub mod data;
 pub mod diagnostic;
 pub mod export;
+pub mod format;
+pub mod lsp;
 pub mod model;
 pub mod params;
 pub mod reference;

@@ -16,6 +16,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check(&args),
+        Command::Fmt { paths, check } => fmt(&paths, check),
+        Command::Lsp => lsp(),
         Command::Summary { model, json, pytorch } => summary(&model, json, pytorch),
         Command::Compile {
             model,

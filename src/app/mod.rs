@@ -8,10 +8,12 @@
 //! - [`bench`], [`tune`], [`tiles`]: speed, and the register tiles that give
 //!   it, cached per adapter;
 //! - [`inference`]: evaluation and prediction on the GPU;
-//! - [`summary`]: the Keras-style table and its JSON.
+//! - [`summary`]: the Keras-style table and its JSON;
+//! - [`fmt`]: the files `cnnc fmt` rewrites.
 
 pub mod bench;
 pub mod compare;
+pub mod fmt;
 pub mod inference;
 pub mod summary;
 pub mod tiles;

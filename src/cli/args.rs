@@ -49,6 +49,17 @@ pub struct Cli {
 pub enum Command {
     /// Parse and shape-check a model: "ok" and its size, or every problem found
     Check(ModelArgs),
+    /// Rewrite model files in the canonical layout (comments kept)
+    Fmt {
+        /// Files or folders (searched for .cnn files); `-` reads stdin and writes stdout
+        #[arg(required = true, value_name = "FILE")]
+        paths: Vec<PathBuf>,
+        /// Write nothing: list the files that would change, and exit 1 if any would
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the language server (LSP) on stdin and stdout, for editors
+    Lsp,
     /// Print a Keras-style table of layers, shapes, parameters and FLOPs
     Summary {
         #[command(flatten)]

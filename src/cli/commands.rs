@@ -44,6 +44,86 @@ pub fn check(args: &ModelArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `cnnc fmt`: every file formatted (or, with `--check`, listed when it
+/// would change); a file that does not parse is reported and skipped.
+pub fn fmt(paths: &[PathBuf], check: bool) -> Result<(), Failure> {
+    use cnnc::app::fmt;
+    if paths.iter().any(|p| p.as_os_str() == "-") {
+        if paths.len() > 1 {
+            return Err(Failure::Usage(
+                "`-` (stdin) cannot be formatted with other files".into(),
+            ));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|e| Failure::Usage(format!("cannot read stdin: {e}")))?;
+        let source = cnnc::source::Source::from_bytes("<stdin>".into(), bytes).map_err(|e| match e {
+            cnnc::source::SourceError::NotText {
+                path,
+                text,
+                diagnostic,
+            } => Failure::Invalid {
+                path,
+                text,
+                diagnostics: vec![*diagnostic],
+            },
+            other => Failure::Usage(other.to_string()),
+        })?;
+        let formatted = fmt::format_source(source)?;
+        if check && formatted.changed() {
+            println!("<stdin>");
+            return Err(Failure::Failed("<stdin> would be reformatted".into()));
+        }
+        if !check {
+            print!("{}", formatted.formatted);
+        }
+        return Ok(());
+    }
+    let mut worst: Option<Failure> = None;
+    let mut would_change = 0;
+    for path in fmt::model_files(paths)? {
+        let result = fmt::format_file(&path).and_then(|f| {
+            if !f.changed() {
+                Ok(false)
+            } else if check {
+                println!("{}", path.display());
+                Ok(true)
+            } else {
+                cnnc::atomic::write(&path, f.formatted.as_bytes())
+                    .map(|()| true)
+                    .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))
+            }
+        });
+        match result {
+            Ok(changed) => would_change += usize::from(changed && check),
+            Err(failure) => {
+                let failure_code = failure.exit_code();
+                report(failure);
+                if worst.as_ref().is_none_or(|w| w.exit_code() < failure_code) {
+                    worst = Some(Failure::Failed("some files could not be formatted".into()));
+                    if failure_code == 2 {
+                        worst = Some(Failure::Usage("some files could not be formatted".into()));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(failure) = worst {
+        return Err(failure);
+    }
+    if would_change > 0 {
+        return Err(Failure::Failed(format!(
+            "{would_change} file(s) would be reformatted"
+        )));
+    }
+    Ok(())
+}
+
+/// `cnnc lsp`: the language server on stdio until the client exits.
+pub fn lsp() -> Result<(), Failure> {
+    cnnc::lsp::serve_stdio().map_err(|e| Failure::Failed(format!("language server: {e}")))
+}
+
 pub fn summary(args: &ModelArgs, json: bool, pytorch: bool) -> Result<(), Failure> {
     let (_, model) = load(args)?;
     let summary = Summary::new(&model);

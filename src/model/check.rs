@@ -451,7 +451,7 @@ impl Checker {
                     vec![from],
                     shape,
                     output,
-                    spec.span,
+                    (spec.span, spec.site),
                 );
                 from = Operand::Layer(layers.len() - 1);
             }
@@ -485,7 +485,7 @@ impl Checker {
                 inputs,
                 shapes[0],
                 output,
-                spec.span,
+                (spec.span, spec.site),
             );
             made.push(layers.len() - 1);
         }
@@ -571,7 +571,7 @@ fn push_layer(
     inputs: Vec<Operand>,
     input: Shape,
     output: Shape,
-    span: Span,
+    (span, site): (Span, Span),
 ) {
     let base = kinds::of(&kind).stem(&kind);
     let n = counts.entry(base).or_insert(0);
@@ -583,5 +583,6 @@ fn push_layer(
         input,
         output,
         span,
+        site,
     });
 }

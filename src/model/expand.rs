@@ -133,7 +133,10 @@ impl<'p> Expander<'p> {
         }
     }
 
-    fn push(&mut self, spec: Spec, more: Vec<(Source, Span)>, cx: &mut Checker) {
+    fn push(&mut self, mut spec: Spec, more: Vec<(Source, Span)>, cx: &mut Checker) {
+        if let Some(&(_, call)) = self.stack.first() {
+            spec.site = call;
+        }
         if self.out.len() >= MAX_LAYERS {
             if std::mem::replace(&mut self.too_many, true) {
                 return;

@@ -128,6 +128,10 @@ pub struct Layer {
     /// The statement that made this layer (for an implicit flatten, the
     /// `dense` that asked for it).
     pub span: Span,
+    /// Where the model's own lines make it: the call of the outermost
+    /// block it was expanded from, else `span`. Editors show a block
+    /// call's output shape there.
+    pub site: Span,
 }
 
 /// What a layer computes. Each kind's meaning (shape rule, parameters,

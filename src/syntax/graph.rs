@@ -9,8 +9,9 @@ use super::{Parsed, Rule, parse_expr, parse_statement, span_of};
 use crate::diagnostic::{Diagnostic, Span, Spanned};
 use crate::syntax::ast::{Block, PoolKind, Statement};
 
-/// One line of a file, before blocks are put together.
-pub(super) enum Line {
+/// One statement of a file, before blocks are put together.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
     Statement(Spanned<Statement>),
     /// `block NAME(PARAMS)`: its body and `end` follow on later lines.
     BlockStart(Spanned<Block>),

@@ -11,6 +11,7 @@ use pest::iterators::Pair;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, Spanned};
 pub use ast::*;
+pub use graph::Line;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/cnn.pest"]
@@ -50,6 +51,25 @@ pub fn parse(source: &str) -> Result<Program, Diagnostics> {
         Ok(Program { statements })
     } else {
         Err(Diagnostics(errors))
+    }
+}
+
+/// Parses one statement alone (no `;`, no newline, no comment), as a
+/// [`Line`]: a `block` header and `end` stand alone. Spans are offsets
+/// into `text`. The formatter reads a file statement by statement with it.
+pub fn parse_line(text: &str) -> Result<Line, Diagnostic> {
+    if let Some(d) = too_deep(text) {
+        return Err(d);
+    }
+    match CnnParser::parse(Rule::single_statement, text) {
+        Ok(mut pairs) => {
+            let statement = pairs
+                .next()
+                .and_then(|p| p.into_inner().next())
+                .expect("`single_statement` holds a statement");
+            graph::parse_line(statement)
+        }
+        Err(_) => Err(errors::explain_bad_line(text, 0)),
     }
 }
 

@@ -19,6 +19,7 @@ pub fn residual(chain: &Model) -> Model {
         input: m.layers[1].output,
         output: m.layers[1].output,
         span: m.layers[2].span,
+        site: m.layers[2].span,
     };
     m.layers.insert(3, add);
     for layer in &mut m.layers[4..] {
@@ -60,6 +61,7 @@ pub fn concat(chain: &Model, at: usize) -> Model {
         input: b.output,
         output,
         span: c.span,
+        site: c.span,
     };
     m.layers.insert(at + 3, join);
     for layer in &mut m.layers[at + 4..] {
@@ -144,6 +146,7 @@ pub fn input_skip(chain: &Model) -> Model {
         input: m.input,
         output: m.input,
         span: m.layers[0].span,
+        site: m.layers[0].span,
     };
     m.layers.insert(1, add);
     for layer in &mut m.layers[2..] {

@@ -104,6 +104,7 @@ mod tests {
             input: output,
             output,
             span: Span::new(at, at + 1),
+            site: Span::new(at, at + 1),
         };
         let a = layer("conv1", Shape::Image { h: 4, w: 4, c: 3 }, 10);
         let b = layer("pool1", Shape::Image { h: 2, w: 2, c: 3 }, 20);

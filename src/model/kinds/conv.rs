@@ -223,6 +223,7 @@ mod tests {
             input,
             output,
             span: Span::new(0, 8),
+            site: Span::new(0, 8),
         })
     }
 

@@ -107,6 +107,9 @@ pub(super) struct Spec {
     /// What a shape error points at: a conv's kernel, a pool's window;
     /// else the statement.
     pub focus: Span,
+    /// The model line it comes from (see `Layer::site`); set by the
+    /// expander.
+    pub site: Span,
 }
 
 impl Spec {
@@ -115,6 +118,7 @@ impl Spec {
             kind,
             span,
             focus: span,
+            site: span,
         }
     }
 }
@@ -243,6 +247,7 @@ mod tests {
             input,
             output,
             span: Span::new(0, 0),
+            site: Span::new(0, 0),
         }
     }
 
