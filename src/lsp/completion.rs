@@ -137,3 +137,43 @@ fn item(label: &str, kind: CompletionItemKind, detail: &str) -> CompletionItem {
         ..CompletionItem::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CheckOptions;
+
+    /// The labels offered where `|` stands.
+    fn offered(text: &str) -> Vec<String> {
+        let at = text.find('|').unwrap();
+        let doc = Document::new(text.replacen('|', "", 1), &CheckOptions::default());
+        complete(&doc, at).into_iter().map(|i| i.label).collect()
+    }
+
+    #[test]
+    fn options_not_yet_given() {
+        let after_conv = offered("conv 8 3x3 stride 2 relu |");
+        assert_eq!(after_conv, vec!["same", "valid", "l2", "groups", "from"]);
+        assert_eq!(offered("pool |"), vec!["max", "avg"]);
+        assert_eq!(offered("dense 10 softmax l|"), vec!["l2", "from"]);
+    }
+
+    #[test]
+    fn names_and_params_in_their_scope() {
+        let text = "param w = 4\nblock b(f)\n  x: conv f 1x1\n  add |\nend\ny: conv w 1x1\n";
+        assert_eq!(offered(text), vec!["x", "in"]);
+        let text = "param w = 4\nblock b(f)\n  conv |\nend\n";
+        assert_eq!(offered(text), vec!["w", "f"]);
+        assert_eq!(offered("param w = 4\nblock b(f)\nend\nb(|"), vec!["w"]);
+    }
+
+    #[test]
+    fn nothing_in_a_comment_and_first_words_at_a_start() {
+        assert_eq!(offered("conv 8 3x3 # |"), Vec::<String>::new());
+        let first = offered("block b()\nend\nx: |");
+        assert!(
+            first.contains(&"conv".to_string()) && first.contains(&"b".to_string()),
+            "{first:?}"
+        );
+    }
+}

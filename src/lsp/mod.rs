@@ -284,3 +284,33 @@ fn stem(uri: &Uri) -> String {
         stem.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initialization_options_are_set_and_input() {
+        let options = settings(Some(
+            &serde_json::json!({"set": {"width": 64, "depth": "3"}, "input": "28x28x1"}),
+        ));
+        assert_eq!(
+            options.overrides,
+            vec![("width".to_string(), 64), ("depth".to_string(), 3)]
+        );
+        assert_eq!(options.input, Some([28, 28, 1]));
+        let options = settings(Some(
+            &serde_json::json!({"set": ["width=8", "bad", "x=y"], "input": "28x28"}),
+        ));
+        assert_eq!(options.overrides, vec![("width".to_string(), 8)]);
+        assert_eq!(options.input, None);
+    }
+
+    #[test]
+    fn a_model_without_input_gets_shapes_from_the_options() {
+        let options = settings(Some(&serde_json::json!({"input": "8x8x3"})));
+        let doc = Document::new("conv 4 3x3 same\n".into(), &options);
+        assert_eq!(doc.diagnostics, Vec::new());
+        assert_eq!(doc.model.unwrap().output().to_string(), "8x8x4");
+    }
+}
