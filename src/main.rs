@@ -70,8 +70,25 @@ fn main() -> ExitCode {
             data,
             train,
             out,
+            plan,
+            collect,
+            binary,
+            slurm_gpus,
             device,
-        } => compare(files, input, sweeps, data, &train, out, &device),
+        } => {
+            let args = CompareArgs {
+                files,
+                input,
+                sweeps,
+                data,
+                out,
+                plan,
+                collect,
+                binary,
+                slurm_gpus,
+            };
+            compare(args, &train, &device)
+        }
         Command::Bench {
             model,
             batch,

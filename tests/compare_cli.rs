@@ -76,9 +76,11 @@ fn a_sweep_writes_a_report_with_charts() {
         let gap = row["final_train_accuracy"].as_f64().unwrap() - row["final_val_accuracy"].as_f64().unwrap();
         assert!((row["generalisation_gap"].as_f64().unwrap() - gap).abs() < 1e-9);
         assert_eq!(row["best_epoch"], 1);
-        let run = std::path::Path::new(row["run_dir"].as_str().unwrap());
+        assert_eq!(row["status"], "finished");
+        let run = out_dir.join(row["run_dir"].as_str().unwrap());
         assert!(run.join("model.safetensors").is_file() && run.join("metrics.csv").is_file());
     }
+    assert_eq!(rows[1]["status"], "failed");
     assert!(
         rows[1]["error"]
             .as_str()

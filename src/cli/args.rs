@@ -158,9 +158,10 @@ pub enum Command {
         device: DeviceArgs,
     },
     /// Train several models, or one over a sweep of its parameters, and compare them
+    #[command(group = clap::ArgGroup::new("mode").args(["plan", "collect"]))]
     Compare {
         /// Model files (.cnn)
-        #[arg(required = true)]
+        #[arg(required_unless_present = "collect")]
         files: Vec<PathBuf>,
         /// Input shape for models without an `input` line
         #[arg(long, value_name = "HxWxC", value_parser = parse_shape)]
@@ -169,13 +170,26 @@ pub enum Command {
         #[arg(long = "set", value_name = "NAME=V1,V2,...", value_parser = parse_sweep)]
         sweeps: Vec<(String, Vec<i64>)>,
         /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
-        #[arg(long)]
-        data: DataSpec,
+        #[arg(long, required_unless_present = "collect")]
+        data: Option<DataSpec>,
         #[command(flatten)]
         train: TrainArgs,
         /// Directory for the report and every variant's run (default runs/compare-<time>)
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "mode")]
         out: Option<PathBuf>,
+        /// Write the sweep to DIR without running it: sweep.json, jobs.txt (one
+        /// `cnnc train` per line) and slurm.sbatch (an array job)
+        #[arg(long, value_name = "DIR")]
+        plan: Option<PathBuf>,
+        /// Build the report of the sweep in DIR from its finished runs
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "data", "sweeps", "input", "binary", "slurm_gpus"])]
+        collect: Option<PathBuf>,
+        /// The cnnc that the planned commands run (default: this one)
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+        /// GPUs each array task of slurm.sbatch asks for (0 for a cluster without GPUs)
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        slurm_gpus: u32,
         #[command(flatten)]
         device: DeviceArgs,
     },
@@ -336,14 +350,17 @@ impl TrainArgs {
 
 #[derive(Args)]
 pub struct DeviceArgs {
-    /// GPU adapter: an index or part of a name from `cnnc adapters`
+    /// GPU adapter: an index or part of a name from `cnnc adapters` (default: the
+    /// environment's CNNC_ADAPTER, else the GPU a scheduler gave in
+    /// CUDA_VISIBLE_DEVICES or ROCR_VISIBLE_DEVICES, else the fastest)
     #[arg(long, value_name = "ADAPTER")]
     pub adapter: Option<String>,
 }
 
 impl DeviceArgs {
     pub fn open(&self) -> Result<Gpu, Failure> {
-        Ok(Gpu::new(self.adapter.as_deref())?)
+        let from_env = std::env::var("CNNC_ADAPTER").ok().filter(|a| !a.is_empty());
+        Ok(Gpu::new(self.adapter.clone().or(from_env).as_deref())?)
     }
 }
 

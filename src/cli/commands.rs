@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use cnnc::app::compare;
 use cnnc::app::summary::Summary;
 use cnnc::app::workflow::{self, DataRequest, Failure, ModelRequest, TrainRequest};
 use cnnc::codegen::OptimizerKind;
@@ -292,42 +293,91 @@ pub fn predict(
     Ok(())
 }
 
-pub fn compare(
-    files: Vec<PathBuf>,
-    input: Option<[usize; 3]>,
-    sweeps: Vec<(String, Vec<i64>)>,
-    data: DataSpec,
-    args: &TrainArgs,
-    out: Option<PathBuf>,
-    device: &DeviceArgs,
-) -> Result<(), Failure> {
-    let options = args.options()?;
+/// `compare`'s three ways: plan a sweep, collect one, or both around
+/// training every variant here.
+pub struct CompareArgs {
+    pub files: Vec<PathBuf>,
+    pub input: Option<[usize; 3]>,
+    pub sweeps: Vec<(String, Vec<i64>)>,
+    pub data: Option<DataSpec>,
+    pub out: Option<PathBuf>,
+    pub plan: Option<PathBuf>,
+    pub collect: Option<PathBuf>,
+    pub binary: Option<PathBuf>,
+    pub slurm_gpus: u32,
+}
+
+pub fn compare(args: CompareArgs, train: &TrainArgs, device: &DeviceArgs) -> Result<(), Failure> {
+    if let Some(dir) = &args.collect {
+        let report = compare::collect(dir)?;
+        return finish_report(&report, dir);
+    }
+    let binary = match args.binary {
+        Some(b) => b,
+        None => std::env::current_exe()
+            .map_err(|e| Failure::Usage(format!("cannot tell where this cnnc is ({e}); give --binary")))?,
+    };
+    let plan = compare::PlanRequest {
+        variants: compare::variants(&args.files, &args.sweeps, &train.augment),
+        input: args.input,
+        data: train.data(args.data.expect("clap requires --data without --collect")),
+        options: train.options()?,
+        binary,
+        gpus_per_task: args.slurm_gpus,
+    };
+    if let Some(dir) = &args.plan {
+        let sweep = compare::plan::write(&plan, dir)?;
+        let dir = dir.display();
+        println!(
+            "planned {} runs in {dir}: sweep.json, jobs.txt, slurm.sbatch\n\
+             run them with `sbatch {dir}/slurm.sbatch` (a Slurm array job) or `parallel -j 2 < {dir}/jobs.txt`,\n\
+             then `cnnc compare --collect {dir}`",
+            sweep.variants.len()
+        );
+        return Ok(());
+    }
     let gpu = device.open()?;
     stop_on_ctrl_c();
     eprintln!("adapter: {}", gpu.describe());
-    let out = out.unwrap_or_else(|| workflow::default_run_dir("compare"));
-    let request = cnnc::app::compare::CompareRequest {
-        variants: cnnc::app::compare::variants(&files, &sweeps, &args.augment),
-        input,
-        data: args.data(data),
-        options,
-        out: out.clone(),
-    };
-    let report = cnnc::app::compare::run(&gpu, &request, &STOP)?;
-    report.write(&out).map_err(Failure::Usage)?;
+    let out = args.out.unwrap_or_else(|| workflow::default_run_dir("compare"));
+    let report = compare::run(&gpu, &plan, &out, &STOP)?;
+    finish_report(&report, &out)
+}
+
+/// Writes the report into the sweep's directory and prints it; an
+/// incomplete report (a variant failed or has not finished) is exit 1.
+fn finish_report(report: &compare::Report, dir: &std::path::Path) -> Result<(), Failure> {
+    report.write(dir).map_err(Failure::Usage)?;
     println!("\n{}", report.to_text());
     println!(
         "report: {}/report.md (and report.json, report.csv, charts)",
-        out.display()
+        dir.display()
     );
-    let failed = report.rows.iter().filter(|r| r.error.is_some()).count();
-    if failed > 0 {
-        return Err(Failure::Failed(format!(
-            "{failed} of {} variants failed",
-            report.rows.len()
-        )));
+    if report.complete() {
+        return Ok(());
     }
-    Ok(())
+    let missing: Vec<String> = report
+        .rows
+        .iter()
+        .filter(|r| r.status != compare::RowStatus::Finished)
+        .map(|r| {
+            format!(
+                "{} ({})",
+                r.name,
+                serde_json::to_value(r.status)
+                    .expect("a status serialises")
+                    .as_str()
+                    .unwrap_or("?")
+                    .replace('_', " ")
+            )
+        })
+        .collect();
+    Err(Failure::Failed(format!(
+        "the report is incomplete: {} of {} variants did not finish: {}",
+        missing.len(),
+        report.rows.len(),
+        missing.join(", ")
+    )))
 }
 
 #[allow(clippy::too_many_arguments)]

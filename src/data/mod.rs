@@ -87,6 +87,18 @@ impl std::str::FromStr for DataSpec {
     }
 }
 
+impl DataSpec {
+    /// The same data with its directory made absolute (against the current
+    /// directory, without resolving links), for commands run from elsewhere.
+    pub fn absolute(&self) -> std::io::Result<DataSpec> {
+        Ok(match self {
+            DataSpec::Mnist(d) => DataSpec::Mnist(std::path::absolute(d)?),
+            DataSpec::Cifar10(d) => DataSpec::Cifar10(std::path::absolute(d)?),
+            DataSpec::Folder(d) => DataSpec::Folder(std::path::absolute(d)?),
+        })
+    }
+}
+
 impl std::fmt::Display for DataSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -42,7 +42,8 @@ impl Gpu {
     }
 
     /// Opens an adapter: `choice` is an index from [`Gpu::adapters`] or a
-    /// part of its name; none picks the highest-performance one.
+    /// part of its name; none picks the GPU a scheduler gave this process
+    /// (see [`scheduled_adapter`]), else the highest-performance one.
     pub fn new(choice: Option<&str>) -> Result<Gpu, RuntimeError> {
         let adapter = choose_adapter(&instance(), choice)?;
         let info = adapter.get_info();
@@ -97,6 +98,19 @@ impl Gpu {
 /// highest-performance one.
 fn choose_adapter(instance: &wgpu::Instance, choice: Option<&str>) -> Result<wgpu::Adapter, RuntimeError> {
     let Some(choice) = choice else {
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN));
+        let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(wgpu::Adapter::get_info).collect();
+        let env = |name: &str| std::env::var(name).ok();
+        let buses: Vec<(u32, String)> = infos
+            .iter()
+            .map(|a| (a.vendor, a.device_pci_bus_id.clone()))
+            .collect();
+        if let Some(i) = scheduled_adapter(&buses, env).map_err(|e| RuntimeError::UnknownAdapter {
+            choice: e,
+            available: list(&infos),
+        })? {
+            return Ok(adapters[i].clone());
+        }
         return pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             ..Default::default()
@@ -119,6 +133,56 @@ fn choose_adapter(instance: &wgpu::Instance, choice: Option<&str>) -> Result<wgp
         choice: choice.to_string(),
         available: list(&adapters.iter().map(wgpu::Adapter::get_info).collect::<Vec<_>>()),
     })
+}
+
+/// The variables in which schedulers (Slurm among them) name the GPUs
+/// they gave a task, and the PCI vendor each speaks of.
+const VISIBLE_DEVICES: [(&str, u32); 2] =
+    [("CUDA_VISIBLE_DEVICES", 0x10de), ("ROCR_VISIBLE_DEVICES", 0x1002)];
+
+/// The adapter a scheduler gave this process, as an index into `adapters`
+/// (each adapter's PCI vendor and bus id).
+/// The first entry of `CUDA_VISIBLE_DEVICES` (`ROCR_VISIBLE_DEVICES`),
+/// an index, names the n-th NVIDIA (AMD) adapter in PCI bus order, which
+/// is the order NVML gives and Slurm's GPU indices follow. When the task
+/// can see only one such adapter (Slurm's `ConstrainDevices`, or a
+/// container) it is that one, whatever the index. Nothing set, or no
+/// adapter of that vendor (lavapipe): `None`, and the usual choice. A UUID
+/// (`GPU-…`) cannot be matched (wgpu does not report Vulkan's device UUID)
+/// and, like an index beyond the adapters, is an error that asks for
+/// `--adapter`, rather than a guess that could share a GPU with another task.
+pub fn scheduled_adapter(
+    adapters: &[(u32, String)],
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<usize>, String> {
+    for (var, vendor) in VISIBLE_DEVICES {
+        let Some(value) = env(var).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        let mut ours: Vec<usize> = (0..adapters.len()).filter(|&i| adapters[i].0 == vendor).collect();
+        ours.sort_by(|&a, &b| adapters[a].1.cmp(&adapters[b].1));
+        let first = value.split(',').next().unwrap_or("").trim();
+        let given = || format!("{var}={value}");
+        match (ours.as_slice(), first.parse::<usize>()) {
+            ([], _) => continue,
+            ([only], _) => return Ok(Some(*only)),
+            (_, Ok(n)) if n < ours.len() => return Ok(Some(ours[n])),
+            (_, Ok(_)) => {
+                return Err(format!(
+                    "{} ({} such adapters are visible; choose one with --adapter or CNNC_ADAPTER)",
+                    given(),
+                    ours.len()
+                ));
+            }
+            (_, Err(_)) => {
+                return Err(format!(
+                    "{} (not an index, which is what cnnc can match; choose the adapter with --adapter or CNNC_ADAPTER)",
+                    given()
+                ));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The slot [`Gpu::check`] reads: errors that no error scope caught
@@ -149,4 +213,54 @@ fn list(adapters: &[wgpu::AdapterInfo]) -> String {
         .map(|(i, a)| format!("  {i}: {}", describe(a)))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter(vendor: u32, bus: &str) -> (u32, String) {
+        (vendor, bus.into())
+    }
+
+    #[test]
+    fn the_scheduler_s_gpu_is_chosen_in_pci_bus_order() {
+        // Vulkan lists them in its own order; Slurm counts in PCI bus order.
+        let adapters = [
+            adapter(0x10005, ""),
+            adapter(0x10de, "0000:41:00.0"),
+            adapter(0x10de, "0000:01:00.0"),
+            adapter(0x1002, "0000:81:00.0"),
+        ];
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(scheduled_adapter(&adapters, env(&[])), Ok(None));
+        assert_eq!(
+            scheduled_adapter(&adapters, env(&[("CUDA_VISIBLE_DEVICES", "0")])),
+            Ok(Some(2))
+        );
+        assert_eq!(
+            scheduled_adapter(&adapters, env(&[("CUDA_VISIBLE_DEVICES", "1,0")])),
+            Ok(Some(1))
+        );
+        assert_eq!(
+            scheduled_adapter(&adapters, env(&[("ROCR_VISIBLE_DEVICES", "3")])),
+            Ok(Some(3))
+        );
+        let err = scheduled_adapter(&adapters, env(&[("CUDA_VISIBLE_DEVICES", "2")])).unwrap_err();
+        assert!(err.contains("CUDA_VISIBLE_DEVICES=2 (2 such adapters"), "{err}");
+        let err = scheduled_adapter(&adapters, env(&[("CUDA_VISIBLE_DEVICES", "GPU-8f3a")])).unwrap_err();
+        assert!(err.contains("not an index"), "{err}");
+        // Only lavapipe: the variable speaks of no adapter here.
+        assert_eq!(
+            scheduled_adapter(&adapters[..1], env(&[("CUDA_VISIBLE_DEVICES", "3")])),
+            Ok(None)
+        );
+        // One visible (a constrained task): that one, whatever the index.
+        assert_eq!(
+            scheduled_adapter(&adapters[..2], env(&[("CUDA_VISIBLE_DEVICES", "3")])),
+            Ok(Some(1))
+        );
+    }
 }

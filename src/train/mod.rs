@@ -14,7 +14,7 @@ mod schedule;
 mod trainer;
 
 pub use console::{ConsoleProgress, SilentProgress};
-pub use run_dir::{AdapterRecord, Checkpoint, ModelRecord, RunConfig, RunDir, TrainState, sha256};
+pub use run_dir::{AdapterRecord, Checkpoint, ModelRecord, RunConfig, RunDir, RunStatus, TrainState, sha256};
 pub use schedule::LrSchedule;
 pub use trainer::Trainer;
 

@@ -1,6 +1,7 @@
 //! A run's directory: `config.json` (the manifest), `metrics.csv`,
 //! `model.safetensors`, `best.safetensors`, `checkpoint.safetensors` (what
-//! `--resume` needs) and `curves.png`. Every file is written atomically.
+//! `--resume` needs), `curves.png` and, once the run has ended,
+//! `status.json` (how). Every file is written atomically.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -95,6 +96,22 @@ pub struct Checkpoint {
     pub optimizer: Vec<Vec<f32>>,
 }
 
+/// `status.json`: how a run ended. A run that is still going (or was
+/// killed without a word: out of memory, out of its scheduler's time) has
+/// none, so that readers such as `compare --collect` can tell it from a
+/// finished or failed one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RunStatus {
+    /// All epochs, `--steps` or early stopping.
+    Finished { stopped_early: bool },
+    /// Ctrl-C: the checkpoint is written; `--resume` continues.
+    Interrupted,
+    /// Stopped by an error (an invalid model, missing data, a non-finite
+    /// loss): the message as `cnnc train` printed it.
+    Failed { error: String },
+}
+
 /// `config.json`: what was run, on what, with which code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
@@ -150,6 +167,8 @@ pub fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+const STATUS: &str = "status.json";
+
 fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
@@ -195,6 +214,75 @@ impl RunDir {
             );
         }
         crate::atomic::write(&path, csv.as_bytes()).map_err(io(&path))
+    }
+
+    /// Records how the run ended (see [`RunStatus`]).
+    pub fn write_status(&self, status: &RunStatus) -> Result<(), String> {
+        let path = self.path.join(STATUS);
+        let text = serde_json::to_string_pretty(status).expect("a status serialises") + "\n";
+        crate::atomic::write(&path, text.as_bytes()).map_err(io(&path))
+    }
+
+    /// How the run ended; `None` while it has not (or before it began).
+    pub fn read_status(&self) -> Result<Option<RunStatus>, String> {
+        let path = self.path.join(STATUS);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("{}: not a cnnc run status: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Forgets how an earlier attempt in this directory ended: a run that
+    /// starts (or resumes) has not ended yet.
+    pub fn clear_status(&self) -> Result<(), String> {
+        let path = self.path.join(STATUS);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The training state saved with the last checkpoint (its history of
+    /// epochs, at full precision), read from the file's header alone so
+    /// that the weights and optimizer state are not read; `None` before
+    /// the first checkpoint.
+    pub fn read_state(&self) -> Result<Option<TrainState>, String> {
+        use std::io::Read;
+        let path = self.path.join("checkpoint.safetensors");
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let bad = |m: &str| format!("{}: {m}", path.display());
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len)
+            .map_err(|_| bad("too short for a safetensors header"))?;
+        let len = u64::from_le_bytes(len);
+        // safetensors' own bound on a header (100 MB).
+        if len > 100_000_000 {
+            return Err(bad("has an implausibly large header"));
+        }
+        let mut header = vec![0u8; len as usize];
+        file.read_exact(&mut header)
+            .map_err(|_| bad("is truncated in its header"))?;
+        #[derive(Deserialize)]
+        struct Header {
+            #[serde(rename = "__metadata__")]
+            metadata: Option<HashMap<String, String>>,
+        }
+        let header: Header = serde_json::from_slice(&header).map_err(|e| bad(&e.to_string()))?;
+        let state = header
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("cnnc_state"))
+            .ok_or_else(|| bad("has no training state"))?;
+        serde_json::from_str(state)
+            .map(Some)
+            .map_err(|e| bad(&e.to_string()))
     }
 
     pub fn save_checkpoint(&self, c: &Checkpoint) -> Result<(), String> {
@@ -279,12 +367,40 @@ mod tests {
             params: vec![1.0, 2.0, 3.0],
             optimizer: vec![vec![0.1, 0.2, 0.3], vec![4.0, 5.0, 6.0]],
         };
+        assert_eq!(run.read_state().unwrap(), None, "no checkpoint yet");
         run.save_checkpoint(&c).unwrap();
         assert_eq!(run.load_checkpoint(3).unwrap(), c);
+        assert_eq!(run.read_state().unwrap(), Some(c.state.clone()));
         assert!(
             run.load_checkpoint(4)
                 .unwrap_err()
                 .contains("has 3 values, the model 4")
         );
+    }
+
+    #[test]
+    fn status_round_trip_and_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path()).unwrap();
+        assert_eq!(run.read_status().unwrap(), None);
+        for status in [
+            RunStatus::Finished { stopped_early: true },
+            RunStatus::Interrupted,
+            RunStatus::Failed {
+                error: "the loss became NaN".into(),
+            },
+        ] {
+            run.write_status(&status).unwrap();
+            assert_eq!(run.read_status().unwrap(), Some(status));
+        }
+        let text = std::fs::read_to_string(dir.path().join("status.json")).unwrap();
+        assert!(text.contains("\"status\": \"failed\""), "{text}");
+        run.clear_status().unwrap();
+        run.clear_status().unwrap();
+        assert_eq!(run.read_status().unwrap(), None);
+        std::fs::write(dir.path().join("status.json"), "{}").unwrap();
+        assert!(run.read_status().unwrap_err().contains("not a cnnc run status"));
+        std::fs::write(dir.path().join("checkpoint.safetensors"), [1, 0]).unwrap();
+        assert!(run.read_state().unwrap_err().contains("too short"));
     }
 }

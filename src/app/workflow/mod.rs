@@ -19,7 +19,7 @@ mod training;
 
 pub use evaluation::{Prediction, eval, predict};
 pub use training::{
-    TrainRequest, TrainResult, default_run_dir, kernels_changed, resume, train, train_loaded,
+    TrainRequest, TrainResult, default_run_dir, kernels_changed, record_status, resume, train, train_loaded,
 };
 
 /// Why a command stopped, and so its exit code.
@@ -42,6 +42,22 @@ impl Failure {
         match self {
             Failure::Invalid { .. } | Failure::Failed(_) => 1,
             Failure::Usage(_) => 2,
+        }
+    }
+}
+
+impl Failure {
+    /// The problem as the CLI prints it (diagnostics rendered without colour).
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Invalid {
+                path,
+                text,
+                diagnostics,
+            } => crate::diagnostic::render(path, text, diagnostics)
+                .trim_end()
+                .to_string(),
+            Failure::Usage(m) | Failure::Failed(m) => m.clone(),
         }
     }
 }

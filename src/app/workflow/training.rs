@@ -10,8 +10,8 @@ use crate::params::ParamLayout;
 use crate::runtime::{Executable, Gpu};
 use crate::source::Source;
 use crate::train::{
-    self, AdapterRecord, DeviceSplit, ModelRecord, Outcome, Progress, RunConfig, RunDir, TrainOptions,
-    TrainState, Trainer, sha256,
+    self, AdapterRecord, DeviceSplit, ModelRecord, Outcome, Progress, RunConfig, RunDir, RunStatus,
+    TrainOptions, TrainState, Trainer, sha256,
 };
 
 /// A training run's request: everything `cnnc train` takes.
@@ -50,12 +50,38 @@ pub fn train(
     progress: &mut dyn Progress,
     stop: &AtomicBool,
 ) -> Result<TrainResult, Failure> {
-    let (source, model, data) = model_and_data(&request.model, &request.data)?;
-    let dir = request
-        .out
-        .clone()
-        .unwrap_or_else(|| default_run_dir(&model.name));
-    train_loaded(gpu, request, &source, &model, &data, &dir, None, progress, stop)
+    let mut dir = request.out.clone();
+    let result = (|| {
+        let (source, model, data) = model_and_data(&request.model, &request.data)?;
+        let dir = dir.get_or_insert_with(|| default_run_dir(&model.name)).clone();
+        train_loaded(gpu, request, &source, &model, &data, &dir, None, progress, stop)
+    })();
+    match dir {
+        // A run given its directory says there how it ended, even when it
+        // never began (an invalid model): a sweep's collector reads it.
+        Some(dir) => record_status(&dir, result),
+        None => result,
+    }
+}
+
+/// Writes `status.json` (see [`RunStatus`]) for a run in `dir` that ended
+/// with `result`, and passes the result on. Failing to write it fails a
+/// run that had succeeded; a run that had failed keeps its own error.
+pub fn record_status(dir: &Path, result: Result<TrainResult, Failure>) -> Result<TrainResult, Failure> {
+    let status = match &result {
+        Ok(r) => match r.outcome {
+            Outcome::Finished { stopped_early } => RunStatus::Finished { stopped_early },
+            Outcome::Interrupted => RunStatus::Interrupted,
+        },
+        Err(failure) => RunStatus::Failed {
+            error: failure.message(),
+        },
+    };
+    let written = RunDir::create(dir).and_then(|run| run.write_status(&status));
+    match (result, written) {
+        (Ok(_), Err(e)) => Err(Failure::Usage(e)),
+        (result, _) => result,
+    }
 }
 
 /// Continues the run in `dir` from its checkpoint, with its own settings.
@@ -116,7 +142,8 @@ pub fn resume(
     let checkpoint = run
         .load_checkpoint(ParamLayout::new(&model).len)
         .map_err(Failure::Usage)?;
-    train_loaded(
+    // A refusal above leaves the run as it was; a resumed run records anew.
+    let result = train_loaded(
         gpu,
         &request,
         &source,
@@ -126,7 +153,8 @@ pub fn resume(
         Some(checkpoint),
         progress,
         stop,
-    )
+    );
+    record_status(dir, result)
 }
 
 /// Trains a checked model on loaded data into `dir` (used by `train`,
@@ -149,6 +177,7 @@ pub fn train_loaded(
     let exe = Executable::new(gpu, plan)?;
     let kernels_sha256 = sha256(exe.shaders.concat().as_bytes());
     let run = RunDir::create(dir).map_err(Failure::Usage)?;
+    run.clear_status().map_err(Failure::Usage)?;
     let mut state = match checkpoint {
         Some(c) => restore(&exe, &run, c, &kernels_sha256, progress)?,
         None => {

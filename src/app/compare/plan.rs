@@ -1,0 +1,478 @@
+//! A sweep written down: `sweep.json` (what every variant trains, with
+//! the model texts frozen under `models/` beside their SHA-256),
+//! `jobs.txt` (one complete `cnnc train` command per variant, one per
+//! line, whose run directory is `runs/<variant>`) and `slurm.sbatch` (an
+//! array job running line `$SLURM_ARRAY_TASK_ID + 1`).
+//!
+//! The commands use absolute paths (the binary, the frozen model, the data,
+//! the run directory), so they run from any directory on any machine that
+//! sees the same paths, as a cluster's shared file system does; the
+//! collector reads `runs/` relative to the sweep's directory, so a sweep
+//! moved after its runs ended still collects.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Variant;
+use crate::app::workflow::{DataRequest, Failure, ModelRequest, TrainRequest};
+use crate::codegen::OptimizerKind;
+use crate::train::{TrainOptions, sha256};
+
+pub const SWEEP_FILE: &str = "sweep.json";
+pub const JOBS_FILE: &str = "jobs.txt";
+pub const SBATCH_FILE: &str = "slurm.sbatch";
+
+/// `sweep.json`: everything the runs share and each variant's own part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub cnnc_version: String,
+    /// The `cnnc` binary the commands run.
+    pub binary: String,
+    /// `--data`, its directory made absolute.
+    pub data: String,
+    pub limit: Option<usize>,
+    pub val_split: Option<f64>,
+    pub val_limit: Option<usize>,
+    pub input: Option<[usize; 3]>,
+    /// The flags every variant trains with (its own augmentation aside).
+    pub options: TrainOptions,
+    pub models: Vec<ModelCopy>,
+    pub variants: Vec<PlannedVariant>,
+}
+
+/// A model file's text as the sweep froze it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCopy {
+    /// The file as given to `compare`.
+    pub source: String,
+    /// The copy, relative to the sweep's directory: `models/<stem>.cnn`.
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedVariant {
+    pub name: String,
+    #[serde(flatten)]
+    pub variant: Variant,
+    /// The frozen model it trains, relative to the sweep's directory.
+    pub model: String,
+    /// Its run directory, relative to the sweep's directory.
+    pub run_dir: String,
+    /// The line of `jobs.txt`, as words.
+    pub command: Vec<String>,
+}
+
+/// What `plan` writes besides the variants.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    pub variants: Vec<Variant>,
+    pub input: Option<[usize; 3]>,
+    pub data: DataRequest,
+    pub options: TrainOptions,
+    /// The `cnnc` the commands run (`--binary`; this one by default).
+    pub binary: PathBuf,
+    /// GPUs each array task asks Slurm for; 0 asks for none.
+    pub gpus_per_task: u32,
+}
+
+fn usage(path: &Path) -> impl Fn(std::io::Error) -> Failure + '_ {
+    move |e| Failure::Usage(format!("{}: {e}", path.display()))
+}
+
+/// Writes the sweep into `dir`: `sweep.json`, `models/`, `jobs.txt`,
+/// `slurm.sbatch`, and empty `runs/` and `logs/`. Planning the same sweep
+/// again is harmless; planning another into a directory that holds one is
+/// refused, since its runs would be collected as the new sweep's.
+pub fn write(request: &PlanRequest, dir: &Path) -> Result<Sweep, Failure> {
+    let dir = std::path::absolute(dir).map_err(usage(dir))?;
+    let (sweep, texts) = sweep(request, &dir)?;
+    let sweep_path = dir.join(SWEEP_FILE);
+    if let Ok(old) = read(&dir)
+        && old != sweep
+    {
+        return Err(Failure::Usage(format!(
+            "{} already holds another sweep (its sweep.json differs); plan into a new directory, or collect that one with `cnnc compare --collect {}`",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    for sub in ["models", "runs", "logs"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(usage(&dir))?;
+    }
+    for (model, text) in sweep.models.iter().zip(&texts) {
+        let path = dir.join(&model.path);
+        crate::atomic::write(&path, text.as_bytes()).map_err(usage(&path))?;
+    }
+    let json = serde_json::to_string_pretty(&sweep).expect("a sweep serialises") + "\n";
+    crate::atomic::write(&sweep_path, json.as_bytes()).map_err(usage(&sweep_path))?;
+    let jobs = dir.join(JOBS_FILE);
+    crate::atomic::write(&jobs, jobs_text(&sweep)?.as_bytes()).map_err(usage(&jobs))?;
+    let sbatch = dir.join(SBATCH_FILE);
+    let script = sbatch_text(&sweep, &dir, request.gpus_per_task)?;
+    crate::atomic::write(&sbatch, script.as_bytes()).map_err(usage(&sbatch))?;
+    Ok(sweep)
+}
+
+/// Reads `dir/sweep.json`.
+pub fn read(dir: &Path) -> Result<Sweep, Failure> {
+    let path = dir.join(SWEEP_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::Usage(format!(
+            "{}: {e}; a sweep's directory is what `cnnc compare --plan DIR` (or `--out DIR`) wrote",
+            path.display()
+        ))
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::Usage(format!("{}: not a cnnc sweep: {e}", path.display())))
+}
+
+/// The sweep in memory, with each model's text (to be copied).
+fn sweep(request: &PlanRequest, dir: &Path) -> Result<(Sweep, Vec<String>), Failure> {
+    let mut run_dirs = BTreeMap::new();
+    for v in &request.variants {
+        if let Some(other) = run_dirs.insert(v.dir_name(), v.name()) {
+            return Err(Failure::Usage(format!(
+                "the variants `{other}` and `{}` would share the run directory runs/{}; give the model files different names",
+                v.name(),
+                v.dir_name()
+            )));
+        }
+    }
+    let (models, texts) = model_copies(&request.variants)?;
+    let data = request
+        .data
+        .spec
+        .absolute()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut sweep = Sweep {
+        cnnc_version: env!("CARGO_PKG_VERSION").to_string(),
+        binary: request.binary.display().to_string(),
+        data: data.to_string(),
+        limit: request.data.limit,
+        val_split: request.data.val_split,
+        val_limit: request.data.val_limit,
+        input: request.input,
+        options: request.options.clone(),
+        models,
+        variants: Vec::new(),
+    };
+    for variant in &request.variants {
+        let model = sweep
+            .models
+            .iter()
+            .find(|m| m.source == variant.file.display().to_string())
+            .expect("every file has its copy")
+            .path
+            .clone();
+        let mut planned = PlannedVariant {
+            name: variant.name(),
+            variant: variant.clone(),
+            model,
+            run_dir: format!("runs/{}", variant.dir_name()),
+            command: Vec::new(),
+        };
+        planned.command = command(&sweep.binary, &sweep.train_request(dir, &planned)?);
+        sweep.variants.push(planned);
+    }
+    Ok((sweep, texts))
+}
+
+/// Each distinct model file's copy under `models/`, named by its stem
+/// (which names the model when it has no `model` line, so the copy trains
+/// the same model), with its text.
+fn model_copies(variants: &[Variant]) -> Result<(Vec<ModelCopy>, Vec<String>), Failure> {
+    let mut models: Vec<ModelCopy> = Vec::new();
+    let mut texts = Vec::new();
+    for variant in variants {
+        let source = variant.file.display().to_string();
+        if models.iter().any(|m| m.source == source) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&variant.file)
+            .map_err(|e| Failure::Usage(format!("cannot read {source}: {e}")))?;
+        let stem = variant.stem();
+        let path = format!("models/{stem}.cnn");
+        if let Some(other) = models.iter().find(|m| m.path == path) {
+            return Err(Failure::Usage(format!(
+                "{source} and {} are both named `{stem}`, so their variants' names would collide; rename one",
+                other.source
+            )));
+        }
+        models.push(ModelCopy {
+            source,
+            path,
+            sha256: sha256(text.as_bytes()),
+        });
+        texts.push(text);
+    }
+    Ok((models, texts))
+}
+
+impl Sweep {
+    /// What the variant's run trains: the request that its line of
+    /// `jobs.txt` gives `cnnc train`, and that an in-process `compare`
+    /// trains with, in the sweep at `dir`.
+    pub fn train_request(&self, dir: &Path, variant: &PlannedVariant) -> Result<TrainRequest, Failure> {
+        let spec = self
+            .data
+            .parse()
+            .map_err(|e: String| Failure::Usage(format!("{}: {e}", dir.join(SWEEP_FILE).display())))?;
+        let mut options = self.options.clone();
+        if let Some(augment) = variant.variant.augment {
+            options.augment = augment;
+        }
+        Ok(TrainRequest {
+            model: ModelRequest {
+                path: dir.join(&variant.model),
+                overrides: variant.variant.settings.clone(),
+                input: self.input,
+            },
+            data: DataRequest {
+                spec,
+                limit: self.limit,
+                val_split: self.val_split,
+                val_limit: self.val_limit,
+                seed: self.options.seed,
+            },
+            options,
+            out: Some(dir.join(&variant.run_dir)),
+            init: None,
+        })
+    }
+}
+
+/// `cnnc train` with every flag that decides what a run computes, as
+/// words. Defaults are written out too, so that a later cnnc with other
+/// defaults still runs the same sweep.
+pub fn command(binary: &str, request: &TrainRequest) -> Vec<String> {
+    let o = &request.options;
+    let mut words: Vec<String> = vec![binary.into(), "train".into(), path(&request.model.path)];
+    let mut flag = |name: &str, value: String| {
+        words.push(format!("--{name}"));
+        words.push(value);
+    };
+    flag("data", request.data.spec.to_string());
+    if let Some([h, w, c]) = request.model.input {
+        flag("input", format!("{h}x{w}x{c}"));
+    }
+    for (name, value) in &request.model.overrides {
+        flag("set", format!("{name}={value}"));
+    }
+    flag("epochs", o.epochs.to_string());
+    flag("batch", o.batch.to_string());
+    flag("optimizer", optimizer_name(o.optimizer).into());
+    flag("lr", o.lr.to_string());
+    if o.optimizer == OptimizerKind::Sgd {
+        flag("momentum", o.momentum.to_string());
+    }
+    flag("seed", o.seed.to_string());
+    let d = &request.data;
+    let optional = [
+        ("limit", d.limit.map(|v| v.to_string())),
+        ("val-split", d.val_split.map(|v| v.to_string())),
+        ("val-limit", d.val_limit.map(|v| v.to_string())),
+        ("steps", o.max_steps.map(|v| v.to_string())),
+        ("patience", o.patience.map(|v| v.to_string())),
+        ("augment", (!o.augment.is_none()).then(|| o.augment.to_string())),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            flag(name, value);
+        }
+    }
+    flag("weight-decay", o.weight_decay.to_string());
+    flag("lr-schedule", o.lr_schedule.to_string());
+    flag("warmup-epochs", o.warmup_epochs.to_string());
+    if !o.shuffle {
+        words.push("--no-shuffle".into());
+    }
+    words.push("--out".into());
+    words.push(path(
+        request.out.as_deref().expect("a planned run has its directory"),
+    ));
+    words
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn optimizer_name(o: OptimizerKind) -> &'static str {
+    match o {
+        OptimizerKind::Sgd => "sgd",
+        OptimizerKind::Adam => "adam",
+        OptimizerKind::AdamW => "adamw",
+    }
+}
+
+/// One shell-quoted command per line.
+fn jobs_text(sweep: &Sweep) -> Result<String, Failure> {
+    let mut out = String::new();
+    for v in &sweep.variants {
+        let line = shlex::try_join(v.command.iter().map(String::as_str))
+            .map_err(|e| Failure::Usage(format!("cannot write the command of {}: {e}", v.name)))?;
+        out += &line;
+        out += "\n";
+    }
+    Ok(out)
+}
+
+/// The array job: one task per line of `jobs.txt`.
+fn sbatch_text(sweep: &Sweep, dir: &Path, gpus: u32) -> Result<String, Failure> {
+    let quote = |p: PathBuf| -> Result<String, Failure> {
+        let text = p.display().to_string();
+        shlex::try_quote(&text)
+            .map(|q| q.into_owned())
+            .map_err(|e| Failure::Usage(format!("{text}: {e}")))
+    };
+    let last = sweep.variants.len().saturating_sub(1);
+    // `--gres=gpu:N` rather than `--gpus=N`: it works with select/linear
+    // and with Slurm before 19.05 as well as with cons_tres.
+    let gres = if gpus == 0 {
+        "##SBATCH --gres=gpu:1  (planned with --slurm-gpus 0: no GPU asked for; remove one # to ask)"
+            .to_string()
+    } else {
+        format!("#SBATCH --gres=gpu:{gpus}")
+    };
+    Ok(format!(
+        "#!/bin/bash
+# cnnc sweep: {n} runs, one array task each. Submit with
+#   sbatch {sbatch}
+# (options given to sbatch override these, e.g. --partition=P --time=1:00:00,
+# or --array=0-{last}%4 to run at most 4 at once); then collect with
+#   cnnc compare --collect {dir_q}
+#SBATCH --job-name=cnnc-sweep
+#SBATCH --array=0-{last}
+{gres}
+#SBATCH --output={logs}/%a.out
+set -euo pipefail
+# Slurm gives the task its GPU in CUDA_VISIBLE_DEVICES (ROCR_VISIBLE_DEVICES
+# on AMD); cnnc picks that adapter when several are visible (README,
+# \"Sweeps on a cluster\"). Set CNNC_ADAPTER to choose one yourself.
+line=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {jobs})
+if [ -z \"$line\" ]; then
+  echo \"{jobs_name} has no line $((SLURM_ARRAY_TASK_ID + 1))\" >&2
+  exit 2
+fi
+exec bash -c \"$line\"
+",
+        n = sweep.variants.len(),
+        sbatch = quote(dir.join(SBATCH_FILE))?,
+        dir_q = quote(dir.to_path_buf())?,
+        logs = quote(dir.join("logs"))?,
+        jobs = quote(dir.join(JOBS_FILE))?,
+        jobs_name = JOBS_FILE,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::augment::Augment;
+    use crate::data::DataSpec;
+
+    fn request(dir: &Path) -> PlanRequest {
+        let model = dir.join("my model.cnn");
+        std::fs::write(&model, "param width = 2\ninput 8x8x1\nconv width 3x3\ndense 2\n").unwrap();
+        let augments = [Augment::default(), "flip".parse().unwrap()];
+        PlanRequest {
+            variants: super::super::variants(&[model], &[("width".into(), vec![2, 3])], &augments),
+            input: None,
+            data: DataRequest {
+                spec: DataSpec::Mnist("data dir/it's".into()),
+                limit: Some(64),
+                val_split: None,
+                val_limit: Some(32),
+                seed: 7,
+            },
+            options: TrainOptions {
+                optimizer: OptimizerKind::Sgd,
+                momentum: 0.9,
+                lr: 0.1,
+                seed: 7,
+                ..TrainOptions::default()
+            },
+            binary: "/opt/cnnc bin/cnnc".into(),
+            gpus_per_task: 1,
+        }
+    }
+
+    #[test]
+    fn a_plan_freezes_the_models_and_quotes_its_commands() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sweep");
+        let sweep = write(&request(tmp.path()), &dir).unwrap();
+        assert_eq!(sweep.variants.len(), 4);
+        assert_eq!(sweep.models.len(), 1);
+        let copy = std::fs::read_to_string(dir.join("models/my model.cnn")).unwrap();
+        assert_eq!(sha256(copy.as_bytes()), sweep.models[0].sha256);
+        assert_eq!(read(&dir).unwrap(), sweep);
+
+        let jobs = std::fs::read_to_string(dir.join(JOBS_FILE)).unwrap();
+        let lines: Vec<&str> = jobs.lines().collect();
+        assert_eq!(lines.len(), 4);
+        // Each line splits back into the words of its command.
+        for (line, v) in lines.iter().zip(&sweep.variants) {
+            assert_eq!(shlex::split(line).unwrap(), v.command);
+        }
+        let words = &sweep.variants[3].command;
+        assert_eq!(&words[..2], ["/opt/cnnc bin/cnnc", "train"]);
+        assert_eq!(words[2], dir.join("models/my model.cnn").display().to_string());
+        let joined = words.join(" ");
+        for part in [
+            "--set width=3",
+            "--augment flip",
+            "--optimizer sgd --lr 0.1 --momentum 0.9 --seed 7",
+            "--limit 64 --val-limit 32",
+            "--epochs 1 --batch 128",
+        ] {
+            assert!(joined.contains(part), "{part} in {joined}");
+        }
+        assert!(sweep.data.starts_with("mnist:/") && sweep.data.ends_with("data dir/it's"));
+        assert_eq!(
+            words.last().unwrap(),
+            &dir.join("runs/my-model-width3-augmentflip").display().to_string()
+        );
+
+        let sbatch = std::fs::read_to_string(dir.join(SBATCH_FILE)).unwrap();
+        assert!(
+            sbatch.contains("#SBATCH --array=0-3\n#SBATCH --gres=gpu:1\n"),
+            "{sbatch}"
+        );
+        assert!(sbatch.contains("$((SLURM_ARRAY_TASK_ID + 1))p"));
+
+        // The same plan again is fine; another is refused.
+        write(&request(tmp.path()), &dir).unwrap();
+        let mut other = request(tmp.path());
+        other.options.epochs = 2;
+        let Err(Failure::Usage(m)) = write(&other, &dir) else {
+            panic!("another sweep in the same directory")
+        };
+        assert!(m.contains("already holds another sweep"), "{m}");
+    }
+
+    #[test]
+    fn no_gpu_asked_for_with_zero_gpus_and_collisions_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cpu = request(tmp.path());
+        cpu.gpus_per_task = 0;
+        write(&cpu, &tmp.path().join("cpu")).unwrap();
+        let sbatch = std::fs::read_to_string(tmp.path().join("cpu").join(SBATCH_FILE)).unwrap();
+        assert!(!sbatch.contains("\n#SBATCH --gres"), "{sbatch}");
+        assert!(sbatch.contains("##SBATCH --gres=gpu:1"));
+
+        let sub = tmp.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let other = sub.join("my model.cnn");
+        std::fs::write(&other, "input 8x8x1\ndense 2\n").unwrap();
+        let mut twins = request(tmp.path());
+        twins.variants = super::super::variants(&[tmp.path().join("my model.cnn"), other], &[], &[]);
+        let Err(Failure::Usage(m)) = write(&twins, &tmp.path().join("twins")) else {
+            panic!("two files of one name")
+        };
+        assert!(m.contains("would share the run directory"), "{m}");
+    }
+}

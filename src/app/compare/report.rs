@@ -1,0 +1,295 @@
+//! The report of a sweep: a row per variant (accuracy beside
+//! parameters, FLOPs, memory and speed) as text, Markdown, JSON and CSV,
+//! and its charts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plotters::prelude::*;
+use serde::Serialize;
+
+use crate::chart::{self, ChartError, PALETTE, Series};
+use crate::train::EpochMetrics;
+use crate::units::{human_bytes, thousands};
+
+/// A row of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub name: String,
+    /// The model file as given to `compare`.
+    pub file: String,
+    pub settings: BTreeMap<String, i64>,
+    /// The variant's run, relative to the sweep's directory.
+    pub run_dir: String,
+    pub status: RowStatus,
+    /// Why the variant has no (or not all of its) results.
+    pub error: Option<String>,
+    pub filters: Vec<usize>,
+    pub params: usize,
+    pub flops_per_image: u64,
+    pub activation_bytes_per_image: u64,
+    pub train_seconds: f64,
+    /// Of the last epoch (the first includes compiling kernels).
+    pub train_images_per_s: f64,
+    pub final_train_accuracy: f64,
+    pub final_val_accuracy: Option<f64>,
+    pub best_val_accuracy: Option<f64>,
+    pub best_epoch: Option<usize>,
+    /// Final train accuracy minus final validation accuracy.
+    pub generalisation_gap: Option<f64>,
+    pub epochs: Vec<EpochMetrics>,
+}
+
+/// Where a variant's run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowStatus {
+    Finished,
+    /// Ctrl-C: `cnnc train --resume` continues it.
+    Interrupted,
+    Failed,
+    /// Started, not ended: still running, or killed without a word.
+    Unfinished,
+    /// No run directory yet.
+    NotStarted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The adapter the runs trained on (several, `; `-separated, when
+    /// they differ).
+    pub adapter: String,
+    pub data: String,
+    pub options: crate::train::TrainOptions,
+    pub rows: Vec<Row>,
+}
+
+const COLUMNS: [&str; 13] = [
+    "variant",
+    "filters",
+    "params",
+    "FLOPs/image",
+    "act. memory/image",
+    "train time (s)",
+    "train images/s",
+    "final train acc",
+    "final val acc",
+    "best val acc",
+    "best epoch",
+    "gap (train - val)",
+    "note",
+];
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v))
+}
+
+impl Row {
+    fn cells(&self) -> [String; 13] {
+        let ok = self.error.is_none() || !self.epochs.is_empty();
+        let num = |s: String| if ok { s } else { "-".into() };
+        [
+            self.name.clone(),
+            num(self
+                .filters
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("/")),
+            num(thousands(self.params as u64)),
+            num(thousands(self.flops_per_image)),
+            num(human_bytes(self.activation_bytes_per_image as u128)),
+            num(format!("{:.1}", self.train_seconds)),
+            num(format!("{:.1}", self.train_images_per_s)),
+            num(pct(Some(self.final_train_accuracy))),
+            num(pct(self.final_val_accuracy)),
+            num(pct(self.best_val_accuracy)),
+            self.best_epoch.map_or("-".into(), |e| e.to_string()),
+            self.generalisation_gap
+                .map_or("-".into(), |g| format!("{:+.2} pts", 100.0 * g)),
+            self.error
+                .as_ref()
+                .map_or(String::new(), |e| e.lines().next().unwrap_or("").to_string()),
+        ]
+    }
+}
+
+impl Report {
+    /// Whether every variant finished.
+    pub fn complete(&self) -> bool {
+        self.rows.iter().all(|r| r.status == RowStatus::Finished)
+    }
+
+    /// The table as text, columns aligned.
+    pub fn to_text(&self) -> String {
+        let rows: Vec<[String; 13]> = self.rows.iter().map(Row::cells).collect();
+        let mut widths = COLUMNS.map(|c| c.len());
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: [&str; 13]| {
+            let mut s = String::new();
+            for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+                if i == 0 || i == 12 {
+                    s += &format!("{c:<w$}  ");
+                } else {
+                    s += &format!("{c:>w$}  ");
+                }
+            }
+            s.trim_end().to_string() + "\n"
+        };
+        let mut out = line(COLUMNS);
+        for r in &rows {
+            out += &line(r.each_ref().map(String::as_str));
+        }
+        out
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let o = &self.options;
+        let mut extras = String::new();
+        if o.lr_schedule != crate::train::LrSchedule::Constant || o.warmup_epochs > 0 {
+            extras += &format!(
+                ", {} schedule, {} warm-up epoch(s)",
+                o.lr_schedule, o.warmup_epochs
+            );
+        }
+        if o.weight_decay > 0.0 {
+            extras += &format!(", weight decay {}", o.weight_decay);
+        }
+        if !o.augment.is_none() {
+            extras += &format!(", augment {} (unless the variant says)", o.augment);
+        }
+        let mut out = format!(
+            "# cnnc compare\n\nData `{}`, {} epoch(s), batch {}, {:?} lr {}{extras}, seed {}, on {}.\n\n",
+            self.data, o.epochs, o.batch, o.optimizer, o.lr, o.seed, self.adapter
+        );
+        out += &format!("| {} |\n", COLUMNS.join(" | "));
+        out += &format!("|{}\n", "---|".repeat(COLUMNS.len()));
+        for r in &self.rows {
+            out += &format!("| {} |\n", r.cells().join(" | ").replace('\n', " "));
+        }
+        out += "\nTrain images/s are of the last epoch (the first also compiles the kernels).\n\n";
+        out += "![validation accuracy per epoch](val_accuracy.png)\n\n";
+        out += "![validation accuracy against parameters](accuracy_vs_params.png)\n\n";
+        out += "![training speed against FLOPs per image](speed_vs_flops.png)\n";
+        out
+    }
+
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(
+            "variant,file,settings,filters,params,flops_per_image,activation_bytes_per_image,train_seconds,train_images_per_s,final_train_accuracy,final_val_accuracy,best_val_accuracy,best_epoch,generalisation_gap,error\n",
+        );
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        for r in &self.rows {
+            let settings: Vec<String> = r.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out += &format!(
+                "\"{}\",\"{}\",\"{}\",\"{}\",{},{},{},{:.3},{:.2},{:.6},{},{},{},{},\"{}\"\n",
+                r.name,
+                r.file,
+                settings.join(" "),
+                r.filters
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                r.params,
+                r.flops_per_image,
+                r.activation_bytes_per_image,
+                r.train_seconds,
+                r.train_images_per_s,
+                r.final_train_accuracy,
+                opt(r.final_val_accuracy),
+                opt(r.best_val_accuracy),
+                r.best_epoch.map_or(String::new(), |e| e.to_string()),
+                opt(r.generalisation_gap),
+                r.error
+                    .as_deref()
+                    .unwrap_or("")
+                    .replace('"', "'")
+                    .replace('\n', " "),
+            );
+        }
+        out
+    }
+
+    /// Writes report.md, report.json, report.csv and the charts, atomically.
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+        crate::atomic::write(&dir.join("report.md"), self.to_markdown().as_bytes()).map_err(io)?;
+        let json = serde_json::to_string_pretty(self).expect("a report serialises") + "\n";
+        crate::atomic::write(&dir.join("report.json"), json.as_bytes()).map_err(io)?;
+        crate::atomic::write(&dir.join("report.csv"), self.to_csv().as_bytes()).map_err(io)?;
+        self.charts(dir).map_err(|e| format!("drawing charts: {e}"))
+    }
+
+    fn done(&self) -> impl Iterator<Item = (usize, &Row)> {
+        self.rows.iter().enumerate().filter(|(_, r)| !r.epochs.is_empty())
+    }
+
+    fn charts(&self, dir: &Path) -> Result<(), ChartError> {
+        let curves: Vec<Series> = self
+            .done()
+            .map(|(i, r)| Series {
+                name: r.name.clone(),
+                points: r
+                    .epochs
+                    .iter()
+                    .filter_map(|m| Some((m.epoch as f64, 100.0 * m.val_accuracy?)))
+                    .collect(),
+                thin: false,
+                color: PALETTE[i % PALETTE.len()],
+            })
+            .collect();
+        chart::render(&dir.join("val_accuracy.png"), (900, 560), |root| {
+            chart::lines(
+                root,
+                "Validation accuracy per epoch",
+                "epoch",
+                "validation accuracy (%)",
+                &curves,
+                None,
+                SeriesLabelPosition::LowerRight,
+            )
+        })?;
+
+        let acc_points: Vec<(String, f64, f64, RGBColor)> = self
+            .done()
+            .filter_map(|(i, r)| {
+                Some((
+                    r.name.clone(),
+                    r.params as f64,
+                    100.0 * r.final_val_accuracy?,
+                    PALETTE[i % 8],
+                ))
+            })
+            .collect();
+        chart::scatter(
+            &dir.join("accuracy_vs_params.png"),
+            "Final validation accuracy against parameters",
+            "parameters (log scale)",
+            "validation accuracy (%)",
+            &acc_points,
+        )?;
+        let speed_points: Vec<(String, f64, f64, RGBColor)> = self
+            .done()
+            .map(|(i, r)| {
+                (
+                    r.name.clone(),
+                    r.flops_per_image as f64,
+                    r.train_images_per_s,
+                    PALETTE[i % 8],
+                )
+            })
+            .collect();
+        chart::scatter(
+            &dir.join("speed_vs_flops.png"),
+            "Training speed against compute",
+            "forward FLOPs per image (log scale)",
+            "training images/s",
+            &speed_points,
+        )
+    }
+}
