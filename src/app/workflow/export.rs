@@ -17,6 +17,12 @@ pub struct OnnxExport {
 /// weights of `weights`, as an ONNX file (see [`crate::export::onnx`]).
 pub fn export_onnx(model: &ModelRequest, weights: &Path, out: &Path) -> Result<OnnxExport, Failure> {
     let loaded = model_and_weights(model, weights, None)?;
+    // As `eval` warns: barely trained running statistics export as they are.
+    if let Some(steps) = loaded.metadata.get("steps").and_then(|s| s.parse().ok()) {
+        for warning in crate::train::batchnorm_warnings(&loaded.model, steps) {
+            eprintln!("warning: {warning}");
+        }
+    }
     let layout = ParamLayout::new(&loaded.model);
     let proto = crate::export::onnx::to_proto(&loaded.model, &layout, &loaded.params);
     let bytes = prost::Message::encode_to_vec(&proto);
