@@ -63,6 +63,7 @@ fn main() -> ExitCode {
             json,
             device,
         } => predict(&model, &weights, &images, top, json, &device),
+        Command::Export { model, weights, onnx } => export(&model, &weights, onnx.as_deref()),
         Command::Compare {
             files,
             input,

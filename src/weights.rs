@@ -29,8 +29,10 @@ pub enum WeightsError {
 
 /// How a dense or batchnorm layer's input features are ordered when they
 /// come from an image: the image's shape, found by walking back through layers that
-/// keep feature order to a flatten.
-fn flattened_image(model: &Model, layer: usize) -> Option<(usize, usize, usize)> {
+/// keep feature order to a flatten. Where this gives a shape, that layer's
+/// saved tensors expect the features in PyTorch's `nn.Flatten` order
+/// (channel, row, column); elsewhere in cnnc's.
+pub fn flattened_image(model: &Model, layer: usize) -> Option<(usize, usize, usize)> {
     let mut operand = model.layers[layer].inputs[0];
     while let Operand::Layer(j) = operand {
         let l = &model.layers[j];

@@ -157,6 +157,19 @@ pub enum Command {
         #[command(flatten)]
         device: DeviceArgs,
     },
+    /// Write a trained model for other runtimes: an ONNX file
+    #[command(group(clap::ArgGroup::new("target").required(true).multiple(true)))]
+    Export {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The weights (safetensors)
+        #[arg(long, value_name = "W.safetensors")]
+        weights: PathBuf,
+        /// Write the inference graph as ONNX (opset 17): input `input` [N, C, H, W]
+        /// pixels in [0, 1], output `probabilities` [N, classes]
+        #[arg(long, value_name = "OUT.onnx", group = "target")]
+        onnx: Option<PathBuf>,
+    },
     /// Train several models, or one over a sweep of its parameters, and compare them
     #[command(group = clap::ArgGroup::new("mode").args(["plan", "collect"]))]
     Compare {

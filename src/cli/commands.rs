@@ -293,6 +293,25 @@ pub fn predict(
     Ok(())
 }
 
+/// `cnnc export`: each target asked for (clap requires one).
+pub fn export(
+    args: &ModelArgs,
+    weights: &std::path::Path,
+    onnx: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    if let Some(out) = onnx {
+        let written = workflow::export_onnx(&model_request(args), weights, out)?;
+        println!(
+            "wrote {} ({} nodes, {} initializers, {}): input `input` [N, C, H, W] in [0, 1], output `probabilities`",
+            out.display(),
+            written.nodes,
+            written.initializers,
+            human_bytes(written.bytes as u128)
+        );
+    }
+    Ok(())
+}
+
 /// `compare`'s three ways: plan a sweep, collect one, or both around
 /// training every variant here.
 pub struct CompareArgs {

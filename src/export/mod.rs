@@ -1,8 +1,10 @@
 //! The trained model for other tools: views of the checked model and its
 //! weights, so that they cannot disagree with training.
 //!
-//! - [`torch`]: the equivalent PyTorch module, as Python source.
+//! - [`torch`]: the equivalent PyTorch module, as Python source;
+//! - [`onnx`]: the inference graph and its weights as an ONNX file.
 
+pub mod onnx;
 pub mod torch;
 
 use crate::model::{Model, Operand};

@@ -37,23 +37,26 @@ pub fn model(src: &str) -> Model {
     cnnc::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap_or_else(|d| panic!("{src}: {d}"))
 }
 
-/// The Python to run the oracle with, or why there is none.
-fn python() -> Result<PathBuf, String> {
+/// The Python to run an oracle with, one that imports `modules` (`jax,
+/// numpy`), or why there is none.
+fn python(modules: &str) -> Result<PathBuf, String> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/oracle-venv/bin/python");
     let python = match std::env::var_os("CNNC_PYTHON") {
         Some(p) => PathBuf::from(p),
         None if venv.exists() => venv,
         None => {
-            return Err(
-                "no Python with JAX: CNNC_PYTHON is unset and target/oracle-venv does not exist".into(),
-            );
+            return Err(format!(
+                "no Python with {modules}: CNNC_PYTHON is unset and target/oracle-venv does not exist"
+            ));
         }
     };
-    let probe = Command::new(&python).args(["-c", "import jax, numpy"]).output();
+    let probe = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output();
     match probe {
         Ok(out) if out.status.success() => Ok(python),
         Ok(out) => Err(format!(
-            "{} cannot import jax: {}",
+            "{} cannot import {modules}: {}",
             python.display(),
             String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
         )),
@@ -64,12 +67,17 @@ fn python() -> Result<PathBuf, String> {
 /// The Python with JAX, or None after saying (past the test harness's
 /// capture, so that CI's log shows it) why the test `who` skips.
 pub fn python_or_skip(who: &str) -> Option<PathBuf> {
-    match python() {
+    python_with_or_skip(who, "jax, numpy")
+}
+
+/// The Python that imports `modules`, or None after saying why `who` skips.
+pub fn python_with_or_skip(who: &str, modules: &str) -> Option<PathBuf> {
+    match python(modules) {
         Ok(p) => Some(p),
         Err(why) => {
             let _ = writeln!(
                 std::io::stderr(),
-                "{who} skipped: JAX not installed; .ci/run installs it into target/oracle-venv ({why})"
+                "{who} skipped: {modules} not installed; .ci/run installs them into target/oracle-venv ({why})"
             );
             None
         }

@@ -15,9 +15,11 @@ use crate::syntax::{self, Statement};
 use crate::train::TrainOptions;
 
 mod evaluation;
+mod export;
 mod training;
 
 pub use evaluation::{Prediction, eval, predict};
+pub use export::{OnnxExport, export_onnx};
 pub use training::{
     TrainRequest, TrainResult, default_run_dir, kernels_changed, record_status, resume, train, train_loaded,
 };

@@ -3,7 +3,7 @@
 //! `nn.Sequential` and the `nn.Module` are written from these steps, so a
 //! new layer kind is one arm of [`step`].
 
-use crate::model::{Activation, Conv, Layer, LayerKind, Padding, PoolKind, Shape};
+use crate::model::{Activation, Conv, Layer, LayerKind, PoolKind, Shape};
 
 /// A submodule: its attribute name, which is the `state_dict` prefix of its
 /// tensors (cnnc's weight names: `conv1` holds `conv1.weight`), and the
@@ -110,19 +110,10 @@ pub(super) fn step(layer: &Layer) -> Step {
 fn conv(s: &mut Step, layer: &Layer, c: &Conv) {
     let name = &layer.name;
     let ci = layer.input.channels();
-    let pad = c.pad_before(layer.input);
-    let (total_h, total_w) = match (c.padding, layer.input, layer.output) {
-        (Padding::Same, Shape::Image { h, w, .. }, Shape::Image { h: oh, w: ow, .. }) => (
-            ((oh - 1) * c.stride + c.kernel[0]).saturating_sub(h),
-            ((ow - 1) * c.stride + c.kernel[1]).saturating_sub(w),
-        ),
-        _ => (0, 0),
-    };
-    let padding = if total_h == 2 * pad[0] && total_w == 2 * pad[1] {
-        format!("({}, {})", pad[0], pad[1])
+    let [[top, bottom], [left, right]] = c.pads(layer.input);
+    let padding = if top == bottom && left == right {
+        format!("({top}, {left})")
     } else {
-        let (left, right) = (pad[1], total_w - pad[1]);
-        let (top, bottom) = (pad[0], total_h - pad[0]);
         s.push(
             format!("{name}_pad"),
             format!("nn.ZeroPad2d(({left}, {right}, {top}, {bottom}))"),

@@ -45,6 +45,30 @@ impl Conv {
             ],
         }
     }
+
+    /// Zero padding `[[top, bottom], [left, right]]`: TensorFlow's `same`
+    /// pads `total / 2` before and the rest (the odd pixel) after, so that
+    /// with a stride the two sides can differ, as no symmetric `padding`
+    /// argument (PyTorch's, ONNX's `auto_pad`) can say.
+    pub fn pads(&self, input: Shape) -> [[usize; 2]; 2] {
+        let Shape::Image { h, w, .. } = input else {
+            return [[0, 0], [0, 0]];
+        };
+        let before = self.pad_before(input);
+        match self.padding {
+            Padding::Valid => [[0, 0], [0, 0]],
+            Padding::Same => [
+                [
+                    before[0],
+                    same_pad_total(h, self.kernel[0], self.stride) - before[0],
+                ],
+                [
+                    before[1],
+                    same_pad_total(w, self.kernel[1], self.stride) - before[1],
+                ],
+            ],
+        }
+    }
 }
 
 /// Output size of a convolution along one axis (Keras semantics); `None`

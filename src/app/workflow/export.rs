@@ -1,0 +1,37 @@
+//! `cnnc export`: a trained model for other runtimes.
+
+use std::path::Path;
+
+use super::{Failure, ModelRequest, evaluation::model_and_weights};
+use crate::params::ParamLayout;
+
+/// What `export --onnx` wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnnxExport {
+    pub nodes: usize,
+    pub initializers: usize,
+    pub bytes: usize,
+}
+
+/// `cnnc export --onnx OUT`: the inference graph of the model with the
+/// weights of `weights`, as an ONNX file (see [`crate::export::onnx`]).
+pub fn export_onnx(model: &ModelRequest, weights: &Path, out: &Path) -> Result<OnnxExport, Failure> {
+    let loaded = model_and_weights(model, weights, None)?;
+    // As `eval` warns: barely trained running statistics export as they are.
+    if let Some(steps) = loaded.metadata.get("steps").and_then(|s| s.parse().ok()) {
+        for warning in crate::train::batchnorm_warnings(&loaded.model, steps) {
+            eprintln!("warning: {warning}");
+        }
+    }
+    let layout = ParamLayout::new(&loaded.model);
+    let proto = crate::export::onnx::to_proto(&loaded.model, &layout, &loaded.params);
+    let bytes = prost::Message::encode_to_vec(&proto);
+    crate::atomic::write(out, &bytes)
+        .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", out.display())))?;
+    let graph = proto.graph.unwrap_or_default();
+    Ok(OnnxExport {
+        nodes: graph.node.len(),
+        initializers: graph.initializer.len(),
+        bytes: bytes.len(),
+    })
+}

@@ -1,0 +1,72 @@
+//! Feature order. cnnc keeps images NHWC, so its flatten orders an image's
+//! features row, column, channel; ONNX's images are NCHW, and its `Flatten`
+//! orders them channel, row, column, as PyTorch's does. cnnc's saved dense
+//! and batchnorm tensors after a flatten are already in the latter order
+//! ([`crate::weights::flattened_image`] says where), so a flatten exports
+//! as a plain `Flatten`; any other reader of such vectors (a concat, an
+//! add, the output) gets them back in cnnc's order through the nodes here.
+
+use super::graph::{Graph, Layout, Value, int, ints};
+
+/// `value` as vectors `[N, F]` laid out as `want` (one of the flat
+/// layouts), with the nodes that reorder it when it is not already so.
+pub(super) fn as_flat(g: &mut Graph, value: &Value, want: Layout) -> Value {
+    if value.layout == want {
+        return value.clone();
+    }
+    // A tensor that several layers read is reordered once.
+    let key = (value.name.clone(), want);
+    if let Some(done) = g.reordered.get(&key) {
+        return done.clone();
+    }
+    let name = value.name.as_str();
+    let reordered = match (value.layout, want) {
+        (Layout::Nchw { .. }, Layout::ChannelsFirst { .. }) => flatten(g, name, want),
+        (Layout::Nchw { .. }, Layout::Features(_)) => {
+            let nhwc = g.node(
+                "Transpose",
+                &format!("{name}_nhwc"),
+                &[name],
+                vec![ints("perm", &[0, 2, 3, 1])],
+                value.layout,
+            );
+            flatten(g, &nhwc.name, want)
+        }
+        (Layout::ChannelsFirst { h, w, c }, Layout::Features(_)) => {
+            let image = reshape(g, name, "nchw", [c, h, w], Layout::Nchw { h, w, c });
+            as_flat(g, &image, want)
+        }
+        (Layout::Features(_), Layout::ChannelsFirst { h, w, c }) => {
+            let hwc = reshape(g, name, "hwc", [h, w, c], Layout::Nchw { h, w, c });
+            let nchw = g.node(
+                "Transpose",
+                &format!("{name}_nchw"),
+                &[&hwc.name],
+                vec![ints("perm", &[0, 3, 1, 2])],
+                Layout::Nchw { h, w, c },
+            );
+            flatten(g, &nchw.name, want)
+        }
+        (from, to) => unreachable!("no reordering from {from:?} to {to:?}"),
+    };
+    g.reordered.insert(key, reordered.clone());
+    reordered
+}
+
+fn flatten(g: &mut Graph, input: &str, layout: Layout) -> Value {
+    g.node(
+        "Flatten",
+        &format!("{input}_flat"),
+        &[input],
+        vec![int("axis", 1)],
+        layout,
+    )
+}
+
+/// `[N, F]` as `[N, a, b, c]` (the batch copied: a 0 in the shape).
+fn reshape(g: &mut Graph, input: &str, suffix: &str, dims: [usize; 3], layout: Layout) -> Value {
+    let name = format!("{input}_{suffix}");
+    let [a, b, c] = dims.map(|d| d as i64);
+    let shape = g.int64s(&format!("{name}.shape"), &[0, a, b, c]);
+    g.node("Reshape", &name, &[input, &shape], Vec::new(), layout)
+}
