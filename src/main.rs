@@ -95,6 +95,14 @@ fn main() -> ExitCode {
             optimizer,
             device,
         } => tune(&model, batch, optimizer.into(), &device),
+        Command::Export {
+            model,
+            weights,
+            targets,
+            serve,
+            port,
+        } => export(&model, &weights, &targets, serve.then_some(port.unwrap_or(0))),
+        Command::Serve { dir, port } => serve(&dir, port.unwrap_or(0)),
         Command::Adapters => {
             adapters();
             Ok(())

@@ -202,8 +202,42 @@ pub enum Command {
         #[command(flatten)]
         device: DeviceArgs,
     },
+    /// Write a trained model for use outside cnnc: a web page that runs it on WebGPU
+    Export {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The weights (safetensors)
+        #[arg(long, value_name = "W.safetensors")]
+        weights: PathBuf,
+        #[command(flatten)]
+        targets: ExportTargets,
+        /// Then serve the --web folder on 127.0.0.1 (as `cnnc serve DIR`)
+        #[arg(long, requires = "web")]
+        serve: bool,
+        /// The port for --serve (default: a free one)
+        #[arg(long, value_name = "N", requires = "serve")]
+        port: Option<u16>,
+    },
+    /// Serve an exported web folder on 127.0.0.1 (WebGPU needs localhost or https)
+    Serve {
+        /// The folder `cnnc export --web DIR` wrote
+        dir: PathBuf,
+        /// The port (default: a free one)
+        #[arg(long, value_name = "N")]
+        port: Option<u16>,
+    },
     /// List the GPU adapters wgpu can use (for --adapter)
     Adapters,
+}
+
+/// What `export` writes: one flag per target, at least one.
+#[derive(Args)]
+#[group(required = true, multiple = true)]
+pub struct ExportTargets {
+    /// A static site into DIR: model.js (its API in README's "Deploy"), the generated
+    /// WGSL, weights, model.json and index.html, a page to draw or drop images
+    #[arg(long, value_name = "DIR")]
+    pub web: Option<PathBuf>,
 }
 
 /// How a command names a model.

@@ -296,6 +296,39 @@ pub fn tune(
     Ok(())
 }
 
+/// `serve`: the port to serve the web export on after writing it.
+pub fn export(
+    args: &ModelArgs,
+    weights: &std::path::Path,
+    targets: &ExportTargets,
+    serve_on: Option<u16>,
+) -> Result<(), Failure> {
+    let request = model_request(args);
+    if let Some(dir) = &targets.web {
+        let export = workflow::export_web(&request, weights, dir)?;
+        println!(
+            "wrote {}: {} kernels in {} WGSL files, {} of weights; open index.html through `cnnc serve {}`",
+            export.dir.display(),
+            export.kernels,
+            export.files,
+            human_bytes(export.weight_bytes as u128),
+            export.dir.display()
+        );
+        if let Some(port) = serve_on {
+            return serve(dir, port);
+        }
+    }
+    Ok(())
+}
+
+pub fn serve(dir: &std::path::Path, port: u16) -> Result<(), Failure> {
+    workflow::serve(dir, port, |url| {
+        println!("serving {} at {url} (Ctrl-C to stop)", dir.display());
+        // Whoever reads our output (a script, a test) needs the URL now.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    })
+}
+
 pub fn adapters() {
     let adapters = Gpu::adapters();
     if adapters.is_empty() {

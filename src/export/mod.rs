@@ -1,9 +1,11 @@
 //! The trained model for other tools: views of the checked model and its
 //! weights, so that they cannot disagree with training.
 //!
-//! - [`torch`]: the equivalent PyTorch module, as Python source.
+//! - [`torch`]: the equivalent PyTorch module, as Python source;
+//! - [`web`]: a static site that runs the generated kernels on WebGPU.
 
 pub mod torch;
+pub mod web;
 
 use crate::model::{Model, Operand};
 

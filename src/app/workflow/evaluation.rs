@@ -15,16 +15,16 @@ use crate::source::Source;
 use crate::train::{self, DeviceSplit};
 
 /// A checked model with its weights and their metadata.
-struct WithWeights {
-    source: Source,
-    model: Model,
-    params: Vec<f32>,
-    metadata: BTreeMap<String, String>,
+pub(super) struct WithWeights {
+    pub source: Source,
+    pub model: Model,
+    pub params: Vec<f32>,
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Reads weights for a model, taking the input shape from the weights'
 /// metadata when the model file has no `input` line.
-fn model_and_weights(
+pub(super) fn model_and_weights(
     request: &ModelRequest,
     weights: &Path,
     data_shape: Option<[usize; 3]>,

@@ -16,11 +16,13 @@ use crate::train::TrainOptions;
 
 mod evaluation;
 mod training;
+mod web;
 
 pub use evaluation::{Prediction, eval, predict};
 pub use training::{
     TrainRequest, TrainResult, default_run_dir, kernels_changed, resume, train, train_loaded,
 };
+pub use web::{WebExport, export_web, serve};
 
 /// Why a command stopped, and so its exit code.
 #[derive(Debug)]
