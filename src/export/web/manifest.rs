@@ -53,6 +53,9 @@ pub struct Weights {
     pub file: &'static str,
     pub buffer: String,
     pub bytes: u64,
+    /// Where each tensor lies (offsets in floats; shapes as the kernels
+    /// read them: HWIO conv kernels, `[in, out]` dense weights).
+    pub tensors: Vec<crate::params::ParamTensor>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -133,6 +136,7 @@ pub fn manifest(plan: &Plan, files: &[String], classes: Vec<String>) -> Manifest
             file: WEIGHTS_FILE,
             buffer: name(plan.io.params),
             bytes: 4 * plan.params.len as u64,
+            tensors: plan.params.tensors.clone(),
         },
         buffers: used.iter().map(|&id| buffer(plan, id)).collect(),
         kernels: kernels

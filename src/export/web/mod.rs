@@ -10,7 +10,7 @@
 //! DIR/weights.bin    the parameter buffer, f32 little-endian
 //! DIR/kernels/*.wgsl one file per kernel
 //! DIR/summary.json   `cnnc summary --json`, for the page
-//! DIR/index.html, app.js, style.css   the page
+//! DIR/index.html, app.js, pixels.js, style.css   the page
 //! ```
 
 pub mod manifest;
@@ -24,10 +24,11 @@ use manifest::Manifest;
 
 /// The page and the runner, written as they are: no build step, nothing
 /// fetched from outside the folder.
-pub const ASSETS: [(&str, &str); 4] = [
+pub const ASSETS: [(&str, &str); 5] = [
     ("model.js", include_str!("assets/model.js")),
     ("index.html", include_str!("assets/index.html")),
     ("app.js", include_str!("assets/app.js")),
+    ("pixels.js", include_str!("assets/pixels.js")),
     ("style.css", include_str!("assets/style.css")),
 ];
 

@@ -1,9 +1,11 @@
 // The page around model.js: draw a digit (a 28x28x1 model) or drop an
 // image, see the top classes, the time, and the model's summary.
 import { load, WebGPUUnavailable } from "./model.js";
+import { mnistPixels, modelPixels } from "./pixels.js";
 
 const $ = (id) => document.getElementById(id);
 const TOP = 5;
+let adapterName = "WebGPU";
 
 main().catch(showError);
 
@@ -11,6 +13,8 @@ async function main() {
   const summary = await fetch("summary.json").then((r) => r.json()).catch(() => null);
   if (summary) showSummary(summary);
   const model = await load(".");
+  const info = model.adapter ?? {};
+  adapterName = [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "WebGPU";
   const [h, w, c] = model.inputShape;
   document.title = `${model.name}: cnnc in the browser`;
   $("model-name").textContent = model.name;
@@ -18,7 +22,7 @@ async function main() {
   const digits = h === 28 && w === 28 && c === 1;
   $("draw").hidden = !digits;
   $("resize-note").textContent =
-    `Images are resized to ${h}x${w} (bilinear, as \`cnnc predict\` resizes them)` +
+    `Images are resized to ${h}x${w} (bilinear, as cnnc predict resizes them)` +
     (c === 1 ? " and converted to greyscale." : ", colours kept.");
   const predict = async (pixels) => {
     showInput(pixels, h, w, c);
@@ -91,49 +95,6 @@ function stroke(ctx, [x0, y0], [x1, y1]) {
   ctx.stroke();
 }
 
-// As MNIST's digits were made: the ink's bounding box scaled (area
-// average) to fit 20x20, keeping its aspect, then placed in 28x28 with its
-// centre of mass at the centre. Null when nothing is drawn.
-function mnistPixels(image) {
-  const { width, height, data } = image;
-  let [x0, y0, x1, y1] = [width, height, -1, -1];
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (data[4 * (y * width + x)] > 0) {
-        x0 = Math.min(x0, x); x1 = Math.max(x1, x);
-        y0 = Math.min(y0, y); y1 = Math.max(y1, y);
-      }
-    }
-  }
-  if (x1 < 0) return null;
-  const [bw, bh] = [x1 - x0 + 1, y1 - y0 + 1];
-  const scale = 20 / Math.max(bw, bh);
-  const [tw, th] = [Math.max(1, Math.round(bw * scale)), Math.max(1, Math.round(bh * scale))];
-  const sum = new Float64Array(tw * th);
-  const count = new Float64Array(tw * th);
-  for (let y = y0; y <= y1; y++) {
-    const ty = Math.min(th - 1, Math.floor((y - y0) * th / bh));
-    for (let x = x0; x <= x1; x++) {
-      const tx = Math.min(tw - 1, Math.floor((x - x0) * tw / bw));
-      sum[ty * tw + tx] += data[4 * (y * width + x)];
-      count[ty * tw + tx] += 1;
-    }
-  }
-  let [mass, mx, my] = [0, 0, 0];
-  for (let i = 0; i < tw * th; i++) {
-    const v = sum[i] / count[i];
-    mass += v; mx += v * (i % tw + 0.5); my += v * (Math.floor(i / tw) + 0.5);
-  }
-  const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
-  const ox = clamp(Math.round(14 - mx / mass), 28 - tw);
-  const oy = clamp(Math.round(14 - my / mass), 28 - th);
-  const pixels = new Float32Array(28 * 28);
-  for (let i = 0; i < tw * th; i++) {
-    pixels[(oy + Math.floor(i / tw)) * 28 + ox + i % tw] = sum[i] / count[i] / 255;
-  }
-  return pixels;
-}
-
 // ---- images: resized and converted as `cnnc predict` does -----------------
 
 function setUpImages(predict, h, w, c) {
@@ -161,62 +122,6 @@ function setUpImages(predict, h, w, c) {
     zone.classList.remove("over");
     use(e.dataTransfer.files[0]);
   });
-}
-
-// The image crate's `resize_exact(.., Triangle)` (rows, then columns, each
-// output a triangle-weighted mean over a support widened by the scale,
-// rounded to bytes), then Rec. 709 luma for one channel, scaled to [0, 1].
-function modelPixels({ width, height, data }, h, w, c) {
-  let rgb = new Float64Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) {
-    for (let k = 0; k < 3; k++) rgb[3 * i + k] = data[4 * i + k];
-  }
-  if (width !== w || height !== h) {
-    rgb = resample(rgb, width, height, height, h, false);
-    rgb = resample(rgb, width, h, width, w, true);
-  }
-  const pixels = new Float32Array(h * w * c);
-  for (let i = 0; i < h * w; i++) {
-    const [r, g, b] = [rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]];
-    if (c === 1) pixels[i] = Math.floor((2126 * r + 7152 * g + 722 * b) / 10000) / 255;
-    else for (let k = 0; k < c; k++) pixels[c * i + k] = [r, g, b][k % 3] / 255;
-  }
-  return pixels;
-}
-
-// One pass of the triangle filter along y (or x with `horizontal`), from
-// `size` to `size2` samples; the horizontal pass rounds to bytes.
-function resample(src, width, height, size, size2, horizontal) {
-  const [ow, oh] = horizontal ? [size2, height] : [width, size2];
-  const out = new Float64Array(ow * oh * 3);
-  const ratio = size / size2;
-  const sratio = Math.max(ratio, 1);
-  for (let o = 0; o < size2; o++) {
-    const centre = (o + 0.5) * ratio;
-    const left = Math.min(Math.max(Math.floor(centre - sratio), 0), size - 1);
-    const right = Math.min(Math.max(Math.ceil(centre + sratio), left + 1), size);
-    const weights = [];
-    let total = 0;
-    for (let i = left; i < right; i++) {
-      const x = Math.abs((i - (centre - 0.5)) / sratio);
-      weights.push(x < 1 ? 1 - x : 0);
-      total += weights[weights.length - 1];
-    }
-    const across = horizontal ? height : width;
-    for (let a = 0; a < across; a++) {
-      for (let k = 0; k < 3; k++) {
-        let t = 0;
-        for (let j = 0; j < weights.length; j++) {
-          const i = left + j;
-          const at = horizontal ? a * width + i : i * width + a;
-          t += src[3 * at + k] * weights[j] / total;
-        }
-        const to = horizontal ? a * ow + o : o * ow + a;
-        out[3 * to + k] = horizontal ? Math.round(Math.min(Math.max(t, 0), 255)) : t;
-      }
-    }
-  }
-  return out;
 }
 
 // ---- showing --------------------------------------------------------------
@@ -253,7 +158,7 @@ function showPrediction(classes, probabilities, ms) {
     row.append(name, bar, value);
     return row;
   }));
-  $("time").textContent = `inference: ${ms.toFixed(1)} ms`;
+  $("time").textContent = `inference: ${ms.toFixed(1)} ms on ${adapterName}`;
   $("status").textContent = "";
 }
 

@@ -76,6 +76,8 @@ export async function load(base = ".") {
     inputShape: [h, w, c],
     classes: manifest.classes,
     device,
+    /** GPUAdapterInfo: vendor, architecture, description (may be empty). */
+    adapter: adapter.info,
     /** Class probabilities of one image: `pixels` as described above. */
     predict(pixels) {
       if (!(pixels instanceof Float32Array) || pixels.length !== h * w * c) {
