@@ -86,58 +86,9 @@ pub enum Command {
         optimizer: Optimizer,
     },
     /// Train a model on a dataset, writing metrics, weights and curves
-    Train {
-        /// The model file (.cnn); not needed with --resume
-        #[arg(required_unless_present = "resume")]
-        file: Option<PathBuf>,
-        #[command(flatten)]
-        shape: ShapeArgs,
-        /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
-        #[arg(long, required_unless_present = "resume")]
-        data: Option<DataSpec>,
-        #[command(flatten)]
-        train: TrainArgs,
-        /// Run directory (default runs/<model>-<time>)
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Start from these weights (safetensors)
-        #[arg(long, value_name = "W.safetensors")]
-        init: Option<PathBuf>,
-        /// Continue the interrupted run in DIR, with its own settings
-        #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "data", "out", "init"])]
-        resume: Option<PathBuf>,
-        #[command(flatten)]
-        device: DeviceArgs,
-    },
+    Train(TrainCommand),
     /// Loss, accuracy, per-class accuracy and confusion matrix of trained weights
-    Eval {
-        #[command(flatten)]
-        model: ModelArgs,
-        /// The weights (safetensors)
-        #[arg(long, value_name = "W.safetensors")]
-        weights: PathBuf,
-        /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR (its test split)
-        #[arg(long)]
-        data: DataSpec,
-        /// Evaluate the training split instead of the test split
-        #[arg(long)]
-        train_split: bool,
-        /// Evaluate N samples, drawn at random with --seed (as `train --limit`/`--val-limit`
-        /// draw them)
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
-        /// The seed that draws the --limit samples: give the run's --seed to
-        /// evaluate the samples it validated on
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        #[arg(long, default_value_t = 128)]
-        batch: usize,
-        /// Print one JSON object
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        device: DeviceArgs,
-    },
+    Eval(EvalCommand),
     /// Most probable classes for PNG or JPEG images
     Predict {
         #[command(flatten)]
@@ -157,78 +108,11 @@ pub enum Command {
         #[command(flatten)]
         device: DeviceArgs,
     },
-    /// Write a trained model for other runtimes: an ONNX file
-    #[command(group(clap::ArgGroup::new("target").required(true).multiple(true)))]
-    Export {
-        #[command(flatten)]
-        model: ModelArgs,
-        /// The weights (safetensors)
-        #[arg(long, value_name = "W.safetensors")]
-        weights: PathBuf,
-        /// Write the inference graph as ONNX (opset 17): input `input` [N, C, H, W]
-        /// pixels in [0, 1], output `probabilities` [N, classes]
-        #[arg(long, value_name = "OUT.onnx", group = "target")]
-        onnx: Option<PathBuf>,
-    },
     /// Train several models, or one over a sweep of its parameters, and compare them
     #[command(group = clap::ArgGroup::new("mode").args(["plan", "collect"]))]
-    Compare {
-        /// Model files (.cnn)
-        #[arg(required_unless_present = "collect")]
-        files: Vec<PathBuf>,
-        /// Input shape for models without an `input` line
-        #[arg(long, value_name = "HxWxC", value_parser = parse_shape)]
-        input: Option<[usize; 3]>,
-        /// Sweep a parameter, e.g. --set width=8,16,32 (repeatable: all combinations)
-        #[arg(long = "set", value_name = "NAME=V1,V2,...", value_parser = parse_sweep)]
-        sweeps: Vec<(String, Vec<i64>)>,
-        /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
-        #[arg(long, required_unless_present = "collect")]
-        data: Option<DataSpec>,
-        #[command(flatten)]
-        train: TrainArgs,
-        /// Directory for the report and every variant's run (default runs/compare-<time>)
-        #[arg(long, value_name = "DIR", conflicts_with = "mode")]
-        out: Option<PathBuf>,
-        /// Write the sweep to DIR without running it: sweep.json, jobs.txt (one
-        /// `cnnc train` per line) and slurm.sbatch (an array job)
-        #[arg(long, value_name = "DIR")]
-        plan: Option<PathBuf>,
-        /// Build the report of the sweep in DIR from its finished runs
-        #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "data", "sweeps", "input", "binary", "slurm_gpus"])]
-        collect: Option<PathBuf>,
-        /// The cnnc that the planned commands run (default: this one)
-        #[arg(long, value_name = "PATH")]
-        binary: Option<PathBuf>,
-        /// GPUs each array task of slurm.sbatch asks for (0 for a cluster without GPUs)
-        #[arg(long, value_name = "N", default_value_t = 1)]
-        slurm_gpus: u32,
-        #[command(flatten)]
-        device: DeviceArgs,
-    },
+    Compare(CompareCommand),
     /// Training and inference throughput, first-step time, per-layer kernel times
-    Bench {
-        #[command(flatten)]
-        model: ModelArgs,
-        #[arg(long, default_value_t = 128)]
-        batch: usize,
-        /// Timed steps
-        #[arg(long, default_value_t = 5)]
-        steps: usize,
-        /// Untimed steps first
-        #[arg(long, default_value_t = 1)]
-        warmup: usize,
-        #[arg(long, value_enum, default_value = "adam")]
-        optimizer: Optimizer,
-        /// Skip timing the reference GEMM
-        #[arg(long)]
-        no_gemm: bool,
-        /// Print one JSON object
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        device: DeviceArgs,
-    },
+    Bench(BenchCommand),
     /// Time candidate register tiles for each layer shape on this adapter; cache the fastest
     Tune {
         #[command(flatten)]
@@ -240,8 +124,165 @@ pub enum Command {
         #[command(flatten)]
         device: DeviceArgs,
     },
+    /// Write a trained model for use outside cnnc: an ONNX file, a web page that runs it on WebGPU
+    Export {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The weights (safetensors)
+        #[arg(long, value_name = "W.safetensors")]
+        weights: PathBuf,
+        #[command(flatten)]
+        targets: ExportTargets,
+        /// Then serve the --web folder on 127.0.0.1 (as `cnnc serve DIR`)
+        #[arg(long, requires = "web")]
+        serve: bool,
+        /// The port for --serve (default: a free one)
+        #[arg(long, value_name = "N", requires = "serve")]
+        port: Option<u16>,
+    },
+    /// Serve an exported web folder on 127.0.0.1 (WebGPU needs localhost or https)
+    Serve {
+        /// The folder `cnnc export --web DIR` wrote
+        dir: PathBuf,
+        /// The port (default: a free one)
+        #[arg(long, value_name = "N")]
+        port: Option<u16>,
+    },
     /// List the GPU adapters wgpu can use (for --adapter)
     Adapters,
+}
+
+/// `cnnc train`'s arguments.
+#[derive(Args)]
+pub struct TrainCommand {
+    /// The model file (.cnn); not needed with --resume
+    #[arg(required_unless_present = "resume")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
+    #[arg(long, required_unless_present = "resume")]
+    pub data: Option<DataSpec>,
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// Run directory (default runs/<model>-<time>)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Start from these weights (safetensors)
+    #[arg(long, value_name = "W.safetensors")]
+    pub init: Option<PathBuf>,
+    /// Continue the interrupted run in DIR, with its own settings
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "data", "out", "init"])]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// `cnnc eval`'s arguments.
+#[derive(Args)]
+pub struct EvalCommand {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The weights (safetensors)
+    #[arg(long, value_name = "W.safetensors")]
+    pub weights: PathBuf,
+    /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR (its test split)
+    #[arg(long)]
+    pub data: DataSpec,
+    /// Evaluate the training split instead of the test split
+    #[arg(long)]
+    pub train_split: bool,
+    /// Evaluate N samples, drawn at random with --seed (as `train --limit`/`--val-limit`
+    /// draw them)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// The seed that draws the --limit samples: give the run's --seed to
+    /// evaluate the samples it validated on
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// `cnnc compare`'s arguments.
+#[derive(Args)]
+pub struct CompareCommand {
+    /// Model files (.cnn)
+    #[arg(required_unless_present = "collect")]
+    pub files: Vec<PathBuf>,
+    /// Input shape for models without an `input` line
+    #[arg(long, value_name = "HxWxC", value_parser = parse_shape)]
+    pub input: Option<[usize; 3]>,
+    /// Sweep a parameter, e.g. --set width=8,16,32 (repeatable: all combinations)
+    #[arg(long = "set", value_name = "NAME=V1,V2,...", value_parser = parse_sweep)]
+    pub sweeps: Vec<(String, Vec<i64>)>,
+    /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
+    #[arg(long, required_unless_present = "collect")]
+    pub data: Option<DataSpec>,
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// Directory for the report and every variant's run (default runs/compare-<time>)
+    #[arg(long, value_name = "DIR", conflicts_with = "mode")]
+    pub out: Option<PathBuf>,
+    /// Write the sweep to DIR without running it: sweep.json, jobs.txt (one
+    /// `cnnc train` per line) and slurm.sbatch (an array job)
+    #[arg(long, value_name = "DIR")]
+    pub plan: Option<PathBuf>,
+    /// Build the report of the sweep in DIR from its finished runs
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "data", "sweeps", "input", "binary", "slurm_gpus"])]
+    pub collect: Option<PathBuf>,
+    /// The cnnc that the planned commands run (default: this one)
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// GPUs each array task of slurm.sbatch asks for (0 for a cluster without GPUs)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub slurm_gpus: u32,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// `cnnc bench`'s arguments.
+#[derive(Args)]
+pub struct BenchCommand {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Timed steps
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Untimed steps first
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: Optimizer,
+    /// Skip timing the reference GEMM
+    #[arg(long)]
+    pub no_gemm: bool,
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// What `export` writes: one flag per target, at least one.
+#[derive(Args)]
+#[group(required = true, multiple = true)]
+pub struct ExportTargets {
+    /// The inference graph as ONNX (opset 17): input `input` [N, C, H, W]
+    /// pixels in [0, 1], output `probabilities` [N, classes]
+    #[arg(long, value_name = "OUT.onnx")]
+    pub onnx: Option<PathBuf>,
+    /// A static site into DIR: model.js (its API in README's "Deploy"), the generated
+    /// WGSL, weights, model.json and index.html, a page to draw or drop images
+    #[arg(long, value_name = "DIR")]
+    pub web: Option<PathBuf>,
 }
 
 /// How a command names a model.

@@ -8,7 +8,6 @@ use cnnc::app::compare;
 use cnnc::app::summary::Summary;
 use cnnc::app::workflow::{self, DataRequest, Failure, ModelRequest, TrainRequest};
 use cnnc::codegen::OptimizerKind;
-use cnnc::data::DataSpec;
 use cnnc::diagnostic::{self, Diagnostic};
 use cnnc::runtime::Gpu;
 use cnnc::train::{ConsoleProgress, Outcome};
@@ -169,17 +168,17 @@ pub fn stop_on_ctrl_c() {
     });
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn run_train(
-    file: Option<PathBuf>,
-    shape: ShapeArgs,
-    data: Option<DataSpec>,
-    args: &TrainArgs,
-    out: Option<PathBuf>,
-    init: Option<PathBuf>,
-    resume: Option<PathBuf>,
-    device: &DeviceArgs,
-) -> Result<(), Failure> {
+pub fn run_train(command: TrainCommand) -> Result<(), Failure> {
+    let TrainCommand {
+        file,
+        shape,
+        data,
+        train: args,
+        out,
+        init,
+        resume,
+        device,
+    } = command;
     if args.augment.len() > 1 {
         return Err(Failure::Usage(
             "--augment is given once to `train` (join several with commas, as in flip,crop:4); `compare` takes several"
@@ -230,27 +229,35 @@ pub fn run_train(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn eval(
-    args: &ModelArgs,
-    weights: &std::path::Path,
-    data: DataSpec,
-    train_split: bool,
-    (limit, seed): (Option<usize>, u64),
-    batch: usize,
-    json: bool,
-    device: &DeviceArgs,
-) -> Result<(), Failure> {
+pub fn eval(command: &EvalCommand) -> Result<(), Failure> {
+    let EvalCommand {
+        model: args,
+        weights,
+        data,
+        train_split,
+        limit,
+        seed,
+        batch,
+        json,
+        device,
+    } = command;
     let gpu = device.open()?;
     let request = DataRequest {
-        spec: data,
-        limit,
+        spec: data.clone(),
+        limit: *limit,
         val_split: None,
-        val_limit: limit,
-        seed,
+        val_limit: *limit,
+        seed: *seed,
     };
-    let (what, report) = workflow::eval(&gpu, &model_request(args), weights, &request, batch, train_split)?;
-    if json {
+    let (what, report) = workflow::eval(
+        &gpu,
+        &model_request(args),
+        weights,
+        &request,
+        *batch,
+        *train_split,
+    )?;
+    if *json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("a report serialises")
@@ -293,45 +300,15 @@ pub fn predict(
     Ok(())
 }
 
-/// `cnnc export`: each target asked for (clap requires one).
-pub fn export(
-    args: &ModelArgs,
-    weights: &std::path::Path,
-    onnx: Option<&std::path::Path>,
-) -> Result<(), Failure> {
-    if let Some(out) = onnx {
-        let written = workflow::export_onnx(&model_request(args), weights, out)?;
-        println!(
-            "wrote {} ({} nodes, {} initializers, {}): input `input` [N, C, H, W] in [0, 1], output `probabilities`",
-            out.display(),
-            written.nodes,
-            written.initializers,
-            human_bytes(written.bytes as u128)
-        );
-    }
-    Ok(())
-}
-
 /// `compare`'s three ways: plan a sweep, collect one, or both around
 /// training every variant here.
-pub struct CompareArgs {
-    pub files: Vec<PathBuf>,
-    pub input: Option<[usize; 3]>,
-    pub sweeps: Vec<(String, Vec<i64>)>,
-    pub data: Option<DataSpec>,
-    pub out: Option<PathBuf>,
-    pub plan: Option<PathBuf>,
-    pub collect: Option<PathBuf>,
-    pub binary: Option<PathBuf>,
-    pub slurm_gpus: u32,
-}
-
-pub fn compare(args: CompareArgs, train: &TrainArgs, device: &DeviceArgs) -> Result<(), Failure> {
+pub fn compare(args: CompareCommand) -> Result<(), Failure> {
+    let (train, device) = (&args.train, &args.device);
     if let Some(dir) = &args.collect {
         let report = compare::collect(dir)?;
         return finish_report(&report, dir);
     }
-    let binary = match args.binary {
+    let binary = match args.binary.clone() {
         Some(b) => b,
         None => std::env::current_exe()
             .map_err(|e| Failure::Usage(format!("cannot tell where this cnnc is ({e}); give --binary")))?,
@@ -339,7 +316,7 @@ pub fn compare(args: CompareArgs, train: &TrainArgs, device: &DeviceArgs) -> Res
     let plan = compare::PlanRequest {
         variants: compare::variants(&args.files, &args.sweeps, &train.augment),
         input: args.input,
-        data: train.data(args.data.expect("clap requires --data without --collect")),
+        data: train.data(args.data.clone().expect("clap requires --data without --collect")),
         options: train.options()?,
         binary,
         gpus_per_task: args.slurm_gpus,
@@ -358,7 +335,10 @@ pub fn compare(args: CompareArgs, train: &TrainArgs, device: &DeviceArgs) -> Res
     let gpu = device.open()?;
     stop_on_ctrl_c();
     eprintln!("adapter: {}", gpu.describe());
-    let out = args.out.unwrap_or_else(|| workflow::default_run_dir("compare"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| workflow::default_run_dir("compare"));
     let report = compare::run(&gpu, &plan, &out, &STOP)?;
     finish_report(&report, &out)
 }
@@ -399,28 +379,19 @@ fn finish_report(report: &compare::Report, dir: &std::path::Path) -> Result<(), 
     )))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn bench(
-    args: &ModelArgs,
-    batch: usize,
-    steps: usize,
-    warmup: usize,
-    optimizer: OptimizerKind,
-    gemm: bool,
-    json: bool,
-    device: &DeviceArgs,
-) -> Result<(), Failure> {
+pub fn bench(command: &BenchCommand) -> Result<(), Failure> {
+    let args = &command.model;
     let (source, model) = load(args)?;
-    let gpu = device.open()?;
+    let gpu = command.device.open()?;
     let options = cnnc::app::bench::BenchOptions {
-        batch,
-        steps,
-        warmup,
-        optimizer,
-        gemm,
+        batch: command.batch,
+        steps: command.steps,
+        warmup: command.warmup,
+        optimizer: command.optimizer.into(),
+        gemm: !command.no_gemm,
     };
     let report = cnnc::app::bench::run(&gpu, &source, &model, &options)?;
-    if json {
+    if command.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("a report serialises")
@@ -443,6 +414,49 @@ pub fn tune(
     let rows = cnnc::app::tune::tune(&gpu, &model, batch, optimizer)?;
     print!("{}", cnnc::app::tune::to_text(&rows));
     Ok(())
+}
+
+/// `serve`: the port to serve the web export on after writing it.
+pub fn export(
+    args: &ModelArgs,
+    weights: &std::path::Path,
+    targets: &ExportTargets,
+    serve_on: Option<u16>,
+) -> Result<(), Failure> {
+    let request = model_request(args);
+    if let Some(out) = &targets.onnx {
+        let written = workflow::export_onnx(&request, weights, out)?;
+        println!(
+            "wrote {} ({} nodes, {} initializers, {}): input `input` [N, C, H, W] in [0, 1], output `probabilities`",
+            out.display(),
+            written.nodes,
+            written.initializers,
+            human_bytes(written.bytes as u128)
+        );
+    }
+    if let Some(dir) = &targets.web {
+        let export = workflow::export_web(&request, weights, dir)?;
+        println!(
+            "wrote {}: {} kernels in {} WGSL files, {} of weights; open index.html through `cnnc serve {}`",
+            export.dir.display(),
+            export.kernels,
+            export.files,
+            human_bytes(export.weight_bytes as u128),
+            export.dir.display()
+        );
+        if let Some(port) = serve_on {
+            return serve(dir, port);
+        }
+    }
+    Ok(())
+}
+
+pub fn serve(dir: &std::path::Path, port: u16) -> Result<(), Failure> {
+    workflow::serve(dir, port, |url| {
+        println!("serving {} at {url} (Ctrl-C to stop)", dir.display());
+        // Whoever reads our output (a script, a test) needs the URL now.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    })
 }
 
 pub fn adapters() {

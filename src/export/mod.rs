@@ -2,10 +2,12 @@
 //! weights, so that they cannot disagree with training.
 //!
 //! - [`torch`]: the equivalent PyTorch module, as Python source;
-//! - [`onnx`]: the inference graph and its weights as an ONNX file.
+//! - [`onnx`]: the inference graph and its weights as an ONNX file;
+//! - [`web`]: a static site that runs the generated kernels on WebGPU.
 
 pub mod onnx;
 pub mod torch;
+pub mod web;
 
 use crate::model::{Model, Operand};
 

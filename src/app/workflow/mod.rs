@@ -17,12 +17,14 @@ use crate::train::TrainOptions;
 mod evaluation;
 mod export;
 mod training;
+mod web;
 
 pub use evaluation::{Prediction, eval, predict};
 pub use export::{OnnxExport, export_onnx};
 pub use training::{
     TrainRequest, TrainResult, default_run_dir, kernels_changed, record_status, resume, train, train_loaded,
 };
+pub use web::{WebExport, export_web, serve};
 
 /// Why a command stopped, and so its exit code.
 #[derive(Debug)]
