@@ -57,18 +57,7 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> Result<(), Failure> {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
             .map_err(|e| Failure::Usage(format!("cannot read stdin: {e}")))?;
-        let source = cnnc::source::Source::from_bytes("<stdin>".into(), bytes).map_err(|e| match e {
-            cnnc::source::SourceError::NotText {
-                path,
-                text,
-                diagnostic,
-            } => Failure::Invalid {
-                path,
-                text,
-                diagnostics: vec![*diagnostic],
-            },
-            other => Failure::Usage(other.to_string()),
-        })?;
+        let source = workflow::source_from_bytes("<stdin>", bytes)?;
         let formatted = fmt::format_source(source)?;
         if check && formatted.changed() {
             println!("<stdin>");

@@ -88,7 +88,16 @@ pub struct ModelRequest {
 }
 
 pub fn read_source(path: &Path) -> Result<Source, Failure> {
-    Source::read(path).map_err(|e| match e {
+    Source::read(path).map_err(source_failure)
+}
+
+/// A model's text that did not come from a file (`cnnc fmt -` reads stdin).
+pub fn source_from_bytes(name: &str, bytes: Vec<u8>) -> Result<Source, Failure> {
+    Source::from_bytes(name.into(), bytes).map_err(source_failure)
+}
+
+fn source_failure(e: SourceError) -> Failure {
+    match e {
         SourceError::Io { path, error } => Failure::Usage(format!("cannot read {path}: {error}")),
         SourceError::NotText {
             path,
@@ -99,7 +108,7 @@ pub fn read_source(path: &Path) -> Result<Source, Failure> {
             text,
             diagnostics: vec![*diagnostic],
         },
-    })
+    }
 }
 
 fn invalid(source: &Source, diagnostics: Vec<Diagnostic>) -> Failure {
