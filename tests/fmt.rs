@@ -159,6 +159,17 @@ fn check_lists_files_that_would_change_and_exits_one() {
 }
 
 #[test]
+fn a_linked_directory_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let messy = write(dir.path(), "messy.cnn", "input 8x8x1; dense 2\n");
+    // A link to the folder itself: following it would never end.
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).unwrap();
+    let out = cnnc(&["fmt", "--check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), messy.display().to_string());
+}
+
+#[test]
 fn the_examples_pass_check() {
     let out = cnnc(&["fmt", "--check", "examples/"]);
     assert_eq!(

@@ -298,3 +298,30 @@ fn a_planned_command_carries_every_flag() {
     assert_eq!(config["model"]["overrides"], serde_json::json!([["width", 3]]));
     assert_eq!(config["model"]["sha256"], sweep["models"][0]["sha256"]);
 }
+
+#[test]
+fn in_process_compare_holds_every_variant_to_the_data_as_train_does() {
+    let (tmp, model) = scratch();
+    // The data (28x28x1, 10 classes) is loaded for the first file and kept;
+    // the second file must still be refused as `cnnc train` refuses it.
+    let narrow = tmp.path().join("narrow.cnn");
+    std::fs::write(&narrow, "param width = 2\ninput 28x28x1\nconv width 3x3 relu\npool 2\ndense 5 softmax\n").unwrap();
+    let out_dir = tmp.path().join("out");
+    let mut args = sweep_args(&model, "width=2");
+    args.insert(2, narrow.display().to_string());
+    args.truncate(args.len() - 4); // one augmentation: two variants
+    args.extend(["--out".into(), out_dir.display().to_string()]);
+    let out = run_cnnc(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report = report_json(&out_dir);
+    let rows = report["rows"].as_array().unwrap();
+    let narrow_row = rows
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().starts_with("narrow"))
+        .unwrap();
+    assert_eq!(narrow_row["status"], "failed", "{narrow_row}");
+    assert!(
+        narrow_row["error"].as_str().unwrap().contains("labels go up to 9"),
+        "{narrow_row}"
+    );
+}

@@ -22,10 +22,14 @@ pub fn model_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Failure> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", dir.display())))?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut paths: Vec<(PathBuf, bool)> = entries
+        .filter_map(|e| e.ok())
+        // A linked directory is not followed: a link back up would never end.
+        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+        .collect();
     paths.sort();
-    for path in paths {
-        if path.is_dir() {
+    for (path, is_dir) in paths {
+        if is_dir {
             collect(&path, files)?;
         } else if path.extension().is_some_and(|e| e == "cnn") {
             files.push(path);

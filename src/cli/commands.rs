@@ -298,6 +298,11 @@ pub fn compare(args: CompareCommand) -> Result<(), Failure> {
         return finish_report(&report, dir);
     }
     let binary = match args.binary.clone() {
+        // A bare name is looked up on each node's PATH; a path must name the
+        // same file from whatever directory a job starts in.
+        Some(b) if b.components().count() > 1 => {
+            std::path::absolute(&b).map_err(|e| Failure::Usage(format!("--binary {}: {e}", b.display())))?
+        }
         Some(b) => b,
         None => std::env::current_exe()
             .map_err(|e| Failure::Usage(format!("cannot tell where this cnnc is ({e}); give --binary")))?,

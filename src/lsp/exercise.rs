@@ -22,7 +22,7 @@ pub fn exercise(text: &str) -> usize {
     let cut = text.rfind('\n').map_or("", |i| &text[..i]);
     let change = json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": cut}]});
     let mut answers = 0;
-    for (method, params) in [("textDocument/didChange", change), ("textDocument/didOpen", open)] {
+    for (method, params) in [("textDocument/didOpen", open), ("textDocument/didChange", change)] {
         let published = server.handle(Message::Notification(Notification::new(method.into(), params)));
         assert_eq!(published.len(), 1, "{method} publishes diagnostics");
     }

@@ -154,6 +154,9 @@ impl Server {
             }
             DidChangeTextDocument::METHOD => {
                 let p: lsp_types::DidChangeTextDocumentParams = serde_json::from_value(n.params).ok()?;
+                // A change to a document never opened is a client's mistake;
+                // answering it would hold a document nobody will close.
+                self.documents.get(p.text_document.uri.as_str())?;
                 // Full synchronisation: the last change is the whole text.
                 (p.text_document.uri, p.content_changes.into_iter().last()?.text)
             }
@@ -179,13 +182,18 @@ impl Server {
         let id = request.id.clone();
         match self.answer(request) {
             Ok(value) => Response::new_ok(id, value),
-            Err(message) => Response::new_err(id, ErrorCode::InvalidParams as i32, message),
+            Err(Refusal::Invalid(message)) => Response::new_err(id, ErrorCode::InvalidParams as i32, message),
+            Err(Refusal::UnknownMethod(method)) => Response::new_err(
+                id,
+                ErrorCode::MethodNotFound as i32,
+                format!("unsupported request `{method}`"),
+            ),
         }
     }
 
-    fn answer(&self, request: Request) -> Result<Value, String> {
+    fn answer(&self, request: Request) -> Result<Value, Refusal> {
         let params = request.params;
-        let json = |v: Result<Value, serde_json::Error>| v.map_err(|e| e.to_string());
+        let json = |v: Result<Value, serde_json::Error>| v.map_err(|e| Refusal::Invalid(e.to_string()));
         match request.method.as_str() {
             HoverRequest::METHOD => {
                 let p: lsp_types::HoverParams = read(params)?;
@@ -235,7 +243,7 @@ impl Server {
                 let p: lsp_types::DocumentFormattingParams = read(params)?;
                 json(serde_json::to_value(formatting(self.doc(&p.text_document.uri)?)))
             }
-            other => Err(format!("unsupported request `{other}`")),
+            other => Err(Refusal::UnknownMethod(other.to_string())),
         }
     }
 
@@ -268,15 +276,55 @@ fn formatting(doc: &Document) -> Option<Vec<TextEdit>> {
     )])
 }
 
+/// Why a request gets an error rather than an answer.
+enum Refusal {
+    /// Its parameters do not fit (or name a document that is not open).
+    Invalid(String),
+    /// A request this server does not implement.
+    UnknownMethod(String),
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Refusal::Invalid(message)
+    }
+}
+
 fn publish(uri: Uri, diagnostics: Vec<lsp_types::Diagnostic>) -> Message {
     let params = PublishDiagnosticsParams::new(uri, diagnostics, None);
     Message::Notification(Notification::new(PublishDiagnostics::METHOD.to_string(), params))
+}
+
+/// A URI path segment's text (`my%20model.cnn` is `my model.cnn`); a
+/// malformed escape stays as written.
+fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The file's stem, the model's name when it has no `model` line.
 fn stem(uri: &Uri) -> String {
     let path = uri.path().as_str();
     let file = path.rsplit('/').next().unwrap_or(path);
+    let file = &percent_decoded(file);
     let stem = file.strip_suffix(".cnn").unwrap_or(file);
     if stem.is_empty() {
         "model".into()
@@ -288,6 +336,42 @@ fn stem(uri: &Uri) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lsp_server::RequestId;
+
+    #[test]
+    fn a_file_name_is_decoded_into_the_model_name() {
+        let uri: Uri = "file:///tmp/my%20model%2B.cnn".parse().unwrap();
+        assert_eq!(stem(&uri), "my model+");
+        assert_eq!(percent_decoded("50%25%zz%"), "50%%zz%");
+    }
+
+    #[test]
+    fn an_unknown_request_is_method_not_found_and_a_change_before_open_is_ignored() {
+        let mut server = Server::new(CheckOptions::default());
+        let request = Request::new(
+            RequestId::from(1),
+            "textDocument/unheardOf".into(),
+            serde_json::json!({}),
+        );
+        let answers = server.handle(Message::Request(request));
+        let Some(Message::Response(response)) = answers.first() else {
+            panic!("no response: {answers:?}");
+        };
+        assert_eq!(
+            response.response_result.as_ref().unwrap_err().code,
+            ErrorCode::MethodNotFound as i32
+        );
+        let change = serde_json::json!({
+            "textDocument": {"uri": "file:///never-opened.cnn", "version": 2},
+            "contentChanges": [{"text": "input 8x8x1"}]
+        });
+        let published = server.handle(Message::Notification(Notification::new(
+            "textDocument/didChange".into(),
+            change,
+        )));
+        assert!(published.is_empty(), "{published:?}");
+        assert!(server.document("file:///never-opened.cnn").is_none());
+    }
 
     #[test]
     fn initialization_options_are_set_and_input() {

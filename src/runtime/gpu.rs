@@ -163,6 +163,15 @@ pub fn scheduled_adapter(
         ours.sort_by(|&a, &b| adapters[a].1.cmp(&adapters[b].1));
         let first = value.split(',').next().unwrap_or("").trim();
         let given = || format!("{var}={value}");
+        if ours.len() > 1 && ours.iter().any(|&i| adapters[i].1.is_empty()) {
+            // Without every bus there is no PCI order, and a guess could put
+            // two tasks on one GPU.
+            return Err(format!(
+                "{} ({} such adapters are visible, but the driver does not say on which PCI bus each is; choose one with --adapter or CNNC_ADAPTER)",
+                given(),
+                ours.len()
+            ));
+        }
         match (ours.as_slice(), first.parse::<usize>()) {
             ([], _) => continue,
             ([only], _) => return Ok(Some(*only)),
@@ -262,5 +271,9 @@ mod tests {
             scheduled_adapter(&adapters[..2], env(&[("CUDA_VISIBLE_DEVICES", "3")])),
             Ok(Some(1))
         );
+        // A driver that hides the bus of one of several: no order to follow.
+        let unordered = [adapter(0x10de, "0000:41:00.0"), adapter(0x10de, "")];
+        let err = scheduled_adapter(&unordered, env(&[("CUDA_VISIBLE_DEVICES", "0")])).unwrap_err();
+        assert!(err.contains("does not say on which PCI bus"), "{err}");
     }
 }

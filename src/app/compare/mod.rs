@@ -131,24 +131,28 @@ pub fn run(gpu: &Gpu, plan: &PlanRequest, dir: &Path, stop: &AtomicBool) -> Resu
         let run_dir = request.out.clone().expect("a planned run has its directory");
         let mut progress = ConsoleProgress::with_prefix(format!("[{}/{total} {name}] ", i + 1));
         let result = (|| {
-            // Every variant trains on the same data: load it once.
-            let (source, checked, data) = match &data_cache {
+            // Every variant trains on the same data: load it once, and
+            // hold each variant to it as `cnnc train` would.
+            let (source, checked) = match &data_cache {
                 Some(data) => {
                     let source = workflow::read_source(&request.model.path)?;
                     let checked = workflow::check_model(&source, &request.model, Some(data.train.shape))?;
-                    (source, checked, data.clone())
+                    workflow::model_fits_data(&source, &checked, data)?;
+                    (source, checked)
                 }
-                None => workflow::model_and_data(&request.model, &request.data)?,
+                None => {
+                    let (source, checked, data) = workflow::model_and_data(&request.model, &request.data)?;
+                    data_cache = Some(data);
+                    (source, checked)
+                }
             };
-            if data_cache.is_none() {
-                data_cache = Some(data.clone());
-            }
+            let data = data_cache.as_ref().expect("loaded above");
             workflow::train_loaded(
                 gpu,
                 &request,
                 &source,
                 &checked,
-                &data,
+                data,
                 &run_dir,
                 None,
                 &mut progress,

@@ -90,9 +90,7 @@ pub fn write(request: &PlanRequest, dir: &Path) -> Result<Sweep, Failure> {
     let dir = std::path::absolute(dir).map_err(usage(dir))?;
     let (sweep, texts) = sweep(request, &dir)?;
     let sweep_path = dir.join(SWEEP_FILE);
-    if let Ok(old) = read(&dir)
-        && old != sweep
-    {
+    if sweep_path.exists() && read(&dir)? != sweep {
         return Err(Failure::Usage(format!(
             "{} already holds another sweep (its sweep.json differs); plan into a new directory, or collect that one with `cnnc compare --collect {}`",
             dir.display(),
@@ -320,6 +318,19 @@ fn jobs_text(sweep: &Sweep) -> Result<String, Failure> {
     Ok(out)
 }
 
+/// `path` for inside a shell's double quotes (where `$SLURM_ARRAY_TASK_ID`
+/// still expands): `\`, `"`, `$` and `` ` `` escaped.
+fn shell_double_quoted(path: &Path) -> String {
+    let mut out = String::new();
+    for ch in path.display().to_string().chars() {
+        if matches!(ch, '\\' | '"' | '$' | '`') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 /// The array job: one task per line of `jobs.txt`.
 fn sbatch_text(sweep: &Sweep, dir: &Path, gpus: u32) -> Result<String, Failure> {
     let quote = |p: PathBuf| -> Result<String, Failure> {
@@ -347,8 +358,11 @@ fn sbatch_text(sweep: &Sweep, dir: &Path, gpus: u32) -> Result<String, Failure> 
 #SBATCH --job-name=cnnc-sweep
 #SBATCH --array=0-{last}
 {gres}
-#SBATCH --output={logs}/%a.out
+#SBATCH --output=/dev/null
 set -euo pipefail
+# The task logs itself: sbatch's own --output does not take a shell-quoted
+# path, and the sweep's directory may have spaces in its name.
+exec >\"{logs}/$SLURM_ARRAY_TASK_ID.out\" 2>&1
 # Slurm gives the task its GPU in CUDA_VISIBLE_DEVICES (ROCR_VISIBLE_DEVICES
 # on AMD); cnnc picks that adapter when several are visible (README,
 # \"Sweeps on a cluster\"). Set CNNC_ADAPTER to choose one yourself.
@@ -362,7 +376,7 @@ exec bash -c \"$line\"
         n = sweep.variants.len(),
         sbatch = quote(dir.join(SBATCH_FILE))?,
         dir_q = quote(dir.to_path_buf())?,
-        logs = quote(dir.join("logs"))?,
+        logs = shell_double_quoted(&dir.join("logs")),
         jobs = quote(dir.join(JOBS_FILE))?,
         jobs_name = JOBS_FILE,
     ))
@@ -373,6 +387,17 @@ mod tests {
     use super::*;
     use crate::augment::Augment;
     use crate::data::DataSpec;
+
+    #[test]
+    fn a_log_path_survives_the_shell_whatever_its_characters() {
+        let path = Path::new("/tmp/a sweep/\"quoted\" $HOME `x` back\\slash");
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf %s \"{}\"", shell_double_quoted(path)))
+            .output()
+            .expect("bash runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), path.display().to_string());
+    }
 
     fn request(dir: &Path) -> PlanRequest {
         let model = dir.join("my model.cnn");

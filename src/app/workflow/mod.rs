@@ -206,14 +206,21 @@ pub fn model_and_data(
         let loaded = load_data(data, None)?;
         (check_model(&source, model, Some(loaded.train.shape))?, loaded)
     };
+    model_fits_data(&source, &model_checked, &loaded)?;
+    Ok((source, model_checked, loaded))
+}
+
+/// The data's images are the model's input, and its labels fit the
+/// model's outputs.
+pub fn model_fits_data(source: &Source, model: &Model, loaded: &LoadedData) -> Result<(), Failure> {
     let [h, w, c] = loaded.train.shape;
-    if model_checked.input != (Shape::Image { h, w, c }) {
+    if model.input != (Shape::Image { h, w, c }) {
         return Err(Failure::Usage(format!(
             "{}: images are {h}x{w}x{c}, but {} takes {}; fix the model's `input` line (or remove it to take the data's shape)",
-            loaded.train.origin, source.path, model_checked.input
+            loaded.train.origin, source.path, model.input
         )));
     }
-    let classes = model_checked.output().elements();
+    let classes = model.output().elements();
     for split in std::iter::once(&loaded.train).chain(&loaded.validation) {
         let range = split.label_range();
         if range > classes {
@@ -224,7 +231,7 @@ pub fn model_and_data(
             )));
         }
     }
-    Ok((source, model_checked, loaded))
+    Ok(())
 }
 
 /// An inference plan for the current device (forward and loss only: no

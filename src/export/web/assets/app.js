@@ -52,9 +52,15 @@ function setUpDrawing(predict) {
     if (pending) return;
     pending = true;
     requestAnimationFrame(async () => {
-      const pixels = mnistPixels(ctx.getImageData(0, 0, canvas.width, canvas.height));
-      if (pixels) await predict(pixels);
-      pending = false;
+      try {
+        const pixels = mnistPixels(ctx.getImageData(0, 0, canvas.width, canvas.height));
+        if (pixels) await predict(pixels);
+      } catch (e) {
+        showError(e);
+      } finally {
+        // A failed prediction must not stop the next stroke from predicting.
+        pending = false;
+      }
     });
   };
   const at = (e) => {
@@ -101,7 +107,9 @@ function setUpImages(predict, h, w, c) {
   const use = async (file) => {
     if (!file) return;
     try {
-      const bitmap = await createImageBitmap(file);
+      // The image crate that `cnnc predict` decodes with applies no colour
+      // profile and keeps alpha apart, so neither may the browser.
+      const bitmap = await createImageBitmap(file, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
       const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
       const ctx = canvas.getContext("2d");
       ctx.drawImage(bitmap, 0, 0);

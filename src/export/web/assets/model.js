@@ -31,16 +31,23 @@ export async function load(base = ".") {
   const device = await adapter.requestDevice({ requiredLimits: neededLimits(adapter, manifest) });
   device.addEventListener?.("uncapturederror", (e) => console.error("WebGPU:", e.error.message));
 
-  device.pushErrorScope("validation");
-  const buffers = createBuffers(device, manifest);
-  const weights = await fetchOk(new URL(manifest.weights.file, folder)).then((r) => r.arrayBuffer());
-  if (weights.byteLength !== manifest.weights.bytes) {
-    throw new Error(`${manifest.weights.file} has ${weights.byteLength} bytes, model.json says ${manifest.weights.bytes}`);
+  let buffers, kernels;
+  try {
+    device.pushErrorScope("validation");
+    buffers = createBuffers(device, manifest);
+    const weights = await fetchOk(new URL(manifest.weights.file, folder)).then((r) => r.arrayBuffer());
+    if (weights.byteLength !== manifest.weights.bytes) {
+      throw new Error(`${manifest.weights.file} has ${weights.byteLength} bytes, model.json says ${manifest.weights.bytes}`);
+    }
+    device.queue.writeBuffer(buffers.get(manifest.weights.buffer), 0, weights);
+    kernels = await createKernels(device, manifest, buffers, folder);
+    const error = await device.popErrorScope();
+    if (error) throw new Error(`WebGPU rejected the model: ${error.message}`);
+  } catch (e) {
+    // A page may call load() again: leave no device (and its buffers) behind.
+    device.destroy();
+    throw e;
   }
-  device.queue.writeBuffer(buffers.get(manifest.weights.buffer), 0, weights);
-  const kernels = await createKernels(device, manifest, buffers, folder);
-  const error = await device.popErrorScope();
-  if (error) throw new Error(`WebGPU rejected the model: ${error.message}`);
 
   const [h, w, c] = manifest.input.shape;
   const count = manifest.probabilities.count;
