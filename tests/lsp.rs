@@ -123,7 +123,17 @@ const MODEL: &str = "param width = 4\ninput 8x8x1\nblock twice(f)\n  conv f 3x3 
 #[test]
 fn a_session_as_an_editor_runs_it() {
     let mut client = Client::start(json!({"set": {"width": 8}}));
+    diagnostics_on_open_and_change(&mut client);
+    hover_on_layers_and_block_calls(&mut client);
+    completion_at_the_cursor(&mut client);
+    definition_and_references(&mut client);
+    symbols_and_inlay_hints(&mut client);
+    formatting_through_fmt(&mut client);
+    client.finish();
+}
 
+/// A typo is located and explained on open; the fix clears it.
+fn diagnostics_on_open_and_change(client: &mut Client) {
     let diagnostics = client.open(URI, BROKEN);
     assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
     let d = &diagnostics[0];
@@ -141,7 +151,10 @@ fn a_session_as_an_editor_runs_it() {
         json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{"text": MODEL}]}),
     );
     assert_eq!(client.diagnostics(URI), Vec::<Value>::new());
+}
 
+/// Shapes, parameters and running totals; a block call's definition.
+fn hover_on_layers_and_block_calls(client: &mut Client) {
     // Hover on `skip: conv width 3x3 same relu`, with width = 8 from the
     // initialization options: 8x8x8, 3*3*1*8 + 8 parameters.
     let hover = client.at("textDocument/hover", URI, 6, 8);
@@ -163,7 +176,10 @@ fn a_session_as_an_editor_runs_it() {
     assert!(text.contains("**conv2, conv3** → `8x8x8`"), "{text}");
     assert!(text.contains("| model up to `conv3` | |"), "{text}");
     assert!(text.contains("| parameters | 1,248 (1,248 trainable"), "{text}");
+}
 
+/// Options a conv has not been given, names after `add`, counts.
+fn completion_at_the_cursor(client: &mut Client) {
     // Completion: options left for a conv, and names after `add`.
     client.notify(
         "textDocument/didChange",
@@ -197,7 +213,10 @@ fn a_session_as_an_editor_runs_it() {
     );
     let counts = labels(client.at("textDocument/completion", URI, 7, 6));
     assert_eq!(counts, vec!["width"]);
+}
 
+/// Named outputs and a block's parameter.
+fn definition_and_references(client: &mut Client) {
     client.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": URI, "version": 4}, "contentChanges": [{"text": MODEL}]}),
@@ -220,7 +239,10 @@ fn a_session_as_an_editor_runs_it() {
     // The block's parameter, from its use inside the block.
     let def = client.at("textDocument/definition", URI, 3, 7);
     assert_eq!(def["range"]["start"], json!({"line": 2, "character": 12}));
+}
 
+/// The outline, and each line's output shape at its end.
+fn symbols_and_inlay_hints(client: &mut Client) {
     let symbols = client.request(
         "textDocument/documentSymbol",
         json!({"textDocument": {"uri": URI}}),
@@ -272,7 +294,10 @@ fn a_session_as_an_editor_runs_it() {
             (10, "→ 10")
         ]
     );
+}
 
+/// One edit: the whole text in `cnnc fmt`'s layout.
+fn formatting_through_fmt(client: &mut Client) {
     let messy = "input 8x8x1;dense 2   softmax # out\n";
     client.notify(
         "textDocument/didChange",
@@ -288,7 +313,6 @@ fn a_session_as_an_editor_runs_it() {
         json!([{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}},
                 "newText": "input 8x8x1\ndense 2 softmax # out\n"}])
     );
-    client.finish();
 }
 
 #[test]

@@ -305,7 +305,11 @@ fn in_process_compare_holds_every_variant_to_the_data_as_train_does() {
     // The data (28x28x1, 10 classes) is loaded for the first file and kept;
     // the second file must still be refused as `cnnc train` refuses it.
     let narrow = tmp.path().join("narrow.cnn");
-    std::fs::write(&narrow, "param width = 2\ninput 28x28x1\nconv width 3x3 relu\npool 2\ndense 5 softmax\n").unwrap();
+    std::fs::write(
+        &narrow,
+        "param width = 2\ninput 28x28x1\nconv width 3x3 relu\npool 2\ndense 5 softmax\n",
+    )
+    .unwrap();
     let out_dir = tmp.path().join("out");
     let mut args = sweep_args(&model, "width=2");
     args.insert(2, narrow.display().to_string());
@@ -321,7 +325,10 @@ fn in_process_compare_holds_every_variant_to_the_data_as_train_does() {
         .unwrap();
     assert_eq!(narrow_row["status"], "failed", "{narrow_row}");
     assert!(
-        narrow_row["error"].as_str().unwrap().contains("labels go up to 9"),
+        narrow_row["error"]
+            .as_str()
+            .unwrap()
+            .contains("labels go up to 9"),
         "{narrow_row}"
     );
 }

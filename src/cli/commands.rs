@@ -417,9 +417,9 @@ pub fn export(
     targets: &ExportTargets,
     serve_on: Option<u16>,
 ) -> Result<(), Failure> {
-    let request = model_request(args);
+    let loaded = workflow::trained_model(&model_request(args), weights)?;
     if let Some(out) = &targets.onnx {
-        let written = workflow::export_onnx(&request, weights, out)?;
+        let written = workflow::export_onnx(&loaded, out)?;
         println!(
             "wrote {} ({} nodes, {} initializers, {}): input `input` [N, C, H, W] in [0, 1], output `probabilities`",
             out.display(),
@@ -429,7 +429,7 @@ pub fn export(
         );
     }
     if let Some(dir) = &targets.web {
-        let export = workflow::export_web(&request, weights, dir)?;
+        let export = workflow::export_web(&loaded, dir)?;
         println!(
             "wrote {}: {} kernels in {} WGSL files, {} of weights; open index.html through `cnnc serve {}`",
             export.dir.display(),

@@ -176,4 +176,37 @@ mod tests {
             "{first:?}"
         );
     }
+
+    /// The words of `kw_*` rules in the grammar: the lists above and the
+    /// editors' highlighting are written by hand, so they are held to it.
+    fn grammar_keywords() -> Vec<&'static str> {
+        include_str!("../../grammar/cnn.pest")
+            .lines()
+            .filter(|l| l.starts_with("kw_"))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect()
+    }
+
+    #[test]
+    fn every_keyword_of_the_grammar_is_offered_and_highlighted() {
+        let keywords = grammar_keywords();
+        assert!(keywords.len() >= 30, "{keywords:?}");
+        let mut offered_anywhere: Vec<String> = Vec::new();
+        for text in ["|", "conv 8 3x3 |", "pool |", "block b(f)\n  add |\nend\n"] {
+            offered_anywhere.extend(offered(text));
+        }
+        let highlighting = include_str!("../../editors/vscode/syntaxes/cnn.tmLanguage.json");
+        for keyword in keywords {
+            assert!(
+                offered_anywhere.iter().any(|o| o == keyword),
+                "completion never offers `{keyword}`: {offered_anywhere:?}"
+            );
+            // An alternative of one of its `\\b(a|b|c)\\b` patterns.
+            let alternative = ["(", "|"]
+                .iter()
+                .flat_map(|before| [")", "|"].map(|after| format!("{before}{keyword}{after}")))
+                .any(|a| highlighting.contains(&a));
+            assert!(alternative, "editors/vscode's grammar lacks `{keyword}`");
+        }
+    }
 }

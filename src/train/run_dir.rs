@@ -169,6 +169,14 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 const STATUS: &str = "status.json";
 
+/// The training state a checkpoint's header carries.
+fn training_state(metadata: Option<&HashMap<String, String>>) -> Result<TrainState, String> {
+    let json = metadata
+        .and_then(|m| m.get("cnnc_state"))
+        .ok_or("has no training state")?;
+    serde_json::from_str(json).map_err(|e| e.to_string())
+}
+
 fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
@@ -275,14 +283,9 @@ impl RunDir {
             metadata: Option<HashMap<String, String>>,
         }
         let header: Header = serde_json::from_slice(&header).map_err(|e| bad(&e.to_string()))?;
-        let state = header
-            .metadata
-            .as_ref()
-            .and_then(|m| m.get("cnnc_state"))
-            .ok_or_else(|| bad("has no training state"))?;
-        serde_json::from_str(state)
+        training_state(header.metadata.as_ref())
             .map(Some)
-            .map_err(|e| bad(&e.to_string()))
+            .map_err(|e| bad(&e))
     }
 
     pub fn save_checkpoint(&self, c: &Checkpoint) -> Result<(), String> {
@@ -312,12 +315,7 @@ impl RunDir {
         let bad = |m: String| format!("{}: {m}", path.display());
         let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-        let state_json = header
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("cnnc_state"))
-            .ok_or_else(|| bad("has no training state".into()))?;
-        let state: TrainState = serde_json::from_str(state_json).map_err(|e| bad(e.to_string()))?;
+        let state = training_state(header.metadata().as_ref()).map_err(bad)?;
         let read = |name: &str| -> Result<Vec<f32>, String> {
             let t = file.tensor(name).map_err(|e| bad(e.to_string()))?;
             let v: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());

@@ -15,7 +15,7 @@ use crate::source::Source;
 use crate::train::{self, DeviceSplit};
 
 /// A checked model with its weights and their metadata.
-pub(super) struct WithWeights {
+pub struct WithWeights {
     pub source: Source,
     pub model: Model,
     pub params: Vec<f32>,

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use super::{Failure, ModelRequest, evaluation::model_and_weights};
+use super::evaluation::{WithWeights, model_and_weights};
+use super::{Failure, ModelRequest};
 use crate::params::ParamLayout;
 
 /// What `export --onnx` wrote.
@@ -13,16 +14,22 @@ pub struct OnnxExport {
     pub bytes: usize,
 }
 
-/// `cnnc export --onnx OUT`: the inference graph of the model with the
-/// weights of `weights`, as an ONNX file (see [`crate::export::onnx`]).
-pub fn export_onnx(model: &ModelRequest, weights: &Path, out: &Path) -> Result<OnnxExport, Failure> {
+/// The model and its weights, read once for every target of one `cnnc
+/// export`, with `eval`'s warning about barely trained running statistics
+/// (they export as they are).
+pub fn trained_model(model: &ModelRequest, weights: &Path) -> Result<WithWeights, Failure> {
     let loaded = model_and_weights(model, weights, None)?;
-    // As `eval` warns: barely trained running statistics export as they are.
     if let Some(steps) = loaded.metadata.get("steps").and_then(|s| s.parse().ok()) {
         for warning in crate::train::batchnorm_warnings(&loaded.model, steps) {
             eprintln!("warning: {warning}");
         }
     }
+    Ok(loaded)
+}
+
+/// `cnnc export --onnx OUT`: the inference graph of the model with its
+/// weights, as an ONNX file (see [`crate::export::onnx`]).
+pub fn export_onnx(loaded: &WithWeights, out: &Path) -> Result<OnnxExport, Failure> {
     let layout = ParamLayout::new(&loaded.model);
     let proto = crate::export::onnx::to_proto(&loaded.model, &layout, &loaded.params);
     let bytes = prost::Message::encode_to_vec(&proto);

@@ -19,8 +19,8 @@ mod export;
 mod training;
 mod web;
 
-pub use evaluation::{Prediction, eval, predict};
-pub use export::{OnnxExport, export_onnx};
+pub use evaluation::{Prediction, WithWeights, eval, predict};
+pub use export::{OnnxExport, export_onnx, trained_model};
 pub use training::{
     TrainRequest, TrainResult, default_run_dir, kernels_changed, record_status, resume, train, train_loaded,
 };

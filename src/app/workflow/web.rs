@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::evaluation::{WithWeights, model_and_weights};
-use super::{Failure, ModelRequest, invalid};
+use super::evaluation::WithWeights;
+use super::{Failure, invalid};
 use crate::app::summary::Summary;
 use crate::export::web;
 
@@ -19,21 +19,21 @@ pub struct WebExport {
 
 /// Writes the site of `model` with `weights` into `dir`. Needs no GPU: the
 /// kernels are planned for batch 1 with the default tiles.
-pub fn export_web(model: &ModelRequest, weights: &Path, dir: &Path) -> Result<WebExport, Failure> {
+pub fn export_web(loaded: &WithWeights, dir: &Path) -> Result<WebExport, Failure> {
     let WithWeights {
         source,
         model: checked,
         params,
         metadata,
-    } = model_and_weights(model, weights, None)?;
-    let (plan, shaders) = web::lower(&checked).map_err(|e| invalid(&source, vec![e.to_diagnostic()]))?;
+    } = loaded;
+    let (plan, shaders) = web::lower(checked).map_err(|e| invalid(source, vec![e.to_diagnostic()]))?;
     let classes: Vec<String> = metadata
         .get("class_names")
         .and_then(|j| serde_json::from_str(j).ok())
         .filter(|names: &Vec<String>| names.len() == plan.classes)
         .unwrap_or_else(|| (0..plan.classes).map(|c| c.to_string()).collect());
-    let summary = Summary::new(&checked).to_json();
-    let site = web::site(&plan, &shaders, &params, classes, summary);
+    let summary = Summary::new(checked).to_json();
+    let site = web::site(&plan, &shaders, params, classes, summary);
     web::write(&site, dir).map_err(|e| Failure::Usage(format!("cannot write to {}: {e}", dir.display())))?;
     Ok(WebExport {
         dir: dir.to_path_buf(),
