@@ -26,60 +26,32 @@ pub fn weights(p: &Planner, i: usize) -> (usize, usize) {
 pub fn forward(p: &mut Planner, i: usize, g: GemmShape, input: BufferId, out: BufferId) {
     let layer = &p.model.layers[i];
     let (w, bias) = weights(p, i);
-    let b = p.options.batch;
-    let choice = g.choose(GemmKind::Forward, b, &p.options.tiling);
-    let header = choice
-        .header(&g, b)
-        .u32("W_OFF", w)
-        .u32("BIAS_OFF", bias)
-        .activate(layer.activation());
+    let (name, activation) = (format!("{}_forward", layer.name), layer.activation());
     let bindings = vec![
         (input, Access::Read),
         (p.io.params, Access::Read),
         (out, Access::ReadWrite),
     ];
-    let (name, flops) = (format!("{}_forward", layer.name), layer.flops() * b as u64);
-    p.kernel(
-        name,
-        choice.template,
-        Phase::Forward,
-        Some(i),
-        header,
-        bindings,
-        choice.invocations,
-        flops,
-    );
-    p.mark_gemm(GemmKind::Forward, g.key(GemmKind::Forward, b), choice.tile);
+    gemm_kernel(p, i, &g, GemmKind::Forward, name, bindings, |h| {
+        h.u32("W_OFF", w).u32("BIAS_OFF", bias).activate(activation)
+    });
 }
 
 /// Weight and bias gradients, then the input's, if anything needs it.
 pub fn backward(p: &mut Planner, i: usize, g: GemmShape, dy: BufferId) {
     let layer = &p.model.layers[i];
     let (name, input) = (layer.name.clone(), layer.inputs[0]);
-    let b = p.options.batch;
-    let flops = layer.flops() * b as u64;
     let (w, bias) = weights(p, i);
     let (x, grads) = (p.input_of(i), p.io.grads);
 
-    let choice = g.choose(GemmKind::BackwardWeight, b, &p.options.tiling);
-    let header = choice.header(&g, b).u32("W_OFF", w);
     let bindings = vec![(x, Access::Read), (dy, Access::Read), (grads, Access::ReadWrite)];
     let kernel = format!("{name}_backward_weight");
-    p.kernel(
-        kernel,
-        choice.template,
-        Phase::Backward,
-        Some(i),
-        header,
-        bindings,
-        choice.invocations,
-        flops,
-    );
-    let key = g.key(GemmKind::BackwardWeight, b);
-    p.mark_gemm(GemmKind::BackwardWeight, key, choice.tile);
+    gemm_kernel(p, i, &g, GemmKind::BackwardWeight, kernel, bindings, |h| {
+        h.u32("W_OFF", w)
+    });
 
     let header = Header::default()
-        .u32("ROWS", g.out_rows(b))
+        .u32("ROWS", g.out_rows(p.options.batch))
         .u32("C", g.co)
         .u32("BIAS_OFF", bias);
     let bindings = vec![(dy, Access::Read), (grads, Access::ReadWrite)];
@@ -99,8 +71,6 @@ pub fn backward(p: &mut Planner, i: usize, g: GemmShape, dy: BufferId) {
     }
     let producer = p.producer_activation(input);
     let dx = p.input_grad(i, 0);
-    let choice = g.choose(GemmKind::BackwardInput, b, &p.options.tiling);
-    let header = choice.header(&g, b).u32("W_OFF", w).input_derivative(producer);
     let bindings = vec![
         (dy, Access::Read),
         (p.io.params, Access::Read),
@@ -108,18 +78,42 @@ pub fn backward(p: &mut Planner, i: usize, g: GemmShape, dy: BufferId) {
         (dx, Access::ReadWrite),
     ];
     let kernel = format!("{name}_backward_input");
+    gemm_kernel(p, i, &g, GemmKind::BackwardInput, kernel, bindings, |h| {
+        h.u32("W_OFF", w).input_derivative(producer)
+    });
+}
+
+/// One of a layer's three GEMM kernels: the template and register tile
+/// chosen for `kind`, the header the choice needs plus `header`'s own
+/// constants, and the tile remembered for `cnnc tune`.
+fn gemm_kernel(
+    p: &mut Planner,
+    i: usize,
+    g: &GemmShape,
+    kind: GemmKind,
+    name: String,
+    bindings: Vec<(BufferId, Access)>,
+    header: impl FnOnce(Header) -> Header,
+) {
+    let b = p.options.batch;
+    let flops = p.model.layers[i].flops() * b as u64;
+    let choice = g.choose(kind, b, &p.options.tiling);
+    let phase = match kind {
+        GemmKind::Forward => Phase::Forward,
+        GemmKind::BackwardWeight | GemmKind::BackwardInput => Phase::Backward,
+    };
+    let header = header(choice.header(g, b));
     p.kernel(
-        kernel,
+        name,
         choice.template,
-        Phase::Backward,
+        phase,
         Some(i),
         header,
         bindings,
         choice.invocations,
         flops,
     );
-    let key = g.key(GemmKind::BackwardInput, b);
-    p.mark_gemm(GemmKind::BackwardInput, key, choice.tile);
+    p.mark_gemm(kind, g.key(kind, b), choice.tile);
 }
 
 /// A conv or dense layer as the implicit GEMM the conv templates compute;
