@@ -1,12 +1,12 @@
 //! Conv and dense layers as implicit GEMMs: their shape, the choice of
 //! template and register tile, and the three kernels (forward, weight and
-//! input gradients) that `rules::conv` and `rules::dense` share.
+//! input gradients) of `rules::gemm`, for conv and dense layers alike.
 
 use super::plan::{Access, BufferId, Phase};
 use super::planner::Planner;
 use super::template::Header;
 use super::{GemmKind, Tile, Tiling};
-use crate::model::{Conv, Layer, Shape};
+use crate::model::{Conv, Layer, LayerKind, Shape};
 use crate::params::ParamRole;
 
 /// Offsets of layer `i`'s weight and bias (a batchnorm's scale and shift).
@@ -137,6 +137,15 @@ pub struct GemmShape {
 }
 
 impl GemmShape {
+    /// A conv or dense layer's GEMM.
+    pub fn of(layer: &Layer) -> GemmShape {
+        match &layer.kind {
+            LayerKind::Conv(conv) => GemmShape::conv(layer, conv),
+            LayerKind::Dense(_) => GemmShape::dense(layer),
+            other => unreachable!("only conv and dense layers are GEMMs, not {other:?}"),
+        }
+    }
+
     pub fn conv(layer: &Layer, conv: &Conv) -> GemmShape {
         let (Shape::Image { h: ih, w: iw, c: ci }, Shape::Image { h: oh, w: ow, c: co }) =
             (layer.input, layer.output)

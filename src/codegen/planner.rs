@@ -87,19 +87,22 @@ pub struct Planner<'m> {
     contributions: HashMap<usize, Vec<BufferId>>,
 }
 
+/// Declares a buffer (at least 4 bytes: wgpu binds no empty buffer).
+fn declare(buffers: &mut Vec<BufferDecl>, name: String, bytes: u64, role: BufferRole) -> BufferId {
+    buffers.push(BufferDecl {
+        name,
+        bytes: bytes.max(4),
+        role,
+    });
+    buffers.len() - 1
+}
+
 impl<'m> Planner<'m> {
     fn new(model: &'m Model, options: &'m LowerOptions) -> Self {
         let layout = ParamLayout::new(model);
         let b = options.batch as u64;
         let mut buffers = Vec::new();
-        let mut add = |name: &str, bytes: u64, role| {
-            buffers.push(BufferDecl {
-                name: name.into(),
-                bytes: bytes.max(4),
-                role,
-            });
-            buffers.len() - 1
-        };
+        let mut add = |name: &str, bytes: u64, role| declare(&mut buffers, name.into(), bytes, role);
         let params_bytes = 4 * layout.len as u64;
         let grads_bytes = match options.purpose {
             Purpose::Train => params_bytes,
@@ -145,12 +148,7 @@ impl<'m> Planner<'m> {
     }
 
     pub fn buffer(&mut self, name: String, bytes: u64, role: BufferRole) -> BufferId {
-        self.buffers.push(BufferDecl {
-            name,
-            bytes: bytes.max(4),
-            role,
-        });
-        self.buffers.len() - 1
+        declare(&mut self.buffers, name, bytes, role)
     }
 
     /// A buffer of one f32 per element of `shape`, for the whole batch.
@@ -238,40 +236,37 @@ impl<'m> Planner<'m> {
             return Some(*first);
         }
         let layer = &self.model.layers[i];
-        let name = layer.name.clone();
-        let sum = self.tensor(format!("{name}_grad"), layer.output, BufferRole::Gradient);
-        let n = self.options.batch * layer.output.elements();
+        let name = format!("{}_grad_sum", layer.name);
+        let sum = self.tensor(format!("{}_grad", layer.name), layer.output, BufferRole::Gradient);
+        self.sum_into(name, Phase::Backward, i, &parts, sum);
+        Some(sum)
+    }
+
+    /// `out = parts[0] + parts[1] + ...` (at least two parts, each of layer
+    /// `i`'s output shape): a `sum` kernel, then an `accumulate` per further
+    /// part.
+    pub fn sum_into(&mut self, name: String, phase: Phase, i: usize, parts: &[BufferId], out: BufferId) {
+        let n = self.options.batch * self.model.layers[i].output.elements();
+        let header = || Header::default().u32("N", n);
         let bindings = vec![
             (parts[0], Access::Read),
             (parts[1], Access::Read),
-            (sum, Access::ReadWrite),
+            (out, Access::ReadWrite),
         ];
-        let header = Header::default().u32("N", n);
-        self.kernel(
-            format!("{name}_grad_sum"),
-            "sum",
-            Phase::Backward,
-            Some(i),
-            header,
-            bindings,
-            n,
-            0,
-        );
+        self.kernel(name.clone(), "sum", phase, Some(i), header(), bindings, n, 0);
         for &more in &parts[2..] {
-            let bindings = vec![(more, Access::Read), (sum, Access::ReadWrite)];
-            let header = Header::default().u32("N", n);
+            let bindings = vec![(more, Access::Read), (out, Access::ReadWrite)];
             self.kernel(
-                format!("{name}_grad_sum"),
+                name.clone(),
                 "accumulate",
-                Phase::Backward,
+                phase,
                 Some(i),
-                header,
+                header(),
                 bindings,
                 n,
                 0,
             );
         }
-        Some(sum)
     }
 
     /// Adds a kernel of `invocations`, in workgroups sized to them.

@@ -5,7 +5,7 @@
 
 use super::rules;
 use crate::model::{Conv, Layer, LayerKind, Model, Padding, Shape};
-use crate::params::{ParamLayout, ParamRole, ParamTensor};
+use crate::params::{ParamLayout, ParamTensor};
 
 /// The buffer convention the kernels read (documented in `params`): layer
 /// by layer, each kind's tensors in the order its rule lists them (kernel
@@ -19,14 +19,9 @@ pub fn layout(model: &Model) -> ParamLayout {
         for (role, shape) in rules::of(&layer.kind).params(layer) {
             let offset = end.div_ceil(4) * 4;
             end = offset + shape.iter().product::<usize>();
-            let suffix = match role {
-                ParamRole::Weight => "weight",
-                ParamRole::Bias => "bias",
-                ParamRole::RunningMean => "running_mean",
-                ParamRole::RunningVar => "running_var",
-            };
+            // The names are PyTorch's, not a layout decision: shared.
             tensors.push(ParamTensor {
-                name: format!("{}.{suffix}", layer.name),
+                name: format!("{}.{}", layer.name, role.suffix()),
                 layer: i,
                 role,
                 offset,

@@ -3,9 +3,8 @@
 //! producer's derivative.
 
 use super::Rule;
-use crate::codegen::plan::{Access, BufferId, BufferRole, Phase};
+use crate::codegen::plan::{BufferId, BufferRole, Phase};
 use crate::codegen::planner::Planner;
-use crate::codegen::template::Header;
 
 pub struct AddRule;
 
@@ -15,37 +14,7 @@ impl Rule for AddRule {
         let name = layer.name.clone();
         let inputs: Vec<BufferId> = layer.inputs.iter().map(|&o| p.value(o)).collect();
         let out = p.tensor(format!("{name}_out"), layer.output, BufferRole::Activation);
-        let n = p.options.batch * layer.output.elements();
-        let bindings = vec![
-            (inputs[0], Access::Read),
-            (inputs[1], Access::Read),
-            (out, Access::ReadWrite),
-        ];
-        let header = Header::default().u32("N", n);
-        p.kernel(
-            format!("{name}_forward"),
-            "sum",
-            Phase::Forward,
-            Some(i),
-            header,
-            bindings,
-            n,
-            0,
-        );
-        for &more in &inputs[2..] {
-            let bindings = vec![(more, Access::Read), (out, Access::ReadWrite)];
-            let header = Header::default().u32("N", n);
-            p.kernel(
-                format!("{name}_forward"),
-                "accumulate",
-                Phase::Forward,
-                Some(i),
-                header,
-                bindings,
-                n,
-                0,
-            );
-        }
+        p.sum_into(format!("{name}_forward"), Phase::Forward, i, &inputs, out);
         out
     }
 

@@ -17,10 +17,9 @@ mod activation;
 mod add;
 mod batchnorm;
 mod concat;
-mod conv;
-mod dense;
 mod dropout;
 mod flatten;
+mod gemm;
 mod pool;
 
 use super::plan::BufferId;
@@ -46,8 +45,7 @@ pub trait Rule {
 /// The rule of a layer kind.
 pub fn of(kind: &LayerKind) -> &'static dyn Rule {
     match kind {
-        LayerKind::Conv(_) => &conv::ConvRule,
-        LayerKind::Dense(_) => &dense::DenseRule,
+        LayerKind::Conv(_) | LayerKind::Dense(_) => &gemm::GemmRule,
         LayerKind::Pool(_) => &pool::PoolRule,
         LayerKind::Flatten { .. } => &flatten::FlattenRule,
         LayerKind::Dropout { .. } => &dropout::DropoutRule,

@@ -1,14 +1,16 @@
-//! `dense N [ACT]`: a 1x1 convolution of a 1x1 image to the conv kernels
-//! (see `codegen::gemm`), so it shares their tiles and tuning.
+//! `conv N KxK [stride S] [same|valid] [groups G] [ACT]` and `dense N
+//! [ACT]`: one implicit GEMM each (a dense layer is a 1x1 convolution of a
+//! 1x1 image, so it shares the conv kernels, tiles and tuning; see
+//! `codegen::gemm`), bias and activation fused into the forward kernel.
 
 use super::Rule;
 use crate::codegen::gemm::{self, GemmShape};
 use crate::codegen::plan::{BufferId, BufferRole};
 use crate::codegen::planner::Planner;
 
-pub struct DenseRule;
+pub struct GemmRule;
 
-impl Rule for DenseRule {
+impl Rule for GemmRule {
     fn forward(&self, p: &mut Planner, i: usize) -> BufferId {
         let layer = &p.model.layers[i];
         let out = p.tensor(
@@ -16,11 +18,11 @@ impl Rule for DenseRule {
             layer.output,
             BufferRole::Activation,
         );
-        gemm::forward(p, i, GemmShape::dense(layer), p.input_of(i), out);
+        gemm::forward(p, i, GemmShape::of(layer), p.input_of(i), out);
         out
     }
 
     fn backward(&self, p: &mut Planner, i: usize, dy: BufferId) {
-        gemm::backward(p, i, GemmShape::dense(&p.model.layers[i]), dy);
+        gemm::backward(p, i, GemmShape::of(&p.model.layers[i]), dy);
     }
 }
