@@ -223,7 +223,7 @@ fn collecting_says_which_runs_failed_or_have_not_finished() {
     // gone is no finished run.
     let run = dir.join("runs/tiny-width3-augmentshift1");
     std::fs::remove_file(run.join("status.json")).unwrap();
-    collect();
+    assert_eq!(collect().status.code(), Some(1), "still incomplete");
     assert_eq!(statuses()[2].0, "unfinished");
     assert!(
         statuses()[2].1.contains("unfinished: 2 of 2 epochs done"),
@@ -232,7 +232,7 @@ fn collecting_says_which_runs_failed_or_have_not_finished() {
     );
     let run = dir.join("runs/tiny-width2-augmentshift1");
     std::fs::remove_file(run.join("model.safetensors")).unwrap();
-    collect();
+    assert_eq!(collect().status.code(), Some(1), "still incomplete");
     assert_eq!(statuses()[0].0, "failed");
     assert!(statuses()[0].1.contains("model.safetensors is missing"));
 }
@@ -311,14 +311,42 @@ fn in_process_compare_holds_every_variant_to_the_data_as_train_does() {
     )
     .unwrap();
     let out_dir = tmp.path().join("out");
-    let mut args = sweep_args(&model, "width=2");
-    args.insert(2, narrow.display().to_string());
-    args.truncate(args.len() - 4); // one augmentation: two variants
-    args.extend(["--out".into(), out_dir.display().to_string()]);
+    let mut args: Vec<String> = vec![
+        "compare".into(),
+        model.display().to_string(),
+        narrow.display().to_string(),
+    ];
+    for a in [
+        "--set",
+        "width=2",
+        "--data",
+        "mnist:data/mnist",
+        "--limit",
+        "64",
+        "--val-limit",
+        "32",
+        "--batch",
+        "16",
+        "--epochs",
+        "1",
+        "--out",
+    ] {
+        args.push(a.into());
+    }
+    args.push(out_dir.display().to_string());
     let out = run_cnnc(&args);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let report = report_json(&out_dir);
     let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report}");
+    let tiny_row = rows
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().starts_with("tiny"))
+        .unwrap();
+    assert_eq!(
+        tiny_row["status"], "finished",
+        "the model that fits trains: {tiny_row}"
+    );
     let narrow_row = rows
         .iter()
         .find(|r| r["name"].as_str().unwrap().starts_with("narrow"))

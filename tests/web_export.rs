@@ -37,6 +37,14 @@ fn browser() -> Option<PathBuf> {
             .flat_map(|name| dirs.iter().map(move |d| d.join(name)))
             .collect(),
     };
+    if let Some(chosen) = std::env::var_os("CNNC_CHROMIUM") {
+        // Named on purpose: a wrong path is a broken setup, not a skip.
+        assert!(
+            Path::new(&chosen).is_file(),
+            "CNNC_CHROMIUM={} is not a file",
+            Path::new(&chosen).display()
+        );
+    }
     let found = candidates.into_iter().find(|p| p.is_file());
     if found.is_none() {
         eprintln!(

@@ -53,7 +53,16 @@ fn python(modules: &str) -> Result<PathBuf, String> {
     let probe = Command::new(&python)
         .args(["-c", &format!("import {modules}")])
         .output();
+    let chosen = std::env::var_os("CNNC_PYTHON").is_some();
     match probe {
+        // A Python named on purpose that cannot run the oracle is a broken
+        // setup, not a machine without one: fail rather than skip.
+        Ok(out) if chosen && !out.status.success() => panic!(
+            "CNNC_PYTHON={} cannot import {modules}: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) if chosen => panic!("CNNC_PYTHON={} does not run: {e}", python.display()),
         Ok(out) if out.status.success() => Ok(python),
         Ok(out) => Err(format!(
             "{} cannot import {modules}: {}",
