@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{cnnc, ok, text};
+use common::{cnnc, eval_on_mnist, ok, text};
 
 fn config(run: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap()
@@ -132,22 +132,8 @@ fn init_carries_the_step_count() {
     assert!(stderr.contains("have had 4 updates"), "{stderr}");
     let stderr = train(&second, Some(&first.join("model.safetensors")));
     assert!(stderr.contains("have had 8 updates"), "{stderr}");
-    let out = cnnc(&[
-        "eval",
-        model.to_str().unwrap(),
-        "--weights",
-        second.join("model.safetensors").to_str().unwrap(),
-        "--data",
-        "mnist:data/mnist",
-        "--limit",
-        "32",
-    ]);
-    ok(&out);
-    assert!(
-        text(&out.stderr).contains("have had 8 updates"),
-        "{}",
-        text(&out.stderr)
-    );
+    let stderr = eval_on_mnist(&model, &second.join("model.safetensors"), 32);
+    assert!(stderr.contains("have had 8 updates"), "{stderr}");
 }
 
 #[test]

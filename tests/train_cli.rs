@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{cnnc, ok, text};
+use common::{cnnc, eval_on_mnist, ok, text};
 
 /// A quick run: the tiny model on 256 training and 128 test digits.
 fn train(out: &Path, extra: &[&str]) -> Output {
@@ -448,23 +448,8 @@ fn batchnorm_augmentation_schedule_and_decay() {
         "{stderr}"
     );
 
-    let weights = run.join("model.safetensors");
-    let out = cnnc(&[
-        "eval",
-        model.to_str().unwrap(),
-        "--weights",
-        weights.to_str().unwrap(),
-        "--data",
-        "mnist:data/mnist",
-        "--limit",
-        "64",
-    ]);
-    ok(&out);
-    assert!(
-        text(&out.stderr).contains("have had 12 updates"),
-        "{}",
-        text(&out.stderr)
-    );
+    let stderr = eval_on_mnist(&model, &run.join("model.safetensors"), 64);
+    assert!(stderr.contains("have had 12 updates"), "{stderr}");
 }
 
 #[test]

@@ -34,3 +34,21 @@ pub fn ok(out: &Output) -> String {
     );
     text(&out.stdout)
 }
+
+/// `cnnc eval MODEL --weights W` on `limit` bundled MNIST test digits,
+/// asserted to succeed; its stderr (where warnings go).
+pub fn eval_on_mnist(model: &std::path::Path, weights: &std::path::Path, limit: usize) -> String {
+    let limit = limit.to_string();
+    let out = cnnc(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--data",
+        "mnist:data/mnist",
+        "--limit",
+        &limit,
+    ]);
+    ok(&out);
+    text(&out.stderr)
+}
