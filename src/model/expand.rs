@@ -249,13 +249,27 @@ impl<'p> Expander<'p> {
             self.complete = false;
             return;
         };
-        if let Some((_, site)) = self.stack.iter().find(|(b, _)| *b == name.node) {
+        if let Some(at) = self.stack.iter().position(|(b, _)| *b == name.node) {
+            // The cycle, from the outer use of this block to this one.
+            let chain: Vec<String> = self.stack[at..]
+                .iter()
+                .map(|(b, _)| format!("`{b}`"))
+                .chain(std::iter::once(format!("`{}`", name.node)))
+                .collect();
             cx.error(
                 Diagnostic::error(format!("block `{}` uses itself", name.node))
                     .label(span, "this use")
-                    .label(*site, "is inside this use of the same block")
+                    .label(self.stack[at].1, "is inside this use of the same block")
                     .label(block.name.span, "defined here")
-                    .help("a block cannot repeat itself; use `repeat N` around its use"),
+                    .help(format!(
+                        "a block cannot use itself{}: remove the inner use; to apply a block several times, write `repeat N {}(...)` where it is used",
+                        if chain.len() > 2 {
+                            format!(", even through another block ({})", chain.join(" → "))
+                        } else {
+                            String::new()
+                        },
+                        name.node
+                    )),
             );
             self.complete = false;
             return;
