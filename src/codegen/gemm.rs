@@ -97,7 +97,8 @@ fn gemm_kernel(
 ) {
     let b = p.options.batch;
     let flops = p.model.layers[i].flops() * b as u64;
-    let choice = g.choose(kind, b, &p.options.tiling);
+    let key = g.key(kind, b);
+    let choice = g.choose(kind, b, &key, flops, &p.options.tiling);
     let phase = match kind {
         GemmKind::Forward => Phase::Forward,
         GemmKind::BackwardWeight | GemmKind::BackwardInput => Phase::Backward,
@@ -113,7 +114,7 @@ fn gemm_kernel(
         choice.invocations,
         flops,
     );
-    p.mark_gemm(kind, g.key(kind, b), choice.tile);
+    p.mark_gemm(kind, key, choice.tile);
 }
 
 /// A conv or dense layer as the implicit GEMM the conv templates compute;
@@ -271,10 +272,11 @@ impl GemmShape {
     /// The template and tile for a kernel. The written-out (`_tiled`)
     /// kernels read four output channels at a time, so need CO a multiple
     /// of 4; the loop templates take any shape, with a small tile.
-    pub fn choose(&self, kind: GemmKind, batch: usize, tiling: &Tiling) -> GemmChoice {
+    /// `key` is [`GemmShape::key`]'s and `flops` the layer's for the batch
+    /// (`Layer::flops`), both of which the caller has.
+    pub fn choose(&self, kind: GemmKind, batch: usize, key: &str, flops: u64, tiling: &Tiling) -> GemmChoice {
         let (rows, cols) = self.output(kind, batch);
-        let flops = 2 * (batch * self.oh * self.ow * self.co * self.kh * self.kw * self.cig()) as u64;
-        let wanted = tiling.tile(kind, &self.key(kind, batch), flops);
+        let wanted = tiling.tile(kind, key, flops);
         if self.groups > 1 {
             return self.choose_grouped(kind, rows, cols, wanted);
         }
