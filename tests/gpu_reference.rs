@@ -17,6 +17,7 @@ use cnnc::reference::{self, Mode, Reference};
 use cnnc::rng::SplitMix64;
 use cnnc::runtime::{Executable, Gpu, StepUniform};
 use cnnc::source::Source;
+use common::graphs::model;
 
 #[path = "gpu_reference/graph_kinds.rs"]
 mod graph_kinds;
@@ -26,10 +27,6 @@ const TOLERANCE: f64 = 1e-4;
 fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| Gpu::new(None).expect("a GPU adapter (lavapipe: apt-get install mesa-vulkan-drivers)"))
-}
-
-fn model(src: &str) -> Model {
-    cnnc::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap_or_else(|d| panic!("{src}: {d}"))
 }
 
 fn example(name: &str) -> Model {

@@ -10,11 +10,7 @@ use std::collections::BTreeMap;
 use cnnc::app::summary::Summary;
 use cnnc::model::{CheckOptions, Model};
 use cnnc::source::Source;
-use common::graphs;
-
-fn model(text: &str) -> Model {
-    cnnc::load(&Source::new("m.cnn", text), &CheckOptions::default()).unwrap()
-}
+use common::graphs::{self, model};
 
 /// conv1 (TensorFlow's uneven `same` padding) feeds conv2 and batchnorm1,
 /// whose sum goes on through an activation layer to a fused softmax.

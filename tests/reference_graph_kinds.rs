@@ -5,15 +5,10 @@
 
 mod common;
 
-use cnnc::model::{CheckOptions, Model, PoolKind};
+use cnnc::model::Model;
 use cnnc::reference::{Mode, Reference};
 use cnnc::rng::SplitMix64;
-use cnnc::source::Source;
 use common::graphs;
-
-fn model(src: &str) -> Model {
-    cnnc::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap_or_else(|d| panic!("{src}: {d}"))
-}
 
 fn random(n: usize, rng: &mut SplitMix64, scale: f64) -> Vec<f64> {
     (0..n)
@@ -66,38 +61,21 @@ fn check_gradients(what: &str, m: &Model) -> f64 {
 
 #[test]
 fn concat_of_images_and_of_vectors() {
-    let images = model(
-        "input 6x6x2; conv 4 3x3 same relu; conv 3 3x3 same tanh; conv 5 1x1 sigmoid; conv 4 1x1 same; dense 3",
-    );
-    check_gradients("concat images", &graphs::concat(&images, 0));
-    let vectors =
-        model("input 5x5x2; conv 3 3x3 relu; dense 4 tanh; dense 5 sigmoid; dense 6 leaky_relu; dense 3");
-    check_gradients("concat vectors", &graphs::concat(&vectors, 2));
-    // Concat feeding a flatten: the flatten's shape follows.
-    let flatten = model("input 4x4x2; conv 2 3x3 same; conv 3 1x1 relu; conv 2 1x1 tanh; flatten; dense 3");
-    check_gradients("concat flatten", &graphs::concat(&flatten, 0));
+    for (what, m) in graphs::concat_cases() {
+        check_gradients(what, &m);
+    }
 }
 
 #[test]
 fn global_pools_after_each_activation() {
-    for act in ["relu", "tanh", "linear"] {
-        let chain = model(&format!("input 5x4x2; conv 4 3x3 same {act}; flatten; dense 3"));
-        for kind in [PoolKind::Avg, PoolKind::Max] {
-            check_gradients(
-                &format!("globalpool {kind:?} {act}"),
-                &graphs::global_pool(&chain, kind),
-            );
-        }
+    for (what, m) in graphs::global_pool_cases() {
+        check_gradients(&what, &m);
     }
 }
 
 #[test]
 fn grouped_and_depthwise_convolutions() {
-    let chain = model(
-        "input 6x5x4; conv 8 3x3 same relu; conv 8 3x3 same tanh; conv 4 3x3 stride 2 same sigmoid; conv 4 2x2; dense 3",
-    );
-    let two = graphs::grouped(&graphs::grouped(&chain, 0, 2), 2, 4);
-    check_gradients("groups 2 and 4", &two);
-    let depthwise = graphs::grouped(&graphs::grouped(&chain, 1, 8), 3, 4);
-    check_gradients("depthwise", &depthwise);
+    for (what, m) in graphs::grouped_cases() {
+        check_gradients(what, &m);
+    }
 }

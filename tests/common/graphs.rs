@@ -1,6 +1,70 @@
 //! Models the language cannot write yet, built by hand from ones it can.
 
-use cnnc::model::{Layer, LayerKind, Model, Operand, PoolKind, Shape};
+use cnnc::model::{CheckOptions, Layer, LayerKind, Model, Operand, PoolKind, Shape};
+use cnnc::source::Source;
+
+/// A model the language writes, checked (a test's own text: it must check).
+pub fn model(src: &str) -> Model {
+    cnnc::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap_or_else(|d| panic!("{src}: {d}"))
+}
+
+/// Concats of three inputs (one read three times in all, so its gradient
+/// is a sum of three), of images and of vectors, before a conv, a dense
+/// and a flatten: the cases every test of `concat` runs.
+pub fn concat_cases() -> Vec<(&'static str, Model)> {
+    [
+        (
+            "concat images",
+            "input 6x6x2; conv 4 3x3 same relu; conv 3 3x3 same tanh; conv 5 1x1 sigmoid; conv 4 1x1 same; dense 3",
+            0,
+        ),
+        (
+            "concat vectors",
+            "input 5x5x2; conv 3 3x3 relu; dense 4 tanh; dense 5 sigmoid; dense 6 leaky_relu; dense 3",
+            2,
+        ),
+        (
+            "concat flatten",
+            "input 4x4x2; conv 2 3x3 same; conv 3 1x1 relu; conv 2 1x1 tanh; flatten; dense 3",
+            0,
+        ),
+    ]
+    .into_iter()
+    .map(|(what, chain, at)| (what, concat(&model(chain), at)))
+    .collect()
+}
+
+/// Both global pools after a conv with each kind of activation.
+pub fn global_pool_cases() -> Vec<(String, Model)> {
+    let mut cases = Vec::new();
+    for act in ["relu", "sigmoid", "tanh", "linear"] {
+        let chain = model(&format!("input 5x4x3; conv 4 3x3 same {act}; flatten; dense 3"));
+        for kind in [PoolKind::Avg, PoolKind::Max] {
+            cases.push((format!("globalpool {kind:?} {act}"), global_pool(&chain, kind)));
+        }
+    }
+    cases
+}
+
+/// Groups of several channels (tiles of 4, 2 and 1 columns), depthwise
+/// convolutions (one channel per group), strides, padding and a grouped
+/// first layer (no input gradient).
+pub fn grouped_cases() -> Vec<(&'static str, Model)> {
+    let chain = model(
+        "input 6x5x4; conv 8 3x3 same relu; conv 8 3x3 same tanh; conv 4 3x3 stride 2 same sigmoid; conv 4 2x2; dense 3",
+    );
+    [
+        ("groups 2 then 4", [(0, 2), (2, 4)]),
+        ("depthwise", [(1, 8), (3, 4)]),
+        ("groups 4 then 2", [(1, 2), (2, 2)]),
+    ]
+    .into_iter()
+    .map(|(what, groups)| {
+        let m = groups.iter().fold(chain.clone(), |m, &(i, g)| grouped(&m, i, g));
+        (what, m)
+    })
+    .collect()
+}
 
 /// From a chain `a; b; c; d…` (with `b` and `c` of one output shape),
 /// the graph where `a` feeds both `b` and `c` and `add(b, c)` feeds `d`:

@@ -13,11 +13,10 @@ use std::sync::OnceLock;
 
 use cnnc::codegen::{LowerOptions, OptimizerKind, plan};
 use cnnc::model::keras::adam_alpha;
-use cnnc::model::{CheckOptions, LayerKind, Model, Operand, Padding, PoolKind, Shape};
+use cnnc::model::{LayerKind, Model, Operand, Padding, PoolKind, Shape};
 use cnnc::params::{ParamLayout, ParamRole};
 use cnnc::rng::SplitMix64;
 use cnnc::runtime::{Executable, Gpu, Pass, StepUniform};
-use cnnc::source::Source;
 use cnnc::weights;
 use safetensors::Dtype;
 use serde_json::{Value, json};
@@ -33,9 +32,8 @@ pub fn gpu() -> &'static Gpu {
     GPU.get_or_init(|| Gpu::new(None).expect("a GPU adapter (lavapipe: apt-get install mesa-vulkan-drivers)"))
 }
 
-pub fn model(src: &str) -> Model {
-    cnnc::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap_or_else(|d| panic!("{src}: {d}"))
-}
+#[allow(unused_imports)] // each oracle test uses its own part
+pub use super::common::graphs::model;
 
 /// The Python to run an oracle with, one that imports `modules` (`jax,
 /// numpy`), or why there is none.
