@@ -85,6 +85,38 @@ pub struct Planner<'m> {
     /// Gradients given to each layer's output by the layers that read it
     /// (the loss for the last), summed when the walk reaches the layer.
     contributions: HashMap<usize, Vec<BufferId>>,
+    /// Whether anything trainable lies behind each layer's output: one
+    /// pass over the layers in order, so planning stays linear in the
+    /// layers and edges (see [`Self::needs_grad`]).
+    behind_trainable: Vec<bool>,
+    /// How many times each layer's output is read (an `add` of a tensor
+    /// with itself reads it twice).
+    reads: Vec<usize>,
+}
+
+/// For each layer, whether it or any layer behind it has trainable
+/// parameters. Layers come in topological order, so one pass suffices.
+fn behind_trainable(model: &Model) -> Vec<bool> {
+    let mut behind = Vec::with_capacity(model.layers.len());
+    for layer in &model.layers {
+        let inherited = layer.inputs.iter().any(|&o| match o {
+            Operand::Input => false,
+            Operand::Layer(j) => behind[j],
+        });
+        behind.push(inherited || layer.params().trainable > 0);
+    }
+    behind
+}
+
+/// How many times each layer's output is read, counting every edge.
+fn reads(model: &Model) -> Vec<usize> {
+    let mut reads = vec![0; model.layers.len()];
+    for operand in model.layers.iter().flat_map(|l| &l.inputs) {
+        if let Operand::Layer(j) = *operand {
+            reads[j] += 1;
+        }
+    }
+    reads
 }
 
 /// Declares a buffer (at least 4 bytes: wgpu binds no empty buffer).
@@ -144,6 +176,8 @@ impl<'m> Planner<'m> {
             argmax: vec![None; model.layers.len()],
             bn_stats: vec![None; model.layers.len()],
             contributions: HashMap::new(),
+            behind_trainable: behind_trainable(model),
+            reads: reads(model),
         }
     }
 
@@ -173,17 +207,16 @@ impl<'m> Planner<'m> {
     /// The activation that produced a tensor, looking through flattens
     /// (views of their input): a backward kernel that computes the
     /// tensor's gradient applies its derivative.
-    pub fn producer_activation(&self, operand: Operand) -> Activation {
-        match operand {
-            Operand::Input => Activation::Linear,
-            Operand::Layer(j) => {
-                let layer = &self.model.layers[j];
-                match layer.kind {
-                    LayerKind::Flatten { .. } => self.producer_activation(layer.inputs[0]),
-                    _ => layer.activation(),
-                }
+    pub fn producer_activation(&self, mut operand: Operand) -> Activation {
+        // A loop, not recursion: a model may flatten thousands of times.
+        while let Operand::Layer(j) = operand {
+            let layer = &self.model.layers[j];
+            match layer.kind {
+                LayerKind::Flatten { .. } => operand = layer.inputs[0],
+                _ => return layer.activation(),
             }
         }
+        Activation::Linear
     }
 
     /// Whether anything trainable lies behind a tensor, so that its
@@ -191,10 +224,7 @@ impl<'m> Planner<'m> {
     pub fn needs_grad(&self, operand: Operand) -> bool {
         match operand {
             Operand::Input => false,
-            Operand::Layer(j) => {
-                let layer = &self.model.layers[j];
-                layer.params().trainable > 0 || layer.inputs.iter().any(|&o| self.needs_grad(o))
-            }
+            Operand::Layer(j) => self.behind_trainable[j],
         }
     }
 
@@ -221,7 +251,12 @@ impl<'m> Planner<'m> {
     /// Whether layer `i` is the only reader of its input, so that its
     /// backward kernel may write the input's gradient over the input.
     pub fn sole_reader(&self, i: usize) -> bool {
-        self.model.consumers(self.model.layers[i].inputs[0]) == [i]
+        match self.model.layers[i].inputs[..] {
+            [Operand::Layer(j)] => self.reads[j] == 1,
+            // The model's input has no gradient to share; a layer reading
+            // several tensors does not write over them.
+            _ => false,
+        }
     }
 
     /// The gradient of layer `i`'s output: the one its reader gave, or the
