@@ -17,10 +17,13 @@
 //! - `Conv` and `Pool` inputs are `Shape::Image`;
 //! - only the last layer may use `softmax`.
 
+mod blocks;
 mod check;
+mod eval;
 mod expand;
 pub mod keras;
 mod kinds;
+mod names;
 
 pub use check::{CheckOptions, check};
 pub use kinds::conv::{Conv, conv_out};

@@ -277,9 +277,9 @@ fn describe(positives: &[Rule], statement: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for rule in positives {
         let part = match rule {
-            Rule::dims if statement == "input" => "a shape like `28x28x1`",
-            Rule::dims if statement == "pool" => "a pool size like `2` or `2x2`",
-            Rule::dims => "a kernel size like `3x3`",
+            Rule::dims => "a shape like `28x28x1`",
+            Rule::window if statement == "pool" => "a pool size like `2` or `2x2`",
+            Rule::window => "a kernel size like `3x3`",
             Rule::expr | Rule::term | Rule::int if statement == "stride" => "a number",
             Rule::expr | Rule::term | Rule::int | Rule::ident if statement != "param" => {
                 "a count (a number or a parameter)"
@@ -292,6 +292,7 @@ fn describe(positives: &[Rule], statement: &str) -> String {
             Rule::stride | Rule::kw_stride => "`stride`",
             Rule::padding | Rule::kw_same | Rule::kw_valid => "padding (`same` or `valid`)",
             Rule::l2 | Rule::kw_l2 => "`l2`",
+            Rule::groups | Rule::kw_groups => "`groups`",
             Rule::pool_kind | Rule::kw_max | Rule::kw_avg => "`max` or `avg`",
             Rule::activation
             | Rule::kw_relu
@@ -327,6 +328,7 @@ fn keywords_for(positives: &[Rule]) -> Vec<&'static str> {
             Rule::stride | Rule::kw_stride => words.push("stride"),
             Rule::padding | Rule::kw_same | Rule::kw_valid => words.extend(["same", "valid"]),
             Rule::l2 | Rule::kw_l2 => words.push("l2"),
+            Rule::groups | Rule::kw_groups => words.push("groups"),
             Rule::pool_kind | Rule::kw_max | Rule::kw_avg => words.extend(["max", "avg"]),
             Rule::activation
             | Rule::kw_relu
@@ -346,7 +348,10 @@ fn keywords_for(positives: &[Rule]) -> Vec<&'static str> {
 fn is_keyword(word: &str) -> bool {
     STATEMENTS.iter().any(|s| s.0 == word)
         || ACTIVATIONS.contains(&word)
-        || ["stride", "same", "valid", "max", "avg", "l2"].contains(&word)
+        || [
+            "stride", "same", "valid", "max", "avg", "l2", "groups", "from", "in",
+        ]
+        .contains(&word)
 }
 
 /// Where the layer starts after a leading `name:`, if the line has one.

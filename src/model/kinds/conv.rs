@@ -153,7 +153,7 @@ impl KindRule for ConvRule {
             conv_out(h, c.kernel[0], c.stride, c.padding).zip(conv_out(w, c.kernel[1], c.stride, c.padding));
         let Some((oh, ow)) = out else {
             let help = "use `same` padding, a smaller kernel, or fewer pooling layers before this one";
-            return Err(window_too_large(h, w, c.kernel, "kernel", help, site));
+            return Err(window_too_large((h, w), c.kernel, c.stride, "kernel", help, site));
         };
         Ok(Shape::Image {
             h: oh,

@@ -62,7 +62,14 @@ impl KindRule for PoolRule {
         ));
         let Some((oh, ow)) = out else {
             let help = "use a smaller pool window, or fewer pooling layers before this one";
-            return Err(window_too_large(h, w, p.window, "pool window", help, site));
+            return Err(window_too_large(
+                (h, w),
+                p.window,
+                p.stride,
+                "pool window",
+                help,
+                site,
+            ));
         };
         Ok(Shape::Image {
             h: oh,
