@@ -44,9 +44,13 @@ fn parameter_counts_equal_keras() {
         ("cifar_model2.cnn", 2_175_626),
         ("cifar_model3.cnn", 620_362),
         ("mnist.cnn", 421_642),
+        ("resnet20.cnn", 274_442),
     ] {
         assert_eq!(example(file).params().total(), keras, "{file}");
     }
+    // ResNet-20's one residual block, with its stride as an argument, makes
+    // both kinds of stage; Keras's 1,376 running statistics are not trained.
+    assert_eq!(example("resnet20.cnn").params().non_trainable, 1_376);
 }
 
 #[test]
