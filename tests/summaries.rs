@@ -131,3 +131,11 @@ fn pytorch_pads_asymmetric_same_convolutions_first() {
     );
     assert!(code.contains("stride=2, padding=0)"), "{code}");
 }
+
+/// A block's default may read the parameters before it.
+#[test]
+fn a_default_reads_an_earlier_parameter() {
+    let text = "input 8x8x1\nblock b(n, m = n*2)\n  conv m 3x3\nend\nb(3)\nb(2, 5)\ndense 2";
+    let model = cnnc::load(&Source::new("m.cnn", text), &CheckOptions::default()).unwrap();
+    assert_eq!(model.conv_filters(), vec![6, 5]);
+}

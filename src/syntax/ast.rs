@@ -73,6 +73,19 @@ pub struct Block {
     pub end: Span,
 }
 
+impl Block {
+    /// A block without name or body that starts at `span`: what a header
+    /// that does not parse opens, so that its `end` finds it.
+    pub(crate) fn opened_at(span: Span) -> Block {
+        Block {
+            name: Spanned::new(String::new(), span),
+            params: Vec::new(),
+            body: Vec::new(),
+            end: span,
+        }
+    }
+}
+
 /// `conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F] [groups G]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conv {

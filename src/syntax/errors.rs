@@ -7,7 +7,7 @@
 use pest::Parser as _;
 use pest::error::{ErrorVariant, InputLocation};
 
-use super::{CnnParser, Rule};
+use super::{CnnParser, Rule, hints};
 use crate::diagnostic::{Diagnostic, Span, closest};
 
 /// The statements, their usage lines, and words users coming from other
@@ -98,17 +98,33 @@ const ACTIVATIONS: &[&str] = &["relu", "leaky_relu", "sigmoid", "tanh", "softmax
 /// Explains why `text`, a whole line starting at byte `offset` of the file,
 /// is not a statement.
 pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
-    // A named layer (`skip: conv …`) is explained as its layer.
+    // A named layer (`skip: conv …`) is explained as its layer, unless
+    // the name itself is what is wrong.
     if let Some(colon) = label_end(text) {
+        if let Some(d) = hints::bad_label(text, colon, offset) {
+            return d;
+        }
         return explain_bad_line(&text[colon..], offset + colon);
     }
     let first = first_word(text);
     let first_span = Span::new(offset + first.0, offset + first.0 + first.1.len());
     let statement = STATEMENTS.iter().find(|(kw, _, _)| *kw == first.1);
     let is_activation = ACTIVATIONS.contains(&first.1);
+    // `NAME(…)`: a block's use, whatever its name.
+    let is_use = statement.is_none()
+        && !is_activation
+        && text[first.0 + first.1.len()..].trim_start().starts_with('(');
 
-    if statement.is_none() && !is_activation {
+    if statement.is_none() && !is_activation && !is_use {
         return unknown_statement(first.1, first_span);
+    }
+    let special = match first.1 {
+        "block" => hints::block_header(text, offset),
+        "repeat" => hints::repeat_without_layer(text, offset),
+        _ => None,
+    };
+    if let Some(d) = special {
+        return d;
     }
 
     if let Some(d) = conv_without_filters(text, first.0 + first.1.len(), offset, first.1) {
@@ -135,15 +151,18 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
 
     let (found, found_len) = token_at(text, pos);
     let span = Span::new(offset + pos, offset + pos + found_len);
-    let statement_name = if is_activation {
-        first.1
-    } else {
-        statement.unwrap().0
+    let statement_name = match statement {
+        Some(s) => s.0,
+        None => first.1,
     };
     let expected = describe(&positives, statement_name);
-    let usage = statement
-        .map(|s| s.1)
-        .unwrap_or("an activation alone on a line takes no arguments");
+    let usage = match statement {
+        Some(s) => s.1,
+        None if is_use => {
+            "NAME(ARGS), a block's use: each argument an expression over `param`s, for example `basic(32)`"
+        }
+        None => "an activation alone on a line takes no arguments",
+    };
 
     // A misspelt keyword: suggest the closest one the grammar accepts here.
     let candidates = keywords_for(&positives);
@@ -176,6 +195,16 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
         d = d.help(format!(
             "`{found}` is a keyword of the language; choose another name"
         ));
+    } else if is_keyword(found)
+        && positives
+            .iter()
+            .any(|r| matches!(r, Rule::expr | Rule::term | Rule::int))
+    {
+        d = d.help(format!(
+            "`{found}` is a keyword of the language, not a parameter; a parameter needs another name"
+        ));
+    } else if positives.contains(&Rule::name_ref) {
+        d = d.help("name a layer's output first (`skip: conv 8 3x3`), then read it by that name (`add skip`, `from skip`); in a block, `in` is its input");
     }
     d.note(format!("usage: {usage}"))
 }
@@ -288,6 +317,7 @@ fn describe(positives: &[Rule], statement: &str) -> String {
             Rule::expr | Rule::term | Rule::int => "a value (a number or an expression)",
             Rule::add_op | Rule::mul_op => "an operator (`+ - * /`)",
             Rule::number => "a number",
+            Rule::name_ref | Rule::kw_in => "the name of a layer's output",
             Rule::model_name => "a model name",
             Rule::stride | Rule::kw_stride => "`stride`",
             Rule::padding | Rule::kw_same | Rule::kw_valid => "padding (`same` or `valid`)",
@@ -345,7 +375,7 @@ fn keywords_for(positives: &[Rule]) -> Vec<&'static str> {
     words
 }
 
-fn is_keyword(word: &str) -> bool {
+pub(super) fn is_keyword(word: &str) -> bool {
     STATEMENTS.iter().any(|s| s.0 == word)
         || ACTIVATIONS.contains(&word)
         || [
@@ -355,7 +385,7 @@ fn is_keyword(word: &str) -> bool {
 }
 
 /// Where the layer starts after a leading `name:`, if the line has one.
-fn label_end(text: &str) -> Option<usize> {
+pub(super) fn label_end(text: &str) -> Option<usize> {
     let trimmed = text.trim_start();
     let lead = text.len() - trimmed.len();
     let word = trimmed.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;

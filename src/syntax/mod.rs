@@ -5,6 +5,7 @@
 pub mod ast;
 mod errors;
 mod graph;
+mod hints;
 
 use pest::Parser as _;
 use pest::iterators::Pair;
@@ -39,7 +40,17 @@ pub fn parse(source: &str) -> Result<Program, Diagnostics> {
     for pair in program.into_inner() {
         match pair.as_rule() {
             Rule::EOI => {}
-            Rule::bad_line => errors.push(errors::explain_bad_line(pair.as_str(), pair.as_span().start())),
+            Rule::bad_line => {
+                errors.push(errors::explain_bad_line(pair.as_str(), pair.as_span().start()));
+                // A block header that does not parse still opens a block,
+                // so that its `end` is not reported as well.
+                if pair.as_str().trim_start().starts_with("block ") {
+                    lines.push(Line::BlockStart(Spanned::new(
+                        Block::opened_at(span_of(&pair)),
+                        span_of(&pair),
+                    )));
+                }
+            }
             _ => match graph::parse_line(pair) {
                 Ok(line) => lines.push(line),
                 Err(d) => errors.push(d),
