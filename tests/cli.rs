@@ -99,17 +99,22 @@ fn summary_prints_the_table() {
 
 /// A layer whose output nothing reads is legal but likely a slip (here
 /// `main` names the conv, not the batchnorm after it): a located warning,
-/// once per line however often a block repeats it, and exit 0.
+/// once per line however often a block repeats it, naming each use's
+/// layer, and exit 0.
 #[test]
 fn unused_outputs_are_warned_about_once_per_line() {
     let out = cnnc(&["check", "tests/warnings/unused_output.cnn"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert_eq!(
-        err.matches("warning: the output of `batchnorm").count(),
+        err.matches(
+            "warning: the outputs of `batchnorm1` and `batchnorm2` (each use of this line) are never used"
+        )
+        .count(),
         1,
-        "{err}"
+        "one warning for the line, naming the layer of each use: {err}"
     );
+    assert!(err.contains("help: name it and read it"), "{err}");
     assert!(err.contains("--> tests/warnings/unused_output.cnn:5:3"), "{err}");
     assert!(text(&out.stdout).starts_with("ok: "));
 }

@@ -393,8 +393,8 @@ mod tests {
     #[test]
     fn a_model_without_input_gets_shapes_from_the_options() {
         let options = settings(Some(&serde_json::json!({"input": "8x8x3"})));
-        let doc = Document::new("conv 4 3x3 same\n".into(), &options);
+        let doc = Document::new("conv 4 3x3 same\nflatten\n".into(), &options);
         assert_eq!(doc.diagnostics, Vec::new());
-        assert_eq!(doc.model.unwrap().output().to_string(), "8x8x4");
+        assert_eq!(doc.model.unwrap().layers[0].output.to_string(), "8x8x4");
     }
 }

@@ -114,6 +114,9 @@ impl Checker {
             return None;
         }
         let layers = self.propagate(input?, &layers)?;
+        if !self.ends_in_scores(&layers) {
+            return None;
+        }
         if !self.weights_fit(&layers) {
             return None;
         }
@@ -123,7 +126,7 @@ impl Checker {
             .iter()
             .map(|n| (n.clone(), self.params[n].0))
             .collect();
-        let warnings = unused_outputs(&layers);
+        let warnings = super::warnings::unused_outputs(&layers, &super::warnings::labels(program));
         Some(Model {
             name,
             input: input?,
@@ -189,6 +192,27 @@ impl Checker {
         walk.complete = expander.complete;
         walk.layers = expander.out;
         walk
+    }
+
+    /// A model's last layer gives its class scores, a vector: one that
+    /// ends with an image cannot be trained or evaluated (what `compile`
+    /// and `train` refuse, `check` and the language server refuse too).
+    fn ends_in_scores(&mut self, layers: &[Layer]) -> bool {
+        let Some(last) = layers.last() else {
+            return true;
+        };
+        if let Shape::Flat(_) = last.output {
+            return true;
+        }
+        self.errors.push(
+            Diagnostic::error(format!(
+                "the model ends with an image ({}), not class scores",
+                last.output
+            ))
+            .label(last.span, format!("`{}` outputs {}, the model's last tensor", last.name, last.output))
+            .help("end the model with its class scores, such as `dense 10 softmax` (or `globalpool` when the last conv has one filter per class)"),
+        );
+        false
     }
 
     /// Refuses a model whose weights no GPU binding could hold.
@@ -429,29 +453,6 @@ impl Checker {
         self.errors.push(in_uses(d, &spec.uses));
         false
     }
-}
-
-/// A warning for each layer (but the last) whose output nothing reads:
-/// it costs time and memory and changes nothing. One per line of source,
-/// however many times a block repeats it.
-fn unused_outputs(layers: &[Layer]) -> Vec<Diagnostic> {
-    let mut read = vec![false; layers.len()];
-    for operand in layers.iter().flat_map(|l| &l.inputs) {
-        if let Operand::Layer(j) = operand {
-            read[*j] = true;
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    layers[..layers.len().saturating_sub(1)]
-        .iter()
-        .zip(&read)
-        .filter(|(l, read)| !**read && seen.insert(l.span))
-        .map(|(l, _)| {
-            Diagnostic::warning(format!("the output of `{}` is never used", l.name))
-                .label(l.span, "nothing reads this layer's output")
-                .help("name it and read it (`add`, `concat`, `from NAME`), or remove the line")
-        })
-        .collect()
 }
 
 /// The layer that produced a tensor; `None` for the model's input.

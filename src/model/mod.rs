@@ -24,6 +24,7 @@ mod expand;
 pub mod keras;
 mod kinds;
 mod names;
+mod warnings;
 
 pub use check::{CheckOptions, check};
 pub use kinds::conv::{Conv, conv_out};
