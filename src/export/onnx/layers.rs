@@ -5,9 +5,8 @@
 //! (`conv1_relu`), and every node's one output is a value of its own name.
 
 use super::graph::{Graph, Layout, Value, float, int, ints};
-use super::order::as_flat;
 use crate::model::keras::{BATCHNORM_EPSILON, LEAKY_SLOPE};
-use crate::model::{Activation, Conv, Layer, LayerKind, Model, Pool, PoolKind, Shape};
+use crate::model::{Activation, Conv, Layer, LayerKind, Model, Pool, PoolKind};
 
 /// Adds the nodes of `model.layers[index]`, which reads `inputs` (one
 /// value per operand); returns its output: after its activation, less a
@@ -95,19 +94,10 @@ fn pool(g: &mut Graph, layer: &Layer, p: &Pool, x: &Value) -> Value {
     g.node(op, &layer.name, &[&x.name], attributes, Layout::of(layer.output))
 }
 
-/// The flat layout in which the saved tensors of `model.layers[index]` (a
-/// dense or batchnorm on vectors) expect their input features.
-fn saved_feature_order(model: &Model, index: usize) -> Layout {
-    match crate::weights::flattened_image(model, index) {
-        Some((h, w, c)) => Layout::ChannelsFirst { h, w, c },
-        None => Layout::Features(model.layers[index].input.elements()),
-    }
-}
-
-/// `Gemm` with the saved `[out, in]` weight, transposed (`transB`).
+/// `Gemm` with the saved `[out, in]` weight, transposed (`transB`); its
+/// input arrives in the order the saved weight expects.
 fn dense(g: &mut Graph, model: &Model, index: usize, x: &Value) -> Value {
     let layer = &model.layers[index];
-    let x = as_flat(g, x, saved_feature_order(model, index));
     let weight = g.weight(&format!("{}.weight", layer.name));
     let bias = g.weight(&format!("{}.bias", layer.name));
     g.node(
@@ -133,13 +123,10 @@ fn flatten(g: &mut Graph, layer: &Layer, x: &Value) -> Value {
     }
 }
 
-/// Inference form: the running statistics, Keras's ε.
+/// Inference form: the running statistics, Keras's ε; vectors arrive in
+/// the order the saved statistics expect.
 fn batchnorm(g: &mut Graph, model: &Model, index: usize, x: &Value) -> Value {
     let layer = &model.layers[index];
-    let x = match layer.input {
-        Shape::Image { .. } => x.clone(),
-        Shape::Flat(_) => as_flat(g, x, saved_feature_order(model, index)),
-    };
     let inputs: Vec<String> = ["weight", "bias", "running_mean", "running_var"]
         .iter()
         .map(|t| g.weight(&format!("{}.{t}", layer.name)))
@@ -155,27 +142,14 @@ fn batchnorm(g: &mut Graph, model: &Model, index: usize, x: &Value) -> Value {
     )
 }
 
-/// Vectors in cnnc's order, so that they line up whatever made them.
-fn flat_inputs(g: &mut Graph, inputs: &[Value]) -> Vec<Value> {
-    inputs
-        .iter()
-        .map(|v| match v.layout {
-            Layout::Nchw { .. } => v.clone(),
-            flat => as_flat(g, v, Layout::Features(flat.elements())),
-        })
-        .collect()
-}
-
-/// ONNX's variadic `Sum`.
+/// ONNX's variadic `Sum` (vectors arrive in cnnc's order).
 fn add(g: &mut Graph, layer: &Layer, inputs: &[Value]) -> Value {
-    let inputs = flat_inputs(g, inputs);
     let names: Vec<&str> = inputs.iter().map(|v| v.name.as_str()).collect();
     g.node("Sum", &layer.name, &names, Vec::new(), Layout::of(layer.output))
 }
 
 /// Along the channels (axis 1 of NCHW), or end to end for vectors.
 fn concat(g: &mut Graph, layer: &Layer, inputs: &[Value]) -> Value {
-    let inputs = flat_inputs(g, inputs);
     let names: Vec<&str> = inputs.iter().map(|v| v.name.as_str()).collect();
     g.node(
         "Concat",

@@ -49,22 +49,30 @@ pub fn to_proto(model: &Model, layout: &ParamLayout, params: &[f32]) -> ModelPro
         name: INPUT.to_string(),
         layout: Layout::Nchw { h, w, c },
     };
+    // Where vectors are reordered: the account the PyTorch module follows too.
+    let layouts = crate::export::layout::layouts(model);
     let mut outputs: Vec<Value> = Vec::with_capacity(model.layers.len());
     for (i, layer) in model.layers.iter().enumerate() {
         let inputs: Vec<Value> = layer
             .inputs
             .iter()
-            .map(|&o| match o {
-                Operand::Input => input.clone(),
-                Operand::Layer(j) => outputs[j].clone(),
+            .zip(&layouts.reads[i])
+            .map(|(&o, &read)| {
+                let value = match o {
+                    Operand::Input => input.clone(),
+                    Operand::Layer(j) => outputs[j].clone(),
+                };
+                order::as_flat(&mut g, &value, read)
             })
             .collect();
-        outputs.push(layers::lower(&mut g, model, i, &inputs));
+        let output = layers::lower(&mut g, model, i, &inputs);
+        debug_assert_eq!(output.layout, layouts.outputs[i], "{}", layer.name);
+        outputs.push(output);
     }
     let scores = outputs.last().expect("a model has layers");
     let classes = model.output().elements();
     // cnnc's classes are its last tensor's values in its own order.
-    let scores = order::as_flat(&mut g, scores, Layout::Features(classes));
+    let scores = order::as_flat(&mut g, scores, layouts.scores);
     g.node(
         "Softmax",
         OUTPUT,
