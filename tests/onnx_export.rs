@@ -25,10 +25,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cnnc::export::onnx::proto::ModelProto;
-use cnnc::model::{CheckOptions, LayerKind, Model, Shape};
+use cnnc::model::{CheckOptions, Shape};
 use cnnc::params::{ParamLayout, ParamRole};
 use cnnc::rng::SplitMix64;
 use cnnc::source::Source;
+use cnnc::{LayerKind, Model};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -243,7 +244,7 @@ fn random_weights(model: &Model, seed: u64) -> Vec<f32> {
     let mut params = layout.init(seed);
     let mut rng = SplitMix64::new(seed);
     for t in &layout.tensors {
-        let batchnorm = model.layers[t.layer].kind == LayerKind::BatchNorm;
+        let batchnorm = model.layers[t.layer].kind == LayerKind::BatchNorm(cnnc::kinds::batchnorm::BatchNorm);
         let (low, span) = match (t.role, batchnorm) {
             (ParamRole::Weight, false) => continue,
             (ParamRole::Weight | ParamRole::RunningVar, true) => (0.5, 1.0),

@@ -23,7 +23,7 @@ pub fn model_request(args: &ModelArgs) -> ModelRequest {
     }
 }
 
-pub fn load(args: &ModelArgs) -> Result<(cnnc::source::Source, cnnc::model::Model), Failure> {
+pub fn load(args: &ModelArgs) -> Result<(cnnc::source::Source, cnnc::Model), Failure> {
     let source = workflow::read_source(&args.file)?;
     let model = workflow::check_model(&source, &model_request(args), None)?;
     if !model.warnings.is_empty() {

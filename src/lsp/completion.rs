@@ -57,7 +57,7 @@ pub fn complete(doc: &Document, offset: usize) -> Vec<CompletionItem> {
         return out;
     }
     let given = |w: &str| words.contains(&w);
-    let has_activation = Activation::ALL.iter().any(|a| given(a.keyword()));
+    let has_activation = Activation::all().any(|a| given(a.keyword()));
     let options: Vec<&str> = match first {
         "conv" if words.len() == 1 => return params_with(doc, offset, out),
         "dense" if words.len() == 1 => return params_with(doc, offset, out),
@@ -77,7 +77,7 @@ pub fn complete(doc: &Document, offset: usize) -> Vec<CompletionItem> {
         }
     }
     if matches!(first, "conv" | "dense") && !has_activation {
-        for a in Activation::ALL {
+        for a in Activation::all() {
             out.push(item(a.keyword(), CompletionItemKind::ENUM_MEMBER, "activation"));
         }
     }
@@ -96,7 +96,7 @@ fn first_words(doc: &Document, out: &mut Vec<CompletionItem>) {
     for k in LAYERS {
         out.push(item(k, CompletionItemKind::KEYWORD, "layer"));
     }
-    for a in Activation::ALL {
+    for a in Activation::all() {
         out.push(item(
             a.keyword(),
             CompletionItemKind::ENUM_MEMBER,

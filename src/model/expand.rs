@@ -4,9 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::LayerKind;
-use super::check::Checker;
-use super::kinds::{self, Spec};
+use super::Registry;
+use super::check::{Checker, Spec};
 use crate::diagnostic::{Diagnostic, Span, Spanned, closest};
 use crate::syntax::{Block, Statement};
 
@@ -23,8 +22,8 @@ pub(super) enum Source {
 }
 
 /// A layer to make, and what it reads.
-pub(super) struct Wired {
-    pub spec: Spec,
+pub(super) struct Wired<K> {
+    pub spec: Spec<K>,
     /// The tensor it reads first: the previous layer's output, or `from`.
     pub from: Source,
     /// The further tensors an `add` or `concat` reads, with their names'
@@ -41,18 +40,18 @@ struct Scope {
 
 /// Expands a program's layer statements, in order, into `out`; `false`
 /// when a statement could not be made (then shapes are not propagated).
-pub(super) struct Expander<'p> {
+pub(super) struct Expander<'p, K> {
     blocks: HashMap<&'p str, &'p Block>,
     /// The blocks being expanded, innermost last, with their call sites.
     stack: Vec<(&'p str, Span)>,
     scope: Scope,
-    pub out: Vec<Wired>,
+    pub out: Vec<Wired<K>>,
     pub complete: bool,
     /// Whether [`MAX_LAYERS`] was reached (and reported).
     too_many: bool,
 }
 
-impl<'p> Expander<'p> {
+impl<'p, K: Registry> Expander<'p, K> {
     pub fn new(statements: &'p [Spanned<Statement>], cx: &mut Checker) -> Self {
         let mut blocks: HashMap<&str, &Block> = HashMap::new();
         for s in statements {
@@ -117,23 +116,19 @@ impl<'p> Expander<'p> {
                     .iter()
                     .map(|n| Some((self.resolve(n, cx)?, n.span)))
                     .collect();
-                let kind = match statement {
-                    Statement::Add(_) => LayerKind::Add,
-                    _ => LayerKind::Concat,
-                };
-                match more {
-                    Some(more) => self.push(Spec::new(kind, span), more, cx),
-                    None => self.complete = false,
+                match (more, K::lower(statement, span, cx)) {
+                    (Some(more), Some(spec)) => self.push(spec, more, cx),
+                    _ => self.complete = false,
                 }
             }
-            layer => match kinds::lower(layer, span, cx) {
+            layer => match K::lower(layer, span, cx) {
                 Some(spec) => self.push(spec, Vec::new(), cx),
                 None => self.complete = false,
             },
         }
     }
 
-    fn push(&mut self, mut spec: Spec, more: Vec<(Source, Span)>, cx: &mut Checker) {
+    fn push(&mut self, mut spec: Spec<K>, more: Vec<(Source, Span)>, cx: &mut Checker) {
         if let Some(&(_, call)) = self.stack.first() {
             spec.site = call;
         }

@@ -20,10 +20,10 @@ pub use trainer::Trainer;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Model;
 use crate::augment::Augment;
 use crate::codegen::OptimizerKind;
 use crate::data::Dataset;
-use crate::model::Model;
 use crate::model::keras::{ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, adam_alpha};
 use crate::rng::{SplitMix64, pcg_hash};
 use crate::runtime::{DeviceDataset, Executable, Gpu, Pass, RuntimeError, StepUniform, Totals};
@@ -257,7 +257,7 @@ pub fn batchnorm_warnings(model: &Model, steps: u64) -> Vec<String> {
     let names: Vec<&str> = model
         .layers
         .iter()
-        .filter(|l| matches!(l.kind, crate::model::LayerKind::BatchNorm))
+        .filter(|l| matches!(l.kind, crate::LayerKind::BatchNorm(_)))
         .map(|l| l.name.as_str())
         .collect();
     // Every batchnorm has had the same updates: one warning names them all.

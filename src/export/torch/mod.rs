@@ -8,11 +8,12 @@
 
 mod steps;
 
-use crate::model::{Model, Operand, Shape};
-use steps::{Step, step};
+use crate::model::{Model, Operand, Registry, Shape};
+use steps::step;
+pub use steps::{Lower, Step};
 
 /// The comment that opens either form.
-fn header(model: &Model) -> String {
+fn header<K>(model: &Model<K>) -> String {
     let Shape::Image { h, w, c } = model.input else {
         unreachable!("a model's input is an image")
     };
@@ -35,7 +36,10 @@ const FOOTER: &str = "model.load_state_dict(load_file(\"model.safetensors\"))\n\
 /// output with its activation, less a final `softmax`, which is the loss's
 /// (PyTorch's `nn.CrossEntropyLoss` takes scores too) and the
 /// probabilities'.
-pub fn sequential(model: &Model) -> String {
+pub fn sequential<K: Registry>(model: &Model<K>) -> String
+where
+    K::Kind: Lower<K>,
+{
     let steps: Vec<Step> = model.layers.iter().map(step).collect();
     if !crate::export::is_chain(model) || steps.iter().any(|s| s.merge.is_some()) {
         return module_of(model, &steps);
@@ -56,12 +60,15 @@ pub fn sequential(model: &Model) -> String {
 /// graph: `__init__` makes the submodules of [`sequential`] under the same
 /// names, and `forward(self, x)` computes each layer into a variable named
 /// after it (`x` is the model's input), in the model's order.
-pub fn module(model: &Model) -> String {
+pub fn module<K: Registry>(model: &Model<K>) -> String
+where
+    K::Kind: Lower<K>,
+{
     let steps: Vec<Step> = model.layers.iter().map(step).collect();
     module_of(model, &steps)
 }
 
-fn module_of(model: &Model, steps: &[Step]) -> String {
+fn module_of<K>(model: &Model<K>, steps: &[Step]) -> String {
     let mut out = header(model);
     out += "import torch\n\
             from safetensors.torch import load_file\n\
@@ -86,7 +93,7 @@ fn module_of(model: &Model, steps: &[Step]) -> String {
 }
 
 /// The expression of one layer's output, from its inputs' variables.
-fn forward(model: &Model, inputs: &[Operand], s: &Step) -> String {
+fn forward<K>(model: &Model<K>, inputs: &[Operand], s: &Step) -> String {
     let names: Vec<String> = inputs
         .iter()
         .map(|&o| match o {
