@@ -218,19 +218,31 @@ pub fn step_uniform(options: &TrainOptions, t: u64, samples: usize, lr: f32) -> 
 
 /// Loss and accuracy of a split in evaluation mode (dropout off).
 pub fn evaluate(gpu: &Gpu, exe: &Executable, split: &DeviceSplit) -> Result<(f64, f64), RuntimeError> {
-    let b = exe.plan.batch;
+    let totals = evaluate_batches(gpu, exe, split, |_| Ok(()))?;
+    Ok(mean(&totals))
+}
+
+/// The evaluation pass over a whole split in its order, batch by batch:
+/// `each` is called after every batch with its samples (to read what the
+/// pass left, such as each sample's prediction); returns the totals.
+pub fn evaluate_batches(
+    gpu: &Gpu,
+    exe: &Executable,
+    split: &DeviceSplit,
+    mut each: impl FnMut(&[usize]) -> Result<(), RuntimeError>,
+) -> Result<Totals, RuntimeError> {
     exe.clear(exe.plan.io.totals);
     let order: Vec<usize> = (0..split.len()).collect();
-    for batch in order.chunks(b) {
+    for batch in order.chunks(exe.plan.batch) {
         write_batch(exe, split, batch);
         exe.write_step(&StepUniform {
             samples: batch.len() as u32,
             ..StepUniform::default()
         });
         exe.run(Pass::Eval, Some(&split.data));
+        each(batch)?;
     }
-    let totals = exe.take_totals(gpu)?;
-    Ok(mean(&totals))
+    exe.take_totals(gpu)
 }
 
 fn mean(t: &Totals) -> (f64, f64) {
