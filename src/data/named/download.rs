@@ -12,7 +12,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::catalogue::Archive;
-use crate::units::human_bytes;
+use crate::units::{human_bytes, thousands};
 
 /// Why one URL did not give the file (the caller tries the next one).
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +31,10 @@ pub enum Attempt {
         why: String,
         part: String,
     },
-    #[error("the server sent more than the official file's {} bytes", .0)]
+    #[error("the server sent more than the official file's {} bytes", thousands(*.0))]
     TooLong(u64),
+    #[error("the server's file has {} bytes; the official one has {}", thousands(*.0), thousands(*.1))]
+    WrongSize(u64, u64),
     #[error("{0}")]
     Io(String),
 }
@@ -54,10 +56,11 @@ pub fn fetch(url: &str, part: &Path, file: &Archive) -> Result<(), Attempt> {
     let response = request.call().map_err(|e| Attempt::Request(e.to_string()))?;
     let status = response.status();
     let start = match status.as_u16() {
+        200 => 0, // no range, or one it does not honour: start over
         206 if resumes_at(&response, have) => have,
-        200 | 206 => 0, // a range it did not honour as asked: start over
-        416 => {
-            // The part is longer than the server's file: not a part of it.
+        206 | 416 => {
+            // Another range than asked for, or a part longer than the
+            // server's file: either way the part is no use with this server.
             let _ = std::fs::remove_file(part);
             return Err(Attempt::Status(format!(
                 "{status} to a request for the bytes after the first {have}; deleted the part"
@@ -65,6 +68,11 @@ pub fn fetch(url: &str, part: &Path, file: &Archive) -> Result<(), Attempt> {
         }
         _ => return Err(Attempt::Status(status.to_string())),
     };
+    if let Some(total) = total_size(&response, start)
+        && total != file.bytes
+    {
+        return Err(Attempt::WrongSize(total, file.bytes));
+    }
     if start > 0 {
         eprintln!(
             "resuming {} at {} from {url}",
@@ -90,6 +98,17 @@ pub fn fetch(url: &str, part: &Path, file: &Archive) -> Result<(), Attempt> {
     out.sync_all()
         .map_err(|e| Attempt::Io(format!("{}: {e}", part.display())))?;
     result
+}
+
+/// The whole file's size as the server gives it: a 200's length, or the
+/// total after the slash of a 206's `Content-Range: bytes A-B/TOTAL`.
+fn total_size(response: &ureq::http::Response<ureq::Body>, start: u64) -> Option<u64> {
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    if start == 0 {
+        header("content-length")?.trim().parse().ok()
+    } else {
+        header("content-range")?.rsplit_once('/')?.1.trim().parse().ok()
+    }
 }
 
 /// Whether a 206 answer starts at the byte we asked for.

@@ -139,7 +139,7 @@ pub enum FetchError {
     #[error("{}", unavailable(set, file, others, attempts, folder))]
     Unavailable {
         set: String,
-        file: Archive,
+        file: Box<Archive>,
         /// The set's other files, which are needed too.
         others: Vec<String>,
         /// (URL, what went wrong)
@@ -154,7 +154,7 @@ pub enum FetchError {
     )]
     NotOfficial {
         path: PathBuf,
-        archive: Archive,
+        archive: Box<Archive>,
         found: String,
     },
     #[error("{}: cannot unpack: {message}", archive.display())]

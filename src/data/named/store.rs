@@ -146,7 +146,7 @@ impl Store {
                     fs::remove_file(&path).map_err(|e| FetchError::io(&path, e))?;
                     Err(FetchError::NotOfficial {
                         path,
-                        archive: file.clone(),
+                        archive: Box::new(file.clone()),
                         found,
                     })
                 }
@@ -180,7 +180,7 @@ impl Store {
         }
         Err(FetchError::Unavailable {
             set: set.name.clone(),
-            file: file.clone(),
+            file: Box::new(file.clone()),
             others: set
                 .files
                 .iter()
