@@ -319,9 +319,14 @@ fn failed_downloads_are_clear_errors_with_exit_2() {
         "{seen:?}"
     );
     assert_eq!(seen[3].range.as_deref(), Some("bytes=1000-"));
+}
 
-    // Training by name fails the same way, before it needs a GPU.
-    big.set(Behaviour::Status(500, "Internal Server Error"));
+/// Training by name fails the same way, before it needs a GPU.
+#[test]
+fn training_on_a_set_that_cannot_be_downloaded_exits_2() {
+    let server = Mirror::start(paths(&official("cifar10"), &[mirror::cifar10_archive()]));
+    server.set(Behaviour::Status(500, "Internal Server Error"));
+    let root = tempfile::tempdir().unwrap();
     let run = root.path().join("run");
     let out = cnnc(
         &[
@@ -333,7 +338,7 @@ fn failed_downloads_are_clear_errors_with_exit_2() {
             run.to_str().unwrap(),
         ],
         root.path(),
-        &big.url,
+        &server.url,
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -400,23 +405,33 @@ fn two_processes_downloading_at_once_share_one_download() {
         return;
     }
     let (server, _) = cifar10_served();
-    server.set(Behaviour::Slow(Duration::from_millis(300)));
+    server.set(Behaviour::Slow(Duration::from_millis(500)));
     let root = tempfile::tempdir().unwrap();
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "two_processes_downloading_at_once_share_one_download",
-                    "--exact",
-                    "--nocapture",
-                ])
-                .env(CHILD, format!("{}|{}", root.path().display(), server.url))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let child = || {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "two_processes_downloading_at_once_share_one_download",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD, format!("{}|{}", root.path().display(), server.url))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // The second starts once the first is downloading (about 2 s at this
+    // pace), so that they overlap however slowly processes start here.
+    let first = child();
+    let started = std::time::Instant::now();
+    while server.seen().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first process never asked"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let children = [first, child()];
     let outputs: Vec<Output> = children
         .into_iter()
         .map(|c| c.wait_with_output().unwrap())

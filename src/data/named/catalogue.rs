@@ -64,86 +64,94 @@ impl Catalogue {
     /// `cifar100:DIR` read.
     pub fn official() -> Catalogue {
         Catalogue {
-            sets: vec![
-                idx_set(
-                    "mnist",
-                    "handwritten digits: 60,000 + 10,000 images, 28x28x1, 10 classes",
-                    // torchvision's maintained mirror (pytorch/vision,
-                    // torchvision/datasets/mnist.py, `MNIST.mirrors`; the
-                    // original host refuses scripts), then the one
-                    // tensorflow-datasets uses. Both serve the original
-                    // files: torchvision checks them against the original
-                    // MD5s (f68b3c2d… for train-images), tensorflow-datasets
-                    // against the SHA-256s here, of the original sizes.
-                    &[
-                        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-                        "https://storage.googleapis.com/cvdf-datasets/mnist/",
-                    ],
-                    [
-                        (
-                            9_912_422,
-                            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                        ),
-                        (
-                            28_881,
-                            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-                        ),
-                        (
-                            1_648_877,
-                            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                        ),
-                        (
-                            4_542,
-                            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-                        ),
-                    ],
-                ),
-                idx_set(
-                    "fashion-mnist",
-                    "Zalando's clothing images: 60,000 + 10,000 images, 28x28x1, 10 classes",
-                    // Zalando's own host, which torchvision and
-                    // tensorflow-datasets both use (plain HTTP only; the
-                    // checksum is what makes it safe).
-                    &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
-                    [
-                        (
-                            26_421_880,
-                            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-                        ),
-                        (
-                            29_515,
-                            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-                        ),
-                        (
-                            4_422_102,
-                            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-                        ),
-                        (
-                            5_148,
-                            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-                        ),
-                    ],
-                ),
-                tar_set(
-                    "cifar10",
-                    "small colour photos: 50,000 + 10,000 images, 32x32x3, 10 classes",
-                    "cifar-10-binary.tar.gz",
-                    170_052_171,
-                    "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
-                    "cifar-10-batches-bin",
-                ),
-                tar_set(
-                    "cifar100",
-                    "small colour photos: 50,000 + 10,000 images, 32x32x3, 100 classes \
-                     (cifar100-coarse: the same images under their 20 superclasses)",
-                    "cifar-100-binary.tar.gz",
-                    168_513_733,
-                    "58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec",
-                    "cifar-100-binary",
-                ),
-            ],
+            sets: vec![mnist(), fashion_mnist(), cifar10(), cifar100()],
         }
     }
+}
+
+fn mnist() -> SetSpec {
+    idx_set(
+        "mnist",
+        "handwritten digits: 60,000 + 10,000 images, 28x28x1, 10 classes",
+        // torchvision's maintained mirror (pytorch/vision, torchvision/datasets/
+        // mnist.py, `MNIST.mirrors`; the original host refuses scripts), then the
+        // one tensorflow-datasets uses. Both serve the original files: torchvision
+        // checks them against the original MD5s (f68b3c2d… for train-images),
+        // tensorflow-datasets against the SHA-256s here, of the original sizes.
+        &[
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ],
+        [
+            (
+                9_912_422,
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            ),
+            (
+                28_881,
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            ),
+            (
+                1_648_877,
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            ),
+            (
+                4_542,
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            ),
+        ],
+    )
+}
+
+fn fashion_mnist() -> SetSpec {
+    idx_set(
+        "fashion-mnist",
+        "Zalando's clothing images: 60,000 + 10,000 images, 28x28x1, 10 classes",
+        // Zalando's own host, which torchvision and tensorflow-datasets both use
+        // (plain HTTP only; the checksum is what makes it safe).
+        &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+        [
+            (
+                26_421_880,
+                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            ),
+            (
+                29_515,
+                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            ),
+            (
+                4_422_102,
+                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            ),
+            (
+                5_148,
+                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            ),
+        ],
+    )
+}
+
+fn cifar10() -> SetSpec {
+    tar_set(
+        "cifar10",
+        "small colour photos: 50,000 + 10,000 images, 32x32x3, 10 classes",
+        "cifar-10-binary.tar.gz",
+        170_052_171,
+        "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+        "cifar-10-batches-bin",
+    )
+}
+
+fn cifar100() -> SetSpec {
+    tar_set(
+        "cifar100",
+        "small colour photos: 50,000 + 10,000 images, 32x32x3, 100 classes \
+         (cifar100-coarse: the same images under their 20 superclasses)",
+        "cifar-100-binary.tar.gz",
+        168_513_733,
+        "58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec",
+        "cifar-100-binary",
+    )
 }
 
 /// The four IDX files every MNIST-style set has, in this order, as
