@@ -529,3 +529,35 @@ fn training_by_name_from_the_cache_equals_training_from_the_folder() {
     assert!(by_name == by_folder, "the weights differ");
     assert!(config.contains("\"data\": \"mnist\""), "{config}");
 }
+
+/// The cache's folder: `CNNC_DATA_DIR`, else `$XDG_CACHE_HOME/cnnc/data`,
+/// else `~/.cache/cnnc/data`; `data list` says which, and the mirror.
+#[test]
+fn the_cache_folder_comes_from_the_environment() {
+    let home = tempfile::tempdir().unwrap();
+    let list = |vars: &[(&str, &str)]| {
+        let mut command = common::command(&["data", "list"]);
+        for var in ["CNNC_DATA_DIR", "XDG_CACHE_HOME", "CNNC_DATA_MIRROR"] {
+            command.env_remove(var);
+        }
+        command.env("HOME", home.path()).envs(vars.iter().copied());
+        ok(&command.output().unwrap())
+    };
+    let first_line = |text: String| text.lines().next().unwrap().to_string();
+    assert_eq!(
+        first_line(list(&[])),
+        format!(
+            "cache: {}/.cache/cnnc/data (CNNC_DATA_DIR)",
+            home.path().display()
+        )
+    );
+    assert_eq!(
+        first_line(list(&[("XDG_CACHE_HOME", "/xdg")])),
+        "cache: /xdg/cnnc/data (CNNC_DATA_DIR)"
+    );
+    let listed = list(&[("CNNC_DATA_DIR", "/data"), ("CNNC_DATA_MIRROR", "http://lab/")]);
+    assert!(
+        listed.starts_with("cache: /data (CNNC_DATA_DIR)\nmirror: http://lab (CNNC_DATA_MIRROR)\n"),
+        "{listed}"
+    );
+}

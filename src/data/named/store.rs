@@ -120,7 +120,7 @@ impl Store {
         let data_dir = self.data_dir(set);
         if !data_dir.is_dir() {
             return Err(FetchError::Unpack {
-                archive: verified[0].clone(),
+                archive: verified.first().cloned().unwrap_or(folder.clone()),
                 message: format!("it holds no folder {}", set.data_dir),
             });
         }
