@@ -13,4 +13,6 @@ if ! ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then
   $sudo_if_needed apt-get install -y mesa-vulkan-drivers
 fi
 
+# The bundled copy of MNIST, so that this needs no network; `--data mnist`
+# would download the official files once into ~/.cache/cnnc/data instead.
 cargo run --release -- train examples/mnist.cnn --data mnist:data/mnist --epochs 1 "$@"

@@ -8,8 +8,11 @@
 //! ```
 //!
 //! Each stage is a plain function from one value to the next, with its own
-//! error type; [`load`] chains the first two.
+//! error type; [`load`] chains the first two. The stages are written over
+//! any list of layer kinds ([`model::Registry`]); [`kinds`] holds cnnc's,
+//! each in a file of its own, and [`Model`] is a model of them.
 
+pub mod activation;
 pub mod app;
 pub mod atomic;
 pub mod augment;
@@ -19,6 +22,7 @@ pub mod data;
 pub mod diagnostic;
 pub mod export;
 pub mod format;
+pub mod kinds;
 pub mod lsp;
 pub mod model;
 pub mod params;
@@ -32,7 +36,8 @@ pub mod units;
 pub mod weights;
 
 use diagnostic::Diagnostics;
-use model::{CheckOptions, Model};
+pub use kinds::{Layer, LayerKind, Model};
+use model::CheckOptions;
 use source::Source;
 
 /// Parses and checks a model's source.

@@ -55,6 +55,7 @@ fn main() -> ExitCode {
             adapters();
             Ok(())
         }
+        Command::Data { action } => data(&action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,43 +7,16 @@
 //! contiguous along the output channel. `weights` converts to PyTorch's
 //! layouts on save and back on load.
 
-use crate::model::{LayerKind, Model};
+pub use crate::model::ParamRole;
+use crate::model::{Init, Model, Registry, TorchLayout};
 use crate::rng::SplitMix64;
 
 /// Offsets are multiples of this many floats, so that kernels may read
 /// any tensor as `vec4<f32>`.
 pub const ALIGN: usize = 4;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ParamRole {
-    /// A conv or dense kernel, or a batchnorm's scale (gamma).
-    Weight,
-    /// A conv or dense bias, or a batchnorm's shift (beta).
-    Bias,
-    /// A batchnorm's running statistics: updated by the forward pass in
-    /// training, never by the optimizer (their gradient stays zero).
-    RunningMean,
-    RunningVar,
-}
-
-impl ParamRole {
-    pub fn trainable(self) -> bool {
-        matches!(self, ParamRole::Weight | ParamRole::Bias)
-    }
-
-    /// PyTorch's name for it: `conv1.weight`, `batchnorm1.running_var`.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            ParamRole::Weight => "weight",
-            ParamRole::Bias => "bias",
-            ParamRole::RunningMean => "running_mean",
-            ParamRole::RunningVar => "running_var",
-        }
-    }
-}
-
-/// One tensor in the flat parameter buffer.
+/// One tensor in the flat parameter buffer, where its kind's
+/// `TensorSpec` put it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ParamTensor {
     /// PyTorch-style name: `conv1.weight`, `dense2.bias`.
@@ -55,6 +28,13 @@ pub struct ParamTensor {
     pub offset: usize,
     /// Internal shape: HWIO for conv weights, `[IN, OUT]` for dense.
     pub shape: Vec<usize>,
+    /// Whether `l2` and weight decay apply to it.
+    #[serde(skip)]
+    pub decays: bool,
+    #[serde(skip)]
+    pub init: Init,
+    #[serde(skip)]
+    pub torch: TorchLayout,
 }
 
 impl ParamTensor {
@@ -82,54 +62,24 @@ pub struct ParamLayout {
 }
 
 impl ParamLayout {
-    pub fn new(model: &Model) -> ParamLayout {
+    /// Every layer's tensors, as its kind lists them, one after another.
+    pub fn new<K: Registry>(model: &Model<K>) -> ParamLayout {
         let mut tensors = Vec::new();
         let mut offset = 0;
-        let mut push = |layer: usize, name: &str, role: ParamRole, shape: Vec<usize>| {
-            let t = ParamTensor {
-                name: format!("{name}.{}", role.suffix()),
-                layer,
-                role,
-                offset,
-                shape,
-            };
-            offset = (offset + t.len()).next_multiple_of(ALIGN);
-            tensors.push(t);
-        };
         for (i, layer) in model.layers.iter().enumerate() {
-            match &layer.kind {
-                LayerKind::Conv(c) => {
-                    // Grouped: each filter sees its group's ci / G channels.
-                    let ci = layer.input.channels() / c.groups;
-                    push(
-                        i,
-                        &layer.name,
-                        ParamRole::Weight,
-                        vec![c.kernel[0], c.kernel[1], ci, c.filters],
-                    );
-                    push(i, &layer.name, ParamRole::Bias, vec![c.filters]);
-                }
-                LayerKind::Dense(d) => {
-                    push(
-                        i,
-                        &layer.name,
-                        ParamRole::Weight,
-                        vec![layer.input.elements(), d.units],
-                    );
-                    push(i, &layer.name, ParamRole::Bias, vec![d.units]);
-                }
-                LayerKind::BatchNorm => {
-                    let c = layer.input.channels();
-                    for role in [
-                        ParamRole::Weight,
-                        ParamRole::Bias,
-                        ParamRole::RunningMean,
-                        ParamRole::RunningVar,
-                    ] {
-                        push(i, &layer.name, role, vec![c]);
-                    }
-                }
-                _ => {}
+            for spec in layer.tensors() {
+                let t = ParamTensor {
+                    name: format!("{}.{}", layer.name, spec.role.suffix()),
+                    layer: i,
+                    role: spec.role,
+                    offset,
+                    shape: spec.shape,
+                    decays: spec.decays,
+                    init: spec.init,
+                    torch: spec.torch,
+                };
+                offset = (offset + t.len()).next_multiple_of(ALIGN);
+                tensors.push(t);
             }
         }
         ParamLayout { tensors, len: offset }
@@ -139,8 +89,13 @@ impl ParamLayout {
         self.tensors.iter().find(|t| t.layer == layer && t.role == role)
     }
 
-    /// Keras's defaults: Glorot-uniform weights, zero biases; a batchnorm
-    /// starts as the identity (scale 1, shift 0, mean 0, variance 1).
+    /// Layer `layer`'s tensor that `l2` and weight decay apply to, if any.
+    pub fn decaying(&self, layer: usize) -> Option<&ParamTensor> {
+        self.tensors.iter().find(|t| t.layer == layer && t.decays)
+    }
+
+    /// Each tensor's [`Init`]: Keras's defaults (Glorot-uniform kernels,
+    /// zero biases, a batchnorm starting as the identity), seeded.
     ///
     /// Glorot: U(-l, l) with l = sqrt(6 / (fan_in + fan_out)); for a conv,
     /// fan_in = KH*KW*CI and fan_out = KH*KW*CO, as Keras computes them.
@@ -148,18 +103,18 @@ impl ParamLayout {
         let mut rng = SplitMix64::new(seed);
         let mut values = vec![0.0f32; self.len];
         for t in &self.tensors {
-            if t.shape.len() == 1 {
-                if matches!(t.role, ParamRole::Weight | ParamRole::RunningVar) {
-                    values[t.range()].fill(1.0); // a batchnorm's scale and variance
+            match t.init {
+                Init::Zeros => {}
+                Init::Ones => values[t.range()].fill(1.0),
+                Init::Glorot => {
+                    let receptive: usize = t.shape[..t.shape.len() - 2].iter().product();
+                    let fan_in = receptive * t.shape[t.shape.len() - 2];
+                    let fan_out = receptive * t.shape[t.shape.len() - 1];
+                    let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
+                    for v in &mut values[t.range()] {
+                        *v = (rng.next_f32() * 2.0 - 1.0) * limit;
+                    }
                 }
-                continue;
-            }
-            let receptive: usize = t.shape[..t.shape.len() - 2].iter().product();
-            let fan_in = receptive * t.shape[t.shape.len() - 2];
-            let fan_out = receptive * t.shape[t.shape.len() - 1];
-            let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
-            for v in &mut values[t.range()] {
-                *v = (rng.next_f32() * 2.0 - 1.0) * limit;
             }
         }
         values
@@ -172,7 +127,7 @@ mod tests {
     use crate::model::CheckOptions;
     use crate::source::Source;
 
-    fn model(src: &str) -> Model {
+    fn model(src: &str) -> crate::Model {
         crate::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap()
     }
 

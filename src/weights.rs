@@ -14,8 +14,8 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::model::{LayerKind, Model, Operand, Shape};
-use crate::params::{ParamLayout, ParamRole, ParamTensor};
+use crate::model::{KindRule, Model, Operand, Registry, Shape, TorchLayout};
+use crate::params::{ParamLayout, ParamTensor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
@@ -32,15 +32,13 @@ pub enum WeightsError {
 /// keep feature order to a flatten. Where this gives a shape, that layer's
 /// saved tensors expect the features in PyTorch's `nn.Flatten` order
 /// (channel, row, column); elsewhere in cnnc's.
-pub fn flattened_image(model: &Model, layer: usize) -> Option<(usize, usize, usize)> {
+pub fn flattened_image<K: Registry>(model: &Model<K>, layer: usize) -> Option<(usize, usize, usize)> {
     let mut operand = model.layers[layer].inputs[0];
     while let Operand::Layer(j) = operand {
         let l = &model.layers[j];
-        match (&l.kind, l.input) {
-            (LayerKind::Flatten { .. }, Shape::Image { h, w, c }) => return Some((h, w, c)),
-            (LayerKind::Dropout { .. } | LayerKind::Activation(_) | LayerKind::BatchNorm, _) => {
-                operand = l.inputs[0];
-            }
+        match (l.input, l.output) {
+            (Shape::Image { h, w, c }, Shape::Flat(_)) if l.rule().is_view() => return Some((h, w, c)),
+            _ if l.rule().keeps_feature_order() => operand = l.inputs[0],
             _ => return None,
         }
     }
@@ -50,7 +48,7 @@ pub fn flattened_image(model: &Model, layer: usize) -> Option<(usize, usize, usi
 /// For PyTorch's input feature `i` of layer `layer`, cnnc's: an image
 /// flattened by PyTorch is (channel, row, column), by cnnc (row, column,
 /// channel).
-fn torch_feature(model: &Model, layer: usize) -> impl Fn(usize) -> usize {
+fn torch_feature<K: Registry>(model: &Model<K>, layer: usize) -> impl Fn(usize) -> usize + use<K> {
     let image = flattened_image(model, layer);
     move |i| match image {
         Some((h, w, c)) => {
@@ -63,17 +61,17 @@ fn torch_feature(model: &Model, layer: usize) -> impl Fn(usize) -> usize {
 
 /// The PyTorch shape of a tensor.
 pub fn torch_shape(t: &ParamTensor) -> Vec<usize> {
-    match (t.role, t.shape.as_slice()) {
-        (ParamRole::Weight, &[kh, kw, ci, co]) => vec![co, ci, kh, kw],
-        (ParamRole::Weight, &[i, o]) => vec![o, i],
+    match (t.torch, t.shape.as_slice()) {
+        (TorchLayout::ConvKernel, &[kh, kw, ci, co]) => vec![co, ci, kh, kw],
+        (TorchLayout::DenseKernel, &[i, o]) => vec![o, i],
         _ => t.shape.clone(),
     }
 }
 
 /// For each element of a tensor in PyTorch order, its index in cnnc's.
-fn torch_to_internal(model: &Model, t: &ParamTensor) -> Vec<usize> {
-    match (t.role, t.shape.as_slice()) {
-        (ParamRole::Weight, &[kh, kw, ci, co]) => {
+fn torch_to_internal<K: Registry>(model: &Model<K>, t: &ParamTensor) -> Vec<usize> {
+    match (t.torch, t.shape.as_slice()) {
+        (TorchLayout::ConvKernel, &[kh, kw, ci, co]) => {
             let mut order = Vec::with_capacity(t.len());
             for o in 0..co {
                 for i in 0..ci {
@@ -86,7 +84,7 @@ fn torch_to_internal(model: &Model, t: &ParamTensor) -> Vec<usize> {
             }
             order
         }
-        (ParamRole::Weight, &[inputs, outputs]) => {
+        (TorchLayout::DenseKernel, &[inputs, outputs]) => {
             let feature = torch_feature(model, t.layer);
             let mut order = Vec::with_capacity(t.len());
             for o in 0..outputs {
@@ -98,15 +96,20 @@ fn torch_to_internal(model: &Model, t: &ParamTensor) -> Vec<usize> {
         }
         // A batchnorm over a flattened image normalises each feature: its
         // four vectors follow the features' order, as a dense kernel's rows.
-        (_, &[features]) if model.layers[t.layer].kind == LayerKind::BatchNorm => {
-            (0..features).map(torch_feature(model, t.layer)).collect()
+        (TorchLayout::Features, &[features]) => (0..features).map(torch_feature(model, t.layer)).collect(),
+        (TorchLayout::ConvKernel | TorchLayout::DenseKernel, shape) => {
+            unreachable!("{}: a kernel of shape {shape:?}", t.name)
         }
-        _ => (0..t.len()).collect(),
+        (TorchLayout::Same | TorchLayout::Features, _) => (0..t.len()).collect(),
     }
 }
 
 /// The model's weights as PyTorch tensors: (name, shape, values).
-pub fn to_torch(model: &Model, layout: &ParamLayout, params: &[f32]) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+pub fn to_torch<K: Registry>(
+    model: &Model<K>,
+    layout: &ParamLayout,
+    params: &[f32],
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     layout
         .tensors
         .iter()
@@ -121,8 +124,8 @@ pub fn to_torch(model: &Model, layout: &ParamLayout, params: &[f32]) -> Vec<(Str
 }
 
 /// Serialises weights (with string metadata) as safetensors bytes.
-pub fn to_bytes(
-    model: &Model,
+pub fn to_bytes<K: Registry>(
+    model: &Model<K>,
     layout: &ParamLayout,
     params: &[f32],
     metadata: &BTreeMap<String, String>,
@@ -147,9 +150,9 @@ pub fn to_bytes(
 }
 
 /// Writes weights atomically.
-pub fn save(
+pub fn save<K: Registry>(
     path: &Path,
-    model: &Model,
+    model: &Model<K>,
     layout: &ParamLayout,
     params: &[f32],
     metadata: &BTreeMap<String, String>,
@@ -162,9 +165,9 @@ pub fn save(
 
 /// Reads weights for `model`, refusing a file whose names or shapes differ
 /// (listing every difference). Returns the flat parameters and metadata.
-pub fn load(
+pub fn load<K: Registry>(
     path: &Path,
-    model: &Model,
+    model: &Model<K>,
     layout: &ParamLayout,
 ) -> Result<(Vec<f32>, BTreeMap<String, String>), WeightsError> {
     let shown = path.display().to_string();
@@ -175,10 +178,10 @@ pub fn load(
     from_bytes(&bytes, &shown, model, layout)
 }
 
-pub fn from_bytes(
+pub fn from_bytes<K: Registry>(
     bytes: &[u8],
     shown: &str,
-    model: &Model,
+    model: &Model<K>,
     layout: &ParamLayout,
 ) -> Result<(Vec<f32>, BTreeMap<String, String>), WeightsError> {
     let format = |e: safetensors::SafeTensorError| WeightsError::Format {
@@ -246,7 +249,7 @@ mod tests {
     use crate::model::CheckOptions;
     use crate::source::Source;
 
-    fn model(src: &str) -> Model {
+    fn model(src: &str) -> crate::Model {
         crate::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap()
     }
 

@@ -1,8 +1,9 @@
 //! Lowering: every example becomes naga-valid WGSL; snapshots pin the
 //! emitted kernels of two examples.
 
+use cnnc::Model;
 use cnnc::codegen::{LowerOptions, OptimizerKind, Phase, Plan, Purpose, emit};
-use cnnc::model::{CheckOptions, Model};
+use cnnc::model::CheckOptions;
 use cnnc::source::Source;
 
 fn example(name: &str) -> Model {

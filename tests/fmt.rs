@@ -8,8 +8,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use cnnc::Model;
 use cnnc::diagnostic::Diagnostics;
-use cnnc::model::{CheckOptions, Model};
+use cnnc::model::CheckOptions;
 use cnnc::source::Source;
 use common::{cnnc, text};
 

@@ -11,12 +11,13 @@ mod common;
 use std::sync::OnceLock;
 
 use cnnc::codegen::{LowerOptions, OptimizerKind, Phase};
-use cnnc::model::{CheckOptions, LayerKind, Model};
+use cnnc::model::CheckOptions;
 use cnnc::params::ParamRole;
 use cnnc::reference::{self, Mode, Reference};
 use cnnc::rng::SplitMix64;
 use cnnc::runtime::{Executable, Gpu, StepUniform};
 use cnnc::source::Source;
+use cnnc::{LayerKind, Model};
 use common::graphs::model;
 
 #[path = "gpu_reference/graph_kinds.rs"]
@@ -78,10 +79,10 @@ fn feeds_batchnorm(model: &Model, i: usize) -> bool {
         .find(|l| {
             matches!(
                 l.kind,
-                LayerKind::BatchNorm | LayerKind::Conv(_) | LayerKind::Dense(_)
+                LayerKind::BatchNorm(_) | LayerKind::Conv(_) | LayerKind::Dense(_)
             )
         })
-        .is_some_and(|l| l.kind == LayerKind::BatchNorm)
+        .is_some_and(|l| l.kind == LayerKind::BatchNorm(cnnc::kinds::batchnorm::BatchNorm))
 }
 
 const LR: f32 = 0.05;
@@ -191,7 +192,7 @@ fn compare_with_decay(
                 unchecked -= 1;
                 let i = unchecked;
                 let Some(id) = io.layer_grads[i] else { continue };
-                if matches!(model.layers[i].kind, LayerKind::Flatten { .. }) {
+                if matches!(model.layers[i].kind, LayerKind::Flatten(_)) {
                     continue;
                 }
                 let g = exe.read_f32(gpu, id).unwrap();
@@ -239,7 +240,7 @@ fn compare_with_decay(
         // A batchnorm's scale and shift gradients are sums over the batch
         // of terms that largely cancel, which f32 feels more.
         let tolerance = if tensor.shape.len() == 1 && tensor.role == ParamRole::Weight
-            || model.layers[tensor.layer].kind == LayerKind::BatchNorm
+            || model.layers[tensor.layer].kind == LayerKind::BatchNorm(cnnc::kinds::batchnorm::BatchNorm)
             || tensor.role == ParamRole::Bias && feeds_batchnorm(model, tensor.layer)
         {
             1e-3

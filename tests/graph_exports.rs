@@ -7,8 +7,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use cnnc::Model;
 use cnnc::app::summary::Summary;
-use cnnc::model::{CheckOptions, Model};
+use cnnc::model::CheckOptions;
 use cnnc::source::Source;
 use common::graphs::{self, model};
 

@@ -23,7 +23,7 @@ mod oracle;
 
 use std::path::{Path, PathBuf};
 
-use cnnc::model::Model;
+use cnnc::Model;
 use cnnc::params::ParamLayout;
 use cnnc::rng::SplitMix64;
 use oracle::{BATCH, Optimizer, Steps, Tensors, assert_passed, describe, export, model, python_or_skip};

@@ -17,7 +17,7 @@
 mod common;
 mod oracle;
 
-use cnnc::model::Model;
+use cnnc::Model;
 use oracle::{Optimizer, Perturb, Steps, assert_passed, export, model, python_or_skip, run_script};
 
 const LR: f32 = 1e-3;

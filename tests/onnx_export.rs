@@ -24,8 +24,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use cnnc::Model;
 use cnnc::export::onnx::proto::ModelProto;
-use cnnc::model::{CheckOptions, Model, Shape};
+use cnnc::model::{CheckOptions, Shape};
 use cnnc::params::ParamLayout;
 use cnnc::rng::SplitMix64;
 use cnnc::source::Source;

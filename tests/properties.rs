@@ -4,8 +4,9 @@
 
 use std::sync::OnceLock;
 
+use cnnc::Model;
 use cnnc::codegen::{LowerOptions, emit, plan};
-use cnnc::model::{CheckOptions, Model};
+use cnnc::model::CheckOptions;
 use cnnc::reference::{Mode, Reference};
 use cnnc::rng::SplitMix64;
 use cnnc::runtime::{Executable, Gpu, Pass, StepUniform};

@@ -5,7 +5,7 @@
 
 mod common;
 
-use cnnc::model::Model;
+use cnnc::Model;
 use cnnc::reference::{Mode, Reference};
 use cnnc::rng::SplitMix64;
 use common::graphs;

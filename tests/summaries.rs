@@ -1,7 +1,8 @@
 //! The examples' summaries, and their parameter counts against Keras's.
 
+use cnnc::Model;
 use cnnc::app::summary::Summary;
-use cnnc::model::{CheckOptions, Model};
+use cnnc::model::CheckOptions;
 use cnnc::source::Source;
 
 fn load(path: &std::path::Path, overrides: Vec<(String, i64)>) -> Model {

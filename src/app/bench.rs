@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::Model;
 use crate::app::workflow::{Failure, plan_for, plan_inference};
 use crate::codegen::{OptimizerKind, Phase};
 use crate::data::Dataset;
-use crate::model::{CheckOptions, Model};
+use crate::model::CheckOptions;
 use crate::rng::SplitMix64;
 use crate::runtime::{Executable, Gpu, Pass, StepUniform};
 use crate::source::Source;

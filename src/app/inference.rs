@@ -36,17 +36,8 @@ pub fn evaluate(
     class_names: Option<&[String]>,
 ) -> Result<EvalReport, RuntimeError> {
     let classes = exe.plan.classes;
-    let b = exe.plan.batch;
     let mut confusion = vec![vec![0u32; classes]; classes];
-    exe.clear(exe.plan.io.totals);
-    let order: Vec<usize> = (0..split.len()).collect();
-    for batch in order.chunks(b) {
-        crate::train::write_batch(exe, split, batch);
-        exe.write_step(&StepUniform {
-            samples: batch.len() as u32,
-            ..StepUniform::default()
-        });
-        exe.run(Pass::Eval, Some(&split.data));
+    let totals = crate::train::evaluate_batches(gpu, exe, split, |batch| {
         let stats = exe.read_stats(gpu)?;
         for (slot, &s) in batch.iter().enumerate() {
             let label = split.labels[s] as usize;
@@ -54,8 +45,8 @@ pub fn evaluate(
                 confusion[label][stats[slot].predicted as usize] += 1;
             }
         }
-    }
-    let totals = exe.take_totals(gpu)?;
+        Ok(())
+    })?;
     let counted = totals.counted.max(1) as f64;
     let per_class = confusion
         .iter()

@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::model::{Model, Operand};
+use crate::Model;
+use crate::model::Operand;
 use crate::units::{human_bytes, thousands};
 
 /// Every number the summary shows, as `--json` prints it.

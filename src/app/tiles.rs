@@ -25,11 +25,7 @@ pub fn cache_path() -> PathBuf {
 
 /// What tunings are valid for: this adapter and driver, these kernels.
 pub fn adapter_key(gpu: &Gpu) -> String {
-    let templates: String = crate::codegen::template::TEMPLATES
-        .iter()
-        .filter(|(n, _)| n.ends_with("_tiled"))
-        .map(|(_, t)| *t)
-        .collect();
+    let templates: String = crate::codegen::TILED_TEMPLATES.iter().map(|t| t.text).collect();
     let hash = crate::train::sha256(templates.as_bytes());
     format!(
         "{} | {} {} | kernels {}",

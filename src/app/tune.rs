@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::tiles::{adapter_key, cache_path, read_cache};
 use super::workflow::Failure;
+use crate::Model;
 use crate::codegen::{GemmKind, LowerOptions, OptimizerKind, Plan, Tile, Tiling, plan};
-use crate::model::Model;
 use crate::runtime::{Executable, Gpu, Pass, StepUniform};
 
 /// Candidate tiles per kind: shapes that ran well on lavapipe and on
@@ -63,7 +63,7 @@ pub fn tune(
     let gemms: Vec<(String, GemmKind, String, Tile)> = default_plan
         .kernels
         .iter()
-        .filter(|k| k.template.ends_with("_tiled"))
+        .filter(|k| k.template.name.ends_with("_tiled"))
         .filter_map(|k| {
             let (kind, key) = k.gemm.clone()?;
             Some((k.name.clone(), kind, key, k.tile?))
@@ -133,7 +133,7 @@ fn time_tiles(gpu: &Gpu, plan: Plan, batch: usize) -> Result<Vec<(String, Tile, 
         .filter_map(|(i, seconds)| {
             let k = &exe.plan.kernels[i];
             let (_, key) = k.gemm.as_ref()?;
-            let tile = k.tile.filter(|_| k.template.ends_with("_tiled"))?;
+            let tile = k.tile.filter(|_| k.template.name.ends_with("_tiled"))?;
             Some((key.clone(), tile, seconds * 1e3))
         })
         .collect())

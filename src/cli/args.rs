@@ -8,6 +8,7 @@ use cnnc::app::workflow::{DataRequest, Failure};
 use cnnc::augment::Augment;
 use cnnc::codegen::OptimizerKind;
 use cnnc::data::DataSpec;
+use cnnc::data::named::Named;
 use cnnc::runtime::Gpu;
 use cnnc::train::{LrSchedule, TrainOptions};
 
@@ -150,6 +151,32 @@ pub enum Command {
     },
     /// List the GPU adapters wgpu can use (for --adapter)
     Adapters,
+    /// The standard datasets by name: list them, download one, print its folder
+    Data {
+        #[command(subcommand)]
+        action: DataAction,
+    },
+}
+
+/// `cnnc data`'s subcommands. The cache is $CNNC_DATA_DIR (default
+/// ~/.cache/cnnc/data); CNNC_DATA_MIRROR=URL downloads URL/<set>/<file> instead
+/// of the official URLs.
+#[derive(Subcommand)]
+pub enum DataAction {
+    /// The known sets: what each holds, its download size, whether it is cached, and where
+    List,
+    /// Download, verify and unpack sets into the cache (nothing to do for a cached one)
+    Get {
+        /// mnist, fashion-mnist, cifar10, cifar100 (or cifar100-coarse: the same files)
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<Named>,
+    },
+    /// Print the folder a cached set is read from (the DIR of KIND:DIR)
+    Path {
+        /// mnist, fashion-mnist, cifar10, cifar100 or cifar100-coarse
+        #[arg(value_name = "NAME")]
+        name: Named,
+    },
 }
 
 /// `cnnc train`'s arguments.
@@ -160,7 +187,9 @@ pub struct TrainCommand {
     pub file: Option<PathBuf>,
     #[command(flatten)]
     pub shape: ShapeArgs,
-    /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
+    /// Dataset: a name (mnist, fashion-mnist, cifar10, cifar100, cifar100-coarse;
+    /// downloaded once, see `cnnc data`) or KIND:DIR (mnist:DIR, cifar10:DIR,
+    /// cifar100:DIR, cifar100-coarse:DIR, folder:DIR)
     #[arg(long, required_unless_present = "resume")]
     pub data: Option<DataSpec>,
     #[command(flatten)]
@@ -186,7 +215,9 @@ pub struct EvalCommand {
     /// The weights (safetensors)
     #[arg(long, value_name = "W.safetensors")]
     pub weights: PathBuf,
-    /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR (its test split)
+    /// Dataset (its test split): a name (mnist, fashion-mnist, cifar10, cifar100,
+    /// cifar100-coarse; downloaded once, see `cnnc data`) or KIND:DIR (mnist:DIR,
+    /// cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, folder:DIR)
     #[arg(long)]
     pub data: DataSpec,
     /// Evaluate the training split instead of the test split
@@ -221,7 +252,9 @@ pub struct CompareCommand {
     /// Sweep a parameter, e.g. --set width=8,16,32 (repeatable: all combinations)
     #[arg(long = "set", value_name = "NAME=V1,V2,...", value_parser = parse_sweep)]
     pub sweeps: Vec<(String, Vec<i64>)>,
-    /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
+    /// Dataset: a name (mnist, fashion-mnist, cifar10, cifar100, cifar100-coarse;
+    /// downloaded once, see `cnnc data`) or KIND:DIR (mnist:DIR, cifar10:DIR,
+    /// cifar100:DIR, cifar100-coarse:DIR, folder:DIR)
     #[arg(long, required_unless_present = "collect")]
     pub data: Option<DataSpec>,
     #[command(flatten)]

@@ -23,7 +23,7 @@ pub fn model_request(args: &ModelArgs) -> ModelRequest {
     }
 }
 
-pub fn load(args: &ModelArgs) -> Result<(cnnc::source::Source, cnnc::model::Model), Failure> {
+pub fn load(args: &ModelArgs) -> Result<(cnnc::source::Source, cnnc::Model), Failure> {
     let source = workflow::read_source(&args.file)?;
     let model = workflow::check_model(&source, &model_request(args), None)?;
     if !model.warnings.is_empty() {
@@ -488,4 +488,57 @@ pub fn report_diagnostics(path: &str, text: &str, diagnostics: &[Diagnostic]) {
     if errors > 1 {
         eprintln!("{errors} errors in {path}");
     }
+}
+
+/// `cnnc data`: the catalogue of standard sets, their downloads and cache.
+pub fn data(action: &DataAction) -> Result<(), Failure> {
+    use cnnc::data::named::{Catalogue, Named, Store};
+    let usage = |e: cnnc::data::named::FetchError| Failure::Usage(e.to_string());
+    let store = Store::from_env().map_err(usage)?;
+    let catalogue = Catalogue::official();
+    let set = |name: Named| {
+        catalogue
+            .set(name.set())
+            .ok_or_else(|| Failure::Usage(format!("`{name}` is not in the catalogue")))
+    };
+    match action {
+        DataAction::List => print_data_list(&store, &catalogue),
+        DataAction::Get { names } => {
+            for name in names {
+                let dir = store.ensure(set(*name)?).map_err(usage)?;
+                println!("{name}: {}", dir.display());
+            }
+        }
+        DataAction::Path { name } => {
+            let spec = set(*name)?;
+            if !store.is_cached(spec) {
+                return Err(Failure::Usage(format!(
+                    "{name} is not in the cache yet ({}); `cnnc data get {name}` downloads it",
+                    store.folder(spec).display()
+                )));
+            }
+            println!("{}", store.data_dir(spec).display());
+        }
+    }
+    Ok(())
+}
+
+fn print_data_list(store: &cnnc::data::named::Store, catalogue: &cnnc::data::named::Catalogue) {
+    println!("cache: {} (CNNC_DATA_DIR)", store.root.display());
+    if let Some(mirror) = &store.mirror {
+        println!("mirror: {mirror} (CNNC_DATA_MIRROR)");
+    }
+    println!();
+    println!("{:<14} {:>10}  {:<6}  holds", "name", "download", "cached");
+    for row in store.list(&catalogue.sets) {
+        println!(
+            "{:<14} {:>10}  {:<6}  {}",
+            row.name,
+            human_bytes(row.bytes as u128),
+            if row.cached { "yes" } else { "no" },
+            row.description
+        );
+    }
+    println!();
+    println!("`cnnc data get NAME` downloads a set; `--data NAME` downloads it on first use.");
 }

@@ -1,16 +1,24 @@
-//! Conv and dense layers as implicit GEMMs: their shape, the choice of
-//! template and register tile, and the three kernels (forward, weight and
-//! input gradients) of `rules::gemm`, for conv and dense layers alike.
+//! Implicit GEMMs, the kernels of the `conv` and `dense` kinds: their
+//! shape, the choice of template and register tile, and the three kernels
+//! (forward, weight and input gradients), for both kinds alike.
 
 use super::plan::{Access, BufferId, Phase};
 use super::planner::Planner;
-use super::template::Header;
+use super::template::{Header, Template};
 use super::{GemmKind, Tile, Tiling};
-use crate::model::{Conv, Layer, LayerKind, Shape};
-use crate::params::ParamRole;
+use crate::model::{ParamRole, Registry, Shape};
+use crate::template;
+
+/// The written-out (register-tiled) templates, whose tiles `cnnc tune`
+/// chooses; a change to them invalidates the tuned tiles.
+pub const TILED_TEMPLATES: [Template; 3] = [
+    template!("conv_forward_tiled"),
+    template!("conv_backward_input_tiled"),
+    template!("conv_backward_weight_tiled"),
+];
 
 /// Offsets of layer `i`'s weight and bias (a batchnorm's scale and shift).
-pub fn weights(p: &Planner, i: usize) -> (usize, usize) {
+pub fn weights<K: Registry>(p: &Planner<K>, i: usize) -> (usize, usize) {
     let offset = |role| {
         p.layout
             .get(i, role)
@@ -23,10 +31,10 @@ pub fn weights(p: &Planner, i: usize) -> (usize, usize) {
 /// The forward kernel: `out = activation(x * W + bias)`. A final `softmax`
 /// is the loss's own (`activate` writes it as the identity); any other
 /// activation is applied here, last layer or not.
-pub fn forward(p: &mut Planner, i: usize, g: GemmShape, input: BufferId, out: BufferId) {
+pub fn forward<K: Registry>(p: &mut Planner<K>, i: usize, g: GemmShape, input: BufferId, out: BufferId) {
     let layer = &p.model.layers[i];
     let (w, bias) = weights(p, i);
-    let (name, activation) = (format!("{}_forward", layer.name), layer.activation());
+    let (name, activation) = (format!("{}_forward", layer.name), p.fused_activation(i));
     let bindings = vec![
         (input, Access::Read),
         (p.io.params, Access::Read),
@@ -38,7 +46,7 @@ pub fn forward(p: &mut Planner, i: usize, g: GemmShape, input: BufferId, out: Bu
 }
 
 /// Weight and bias gradients, then the input's, if anything needs it.
-pub fn backward(p: &mut Planner, i: usize, g: GemmShape, dy: BufferId) {
+pub fn backward<K: Registry>(p: &mut Planner<K>, i: usize, g: GemmShape, dy: BufferId) {
     let layer = &p.model.layers[i];
     let (name, input) = (layer.name.clone(), layer.inputs[0]);
     let (w, bias) = weights(p, i);
@@ -57,7 +65,7 @@ pub fn backward(p: &mut Planner, i: usize, g: GemmShape, dy: BufferId) {
     let bindings = vec![(dy, Access::Read), (grads, Access::ReadWrite)];
     p.kernel(
         format!("{name}_backward_bias"),
-        "bias_backward",
+        template!("bias_backward"),
         Phase::Backward,
         Some(i),
         header,
@@ -86,8 +94,8 @@ pub fn backward(p: &mut Planner, i: usize, g: GemmShape, dy: BufferId) {
 /// One of a layer's three GEMM kernels: the template and register tile
 /// chosen for `kind`, the header the choice needs plus `header`'s own
 /// constants, and the tile remembered for `cnnc tune`.
-fn gemm_kernel(
-    p: &mut Planner,
+fn gemm_kernel<K: Registry>(
+    p: &mut Planner<K>,
     i: usize,
     g: &GemmShape,
     kind: GemmKind,
@@ -138,20 +146,18 @@ pub struct GemmShape {
 }
 
 impl GemmShape {
-    /// A conv or dense layer's GEMM.
-    pub fn of(layer: &Layer) -> GemmShape {
-        match &layer.kind {
-            LayerKind::Conv(conv) => GemmShape::conv(layer, conv),
-            LayerKind::Dense(_) => GemmShape::dense(layer),
-            other => unreachable!("only conv and dense layers are GEMMs, not {other:?}"),
-        }
-    }
-
-    pub fn conv(layer: &Layer, conv: &Conv) -> GemmShape {
-        let (Shape::Image { h: ih, w: iw, c: ci }, Shape::Image { h: oh, w: ow, c: co }) =
-            (layer.input, layer.output)
+    /// A convolution from `input` to `output` (images) with a `kernel`,
+    /// `stride`, zeros `pad` before the first row and column, and `groups`.
+    pub fn conv(
+        (input, output): (Shape, Shape),
+        kernel: [usize; 2],
+        stride: usize,
+        pad: [usize; 2],
+        groups: usize,
+    ) -> GemmShape {
+        let (Shape::Image { h: ih, w: iw, c: ci }, Shape::Image { h: oh, w: ow, c: co }) = (input, output)
         else {
-            unreachable!("a checked conv maps images to images")
+            panic!("a convolution maps images to images, not {input} to {output}")
         };
         GemmShape {
             ih,
@@ -160,22 +166,23 @@ impl GemmShape {
             oh,
             ow,
             co,
-            kh: conv.kernel[0],
-            kw: conv.kernel[1],
-            stride: conv.stride,
-            pad: conv.pad_before(layer.input),
-            groups: conv.groups,
+            kh: kernel[0],
+            kw: kernel[1],
+            stride,
+            pad,
+            groups,
         }
     }
 
-    pub fn dense(layer: &Layer) -> GemmShape {
+    /// A dense layer from `input` to `output` features.
+    pub fn dense((input, output): (Shape, Shape)) -> GemmShape {
         GemmShape {
             ih: 1,
             iw: 1,
-            ci: layer.input.elements(),
+            ci: input.elements(),
             oh: 1,
             ow: 1,
-            co: layer.output.elements(),
+            co: output.elements(),
             kh: 1,
             kw: 1,
             stride: 1,
@@ -253,9 +260,9 @@ impl GemmShape {
     /// At most 8 x 8, as the scalar tile takes a register per output.
     fn choose_grouped(&self, kind: GemmKind, rows: usize, cols: usize, wanted: Tile) -> GemmChoice {
         let (template, width) = match kind {
-            GemmKind::Forward => ("conv_grouped_forward", self.co / self.groups),
-            GemmKind::BackwardInput => ("conv_grouped_backward_input", self.cig()),
-            GemmKind::BackwardWeight => ("conv_grouped_backward_weight", self.co / self.groups),
+            GemmKind::Forward => (template!("conv_grouped_forward"), self.co / self.groups),
+            GemmKind::BackwardInput => (template!("conv_grouped_backward_input"), self.cig()),
+            GemmKind::BackwardWeight => (template!("conv_grouped_backward_weight"), self.co / self.groups),
         };
         let m = wanted.m.clamp(1, 8).min(rows.next_power_of_two());
         let n = (1..=wanted.n.clamp(1, 8))
@@ -282,9 +289,9 @@ impl GemmShape {
         }
         let (template, tile) = if !self.co.is_multiple_of(4) {
             let generic = match kind {
-                GemmKind::Forward => "conv_forward",
-                GemmKind::BackwardInput => "conv_backward_input",
-                GemmKind::BackwardWeight => "conv_backward_weight",
+                GemmKind::Forward => template!("conv_forward"),
+                GemmKind::BackwardInput => template!("conv_backward_input"),
+                GemmKind::BackwardWeight => template!("conv_backward_weight"),
             };
             (
                 generic,
@@ -310,9 +317,9 @@ impl GemmShape {
                 },
             };
             let template = match kind {
-                GemmKind::Forward => "conv_forward_tiled",
-                GemmKind::BackwardInput => "conv_backward_input_tiled",
-                GemmKind::BackwardWeight => "conv_backward_weight_tiled",
+                GemmKind::Forward => TILED_TEMPLATES[0],
+                GemmKind::BackwardInput => TILED_TEMPLATES[1],
+                GemmKind::BackwardWeight => TILED_TEMPLATES[2],
             };
             (template, tile)
         };
@@ -326,7 +333,7 @@ impl GemmShape {
 
 /// A GEMM-like kernel's template, tile and dispatch size.
 pub struct GemmChoice {
-    pub template: &'static str,
+    pub template: Template,
     pub tile: Tile,
     pub invocations: usize,
 }

@@ -2,12 +2,11 @@
 //! layer's penalty, and the step's totals.
 
 use super::plan::{Access, BufferRole, Phase};
-use super::planner::Planner;
-use super::rules::REDUCE_WG;
-use crate::model::{Operand, Shape};
-use crate::params::ParamRole;
+use super::planner::{Planner, REDUCE_WG};
+use crate::model::{Operand, Registry, Shape};
+use crate::template;
 
-pub fn loss(p: &mut Planner, classes: usize) {
+pub fn loss<K: Registry>(p: &mut Planner<K>, classes: usize) {
     let last = p.model.layers.len() - 1;
     let b = p.options.batch;
     let scores = p.io.layer_outputs[last];
@@ -27,8 +26,17 @@ pub fn loss(p: &mut Planner, classes: usize) {
         (p.io.stats, Access::ReadWrite),
         (p.io.step, Access::Uniform),
     ];
-    let name = "softmax_cross_entropy";
-    p.kernel(name.into(), name, Phase::Loss, None, header, bindings, b, 0);
+    let template = template!("softmax_cross_entropy");
+    p.kernel(
+        template.name.into(),
+        template,
+        Phase::Loss,
+        None,
+        header,
+        bindings,
+        b,
+        0,
+    );
     let slots = l2_penalties(p);
     let bindings = vec![
         (p.io.stats, Access::Read),
@@ -38,7 +46,7 @@ pub fn loss(p: &mut Planner, classes: usize) {
     let header = super::template::Header::default().u32("B", b).u32("P", slots);
     p.kernel(
         "metrics".into(),
-        "metrics",
+        template!("metrics"),
         Phase::Loss,
         None,
         header,
@@ -48,9 +56,9 @@ pub fn loss(p: &mut Planner, classes: usize) {
     );
 }
 
-/// One kernel per layer with `l2`, each writing its penalty to its slot;
-/// returns how many.
-fn l2_penalties(p: &mut Planner) -> usize {
+/// One kernel per layer with `l2` (over its tensor that decays), each
+/// writing its penalty to its slot; returns how many.
+fn l2_penalties<K: Registry>(p: &mut Planner<K>) -> usize {
     let mut slot = 0;
     for i in 0..p.model.layers.len() {
         let l2 = p.model.layers[i].l2();
@@ -59,8 +67,8 @@ fn l2_penalties(p: &mut Planner) -> usize {
         }
         let w = p
             .layout
-            .get(i, ParamRole::Weight)
-            .expect("l2 layers have weights");
+            .decaying(i)
+            .expect("a layer with l2 has a tensor that decays");
         let header = super::template::Header::default()
             .u32("N", w.len())
             .u32("OFF", w.offset)
@@ -71,7 +79,7 @@ fn l2_penalties(p: &mut Planner) -> usize {
         let name = format!("{}_l2_penalty", p.model.layers[i].name);
         p.kernel_in_groups(
             name,
-            "l2_penalty",
+            template!("l2_penalty"),
             Phase::Loss,
             Some(i),
             header,

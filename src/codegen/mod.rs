@@ -5,9 +5,8 @@
 //! each kernel out as a WGSL module and validates it with naga.
 //!
 //! ```text
-//! planner.rs   the walk over the graph; what a rule may ask of it
-//! rules/       one file per layer kind: its forward and backward kernels
-//! gemm.rs      conv and dense as implicit GEMMs: tiles, shared kernels
+//! planner.rs   the walk over the graph; what a kind may ask of it
+//! gemm.rs      implicit GEMMs (conv and dense): tiles, shared kernels
 //! loss.rs      softmax cross-entropy, l2 penalties, totals
 //! optimizer.rs regularisation and the update
 //! memory.rs    gradient buffers shared by liveness
@@ -15,19 +14,20 @@
 //! ```
 
 mod emit;
-mod gemm;
+pub mod gemm;
 mod loss;
 mod memory;
 mod optimizer;
 mod plan;
 mod planner;
-mod rules;
 pub mod template;
 mod unroll;
 
 pub use emit::emit;
+pub use gemm::TILED_TEMPLATES;
 pub use plan::{Access, Binding, BufferDecl, BufferId, BufferRole, Io, Kernel, Memory, Phase, Plan, Purpose};
-pub use planner::{STEP_BYTES, plan};
+pub use planner::{Planner, REDUCE_WG, Rule, STEP_BYTES, dispatch, plan};
+pub use template::{Header, Template};
 
 use serde::Serialize;
 

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::template::Header;
+use super::template::{Header, Template};
 use super::{GemmKind, OptimizerKind, Tile};
 use crate::params::ParamLayout;
 
@@ -108,8 +108,9 @@ pub struct Kernel {
     /// Whether that tile is `cnnc tune`'s choice for this shape (from
     /// `LowerOptions::tiling`) rather than the default.
     pub tuned: bool,
-    /// The file in `shaders/` it was made from.
-    pub template: &'static str,
+    /// The file in `shaders/` it was made from (serialised as its name).
+    #[serde(serialize_with = "template_name")]
+    pub template: Template,
     pub phase: Phase,
     /// The model layer it computes, if any.
     pub layer: Option<usize>,
@@ -123,6 +124,10 @@ pub struct Kernel {
     /// Floating-point operations per dispatch (2 x multiply-accumulates),
     /// for GFLOP/s in benchmarks; 0 for kernels that only move data.
     pub flops: u64,
+}
+
+fn template_name<S: serde::Serializer>(template: &Template, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(template.name)
 }
 
 /// Buffers that the runtime reads and writes by role.
@@ -224,7 +229,7 @@ impl Plan {
                     "name": k.name,
                     "phase": k.phase,
                     "file": self.kernel_file(i),
-                    "template": format!("shaders/{}.wgsl", k.template),
+                    "template": format!("shaders/{}.wgsl", k.template.name),
                     "layer": k.layer.map(|l| self.layers[l].as_str()),
                     "bindings": k.bindings.iter().enumerate().map(|(b, binding)| serde_json::json!({
                         "binding": b,

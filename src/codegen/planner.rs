@@ -1,25 +1,60 @@
 //! [`plan`]: a checked [`Model`] to a [`Plan`]. The driver walks the graph
 //! (gather, each layer's forward kernels, the loss, each layer's backward
-//! kernels in reverse, the optimizer) and asks each layer kind's rule in
-//! [`super::rules`] for its kernels; [`Planner`] is what a rule sees.
+//! kernels in reverse, the optimizer) and asks each layer's kind for its
+//! kernels through [`Rule`]; [`Planner`] is what a kind sees.
+//!
+//! How gradients flow: a layer's backward rule receives `dy`, the gradient
+//! of the loss with respect to its output *before* its activation. A
+//! kernel that computes the gradient of an input multiplies by the
+//! derivative of the activation that produced that input (read from the
+//! stored input itself, see [`Planner::producer_activation`]), so every
+//! activation's derivative is applied once, fused into a kernel that runs
+//! anyway. An activation whose derivative needs its input rather than its
+//! output (see `activation::Derivative`) is not fused: the planner applies
+//! it after the layer's forward kernels, keeping the layer's raw output,
+//! and its derivative before the layer's backward ones. Input gradients go
+//! to the input's producer through [`Planner::input_grad`] or
+//! [`Planner::give_gradient`]; a tensor read by several layers receives
+//! the sum.
 
 use std::collections::HashMap;
 
 use super::memory::share_gradient_buffers;
 use super::plan::{Access, Binding, BufferDecl, BufferId, BufferRole, Io, Kernel, Phase, Plan, Purpose};
-use super::template::Header;
-use super::{GemmKind, LowerError, LowerOptions, Tile, loss, optimizer, rules};
-use crate::model::{Activation, LayerKind, Model, Operand, Shape};
+use super::template::{Header, Template};
+use super::{GemmKind, LowerError, LowerOptions, Tile, loss, optimizer};
+use crate::activation::Activation;
+use crate::model::{KindRule, Model, Operand, Registry, Shape};
 use crate::params::ParamLayout;
+use crate::template;
 
 /// Bytes of `Step` in `shaders/common.wgsl`.
 pub const STEP_BYTES: u64 = 48;
 /// Bytes of one `SampleStat` in `shaders/softmax_cross_entropy.wgsl`.
 const SAMPLE_STAT_BYTES: u64 = 16;
+/// Invocations of the kernels that reduce with one workgroup (per channel,
+/// per tensor): a power of two.
+pub const REDUCE_WG: usize = 64;
+
+/// How one layer kind is computed on the GPU: implemented by each kind's
+/// settings type, for its own layers.
+pub trait Rule<K: Registry> {
+    /// Adds layer `i`'s forward kernels; returns the buffer of its output,
+    /// after the activation [`Planner::fused_activation`] gives it.
+    fn forward(&self, p: &mut Planner<K>, i: usize) -> BufferId;
+
+    /// Adds layer `i`'s backward kernels, given the gradient of its output
+    /// before activation: its parameters' gradients, and its inputs' where
+    /// [`Planner::needs_grad`].
+    fn backward(&self, p: &mut Planner<K>, i: usize, dy: BufferId);
+}
 
 /// Plans a training step (or, with [`Purpose::Infer`], an evaluation) of
 /// a checked model: its buffers and kernels, without writing any WGSL.
-pub fn plan(model: &Model, options: &LowerOptions) -> Result<Plan, LowerError> {
+pub fn plan<K: Registry>(model: &Model<K>, options: &LowerOptions) -> Result<Plan, LowerError>
+where
+    K::Kind: Rule<K>,
+{
     let classes = match model.output() {
         Shape::Flat(k) => k,
         Shape::Image { .. } => {
@@ -33,16 +68,18 @@ pub fn plan(model: &Model, options: &LowerOptions) -> Result<Plan, LowerError> {
     };
     let mut p = Planner::new(model, options);
     p.gather();
-    for i in 0..model.layers.len() {
-        let output = rules::of(&model.layers[i].kind).forward(&mut p, i);
+    for (i, layer) in model.layers.iter().enumerate() {
+        let raw = layer.kind.rule().forward(&mut p, i);
+        let output = p.activate_unfused(i, raw);
         p.io.layer_outputs.push(output);
     }
     loss::loss(&mut p, classes);
     if options.purpose == Purpose::Train {
-        for i in (0..model.layers.len()).rev() {
+        for (i, layer) in model.layers.iter().enumerate().rev() {
             if let Some(dy) = p.gradient_of(i) {
+                let dy = p.unfused_derivative(i, dy);
                 p.io.layer_grads[i] = Some(dy);
-                rules::of(&model.layers[i].kind).backward(&mut p, i, dy);
+                layer.kind.rule().backward(&mut p, i, dy);
             }
         }
         optimizer::optimizer(&mut p);
@@ -68,55 +105,26 @@ pub fn plan(model: &Model, options: &LowerOptions) -> Result<Plan, LowerError> {
     })
 }
 
-/// A plan being built: what the rules read (the model, the options, the
+/// A plan being built: what the kinds read (the model, the options, the
 /// buffers of earlier layers) and the calls they make to add buffers and
 /// kernels.
-pub struct Planner<'m> {
-    pub model: &'m Model,
+pub struct Planner<'m, K> {
+    pub model: &'m Model<K>,
     pub options: &'m LowerOptions,
     pub layout: ParamLayout,
     pub buffers: Vec<BufferDecl>,
     pub kernels: Vec<Kernel>,
     pub io: Io,
-    /// Each max pool's winners, for its backward pass.
-    pub argmax: Vec<Option<BufferId>>,
-    /// Each batchnorm's statistics of the step, for its backward pass.
-    pub bn_stats: Vec<Option<BufferId>>,
+    /// What each layer's forward pass keeps for its backward pass (a max
+    /// pool's winners, a batchnorm's statistics), by layer and name.
+    saved: HashMap<(usize, &'static str), BufferId>,
+    /// Per layer: whether anything trainable lies behind its output.
+    needs_grad: Vec<bool>,
+    /// How many layers read the model's input, and each layer's output.
+    readers: (usize, Vec<usize>),
     /// Gradients given to each layer's output by the layers that read it
     /// (the loss for the last), summed when the walk reaches the layer.
     contributions: HashMap<usize, Vec<BufferId>>,
-    /// Whether anything trainable lies behind each layer's output: one
-    /// pass over the layers in order, so planning stays linear in the
-    /// layers and edges (see [`Self::needs_grad`]).
-    behind_trainable: Vec<bool>,
-    /// How many times each layer's output is read (an `add` of a tensor
-    /// with itself reads it twice).
-    reads: Vec<usize>,
-}
-
-/// For each layer, whether it or any layer behind it has trainable
-/// parameters. Layers come in topological order, so one pass suffices.
-fn behind_trainable(model: &Model) -> Vec<bool> {
-    let mut behind = Vec::with_capacity(model.layers.len());
-    for layer in &model.layers {
-        let inherited = layer.inputs.iter().any(|&o| match o {
-            Operand::Input => false,
-            Operand::Layer(j) => behind[j],
-        });
-        behind.push(inherited || layer.params().trainable > 0);
-    }
-    behind
-}
-
-/// How many times each layer's output is read, counting every edge.
-fn reads(model: &Model) -> Vec<usize> {
-    let mut reads = vec![0; model.layers.len()];
-    for operand in model.layers.iter().flat_map(|l| &l.inputs) {
-        if let Operand::Layer(j) = *operand {
-            reads[j] += 1;
-        }
-    }
-    reads
 }
 
 /// Declares a buffer (at least 4 bytes: wgpu binds no empty buffer).
@@ -129,8 +137,8 @@ fn declare(buffers: &mut Vec<BufferDecl>, name: String, bytes: u64, role: Buffer
     buffers.len() - 1
 }
 
-impl<'m> Planner<'m> {
-    fn new(model: &'m Model, options: &'m LowerOptions) -> Self {
+impl<'m, K: Registry> Planner<'m, K> {
+    fn new(model: &'m Model<K>, options: &'m LowerOptions) -> Self {
         let layout = ParamLayout::new(model);
         let b = options.batch as u64;
         let mut buffers = Vec::new();
@@ -173,11 +181,10 @@ impl<'m> Planner<'m> {
             buffers,
             kernels: Vec::new(),
             io,
-            argmax: vec![None; model.layers.len()],
-            bn_stats: vec![None; model.layers.len()],
+            saved: HashMap::new(),
+            needs_grad: needs_grad(model),
+            readers: readers(model),
             contributions: HashMap::new(),
-            behind_trainable: behind_trainable(model),
-            reads: reads(model),
         }
     }
 
@@ -204,19 +211,26 @@ impl<'m> Planner<'m> {
         self.value(self.model.layers[i].inputs[0])
     }
 
-    /// The activation that produced a tensor, looking through flattens
-    /// (views of their input): a backward kernel that computes the
-    /// tensor's gradient applies its derivative.
-    pub fn producer_activation(&self, mut operand: Operand) -> Activation {
-        // A loop, not recursion: a model may flatten thousands of times.
+    /// The activation that produced a tensor, looking through views (a
+    /// flatten), as a kernel that reads the tensor for its gradient must
+    /// apply it: none when the planner applies it itself (not fused).
+    pub fn producer_activation(&self, operand: Operand) -> Activation {
+        let mut operand = operand;
         while let Operand::Layer(j) = operand {
             let layer = &self.model.layers[j];
-            match layer.kind {
-                LayerKind::Flatten { .. } => operand = layer.inputs[0],
-                _ => return layer.activation(),
+            if !layer.rule().is_view() {
+                return self.fused_activation(j);
             }
+            operand = layer.inputs[0];
         }
-        Activation::Linear
+        Activation::LINEAR
+    }
+
+    /// The activation layer `i`'s forward kernels apply at its output:
+    /// its own where it fuses, else none (the planner applies it).
+    pub fn fused_activation(&self, i: usize) -> Activation {
+        let a = self.model.layers[i].activation();
+        if a.fuses() { a } else { Activation::LINEAR }
     }
 
     /// Whether anything trainable lies behind a tensor, so that its
@@ -224,8 +238,18 @@ impl<'m> Planner<'m> {
     pub fn needs_grad(&self, operand: Operand) -> bool {
         match operand {
             Operand::Input => false,
-            Operand::Layer(j) => self.behind_trainable[j],
+            Operand::Layer(j) => self.needs_grad[j],
         }
+    }
+
+    /// Keeps a buffer of layer `i`'s forward pass for its backward pass.
+    pub fn save(&mut self, i: usize, what: &'static str, buffer: BufferId) {
+        self.saved.insert((i, what), buffer);
+    }
+
+    /// What layer `i`'s forward pass kept as `what`.
+    pub fn saved(&self, i: usize, what: &'static str) -> BufferId {
+        self.saved[&(i, what)]
     }
 
     /// A new gradient buffer for the tensor that layer `i` reads as its
@@ -251,12 +275,76 @@ impl<'m> Planner<'m> {
     /// Whether layer `i` is the only reader of its input, so that its
     /// backward kernel may write the input's gradient over the input.
     pub fn sole_reader(&self, i: usize) -> bool {
-        match self.model.layers[i].inputs[..] {
-            [Operand::Layer(j)] => self.reads[j] == 1,
-            // The model's input has no gradient to share; a layer reading
-            // several tensors does not write over them.
-            _ => false,
+        let readers = |o: Operand| match o {
+            Operand::Input => self.readers.0,
+            Operand::Layer(j) => self.readers.1[j],
+        };
+        readers(self.model.layers[i].inputs[0]) == 1
+    }
+
+    /// Gives layer `i`'s `k`-th input the gradient `dy` (with respect to
+    /// that input, after its producer's activation) times the derivative
+    /// of that activation: `dy` itself when the producer is linear, else a
+    /// kernel's output. Nothing when the input needs no gradient.
+    pub fn apply_derivative(&mut self, i: usize, k: usize, dy: BufferId) {
+        let input = self.model.layers[i].inputs[k];
+        if !self.needs_grad(input) {
+            return;
         }
+        let producer = self.producer_activation(input);
+        if producer == Activation::LINEAR {
+            self.give_gradient(input, dy);
+            return;
+        }
+        let x = self.value(input);
+        let dx = self.input_grad(i, k);
+        let n = self.options.batch * self.model.shape(input).elements();
+        let header = Header::default().u32("N", n).input_derivative(producer);
+        let bindings = vec![(dy, Access::Read), (x, Access::Read), (dx, Access::ReadWrite)];
+        let name = format!("{}_backward", self.model.layers[i].name);
+        let template = template!("activation_backward");
+        self.kernel(name, template, Phase::Backward, Some(i), header, bindings, n, 0);
+    }
+
+    /// After layer `i`'s forward kernels: its activation, where it does
+    /// not fuse, in a kernel of its own over the layer's raw output, which
+    /// is kept for the derivative; returns the layer's output.
+    fn activate_unfused(&mut self, i: usize, raw: BufferId) -> BufferId {
+        let layer = &self.model.layers[i];
+        let a = layer.activation();
+        if a.fuses() {
+            return raw;
+        }
+        let name = format!("{}_{}", layer.name, a.keyword());
+        let out = self.tensor(format!("{name}_out"), layer.output, BufferRole::Activation);
+        let n = self.options.batch * layer.output.elements();
+        let header = Header::default().u32("N", n).activate(a);
+        let bindings = vec![(raw, Access::Read), (out, Access::ReadWrite)];
+        let template = template!("activation_forward");
+        self.kernel(name, template, Phase::Forward, Some(i), header, bindings, n, 0);
+        self.save(i, "pre_activation", raw);
+        out
+    }
+
+    /// Before layer `i`'s backward kernels: the gradient before its
+    /// activation, `dy · f'(z)`, where the activation does not fuse (its
+    /// derivative needs the raw output `z`); else `dy`, which the readers'
+    /// kernels already multiplied by the derivative.
+    fn unfused_derivative(&mut self, i: usize, dy: BufferId) -> BufferId {
+        let layer = &self.model.layers[i];
+        let a = layer.activation();
+        if a.fuses() {
+            return dy;
+        }
+        let name = format!("{}_{}_backward", layer.name, a.keyword());
+        let dz = self.tensor(format!("{}_grad", layer.name), layer.output, BufferRole::Gradient);
+        let z = self.saved(i, "pre_activation");
+        let n = self.options.batch * layer.output.elements();
+        let header = Header::default().u32("N", n).input_derivative(a);
+        let bindings = vec![(dy, Access::Read), (z, Access::Read), (dz, Access::ReadWrite)];
+        let template = template!("activation_backward");
+        self.kernel(name, template, Phase::Backward, Some(i), header, bindings, n, 0);
+        dz
     }
 
     /// The gradient of layer `i`'s output: the one its reader gave, or the
@@ -288,12 +376,21 @@ impl<'m> Planner<'m> {
             (parts[1], Access::Read),
             (out, Access::ReadWrite),
         ];
-        self.kernel(name.clone(), "sum", phase, Some(i), header(), bindings, n, 0);
+        self.kernel(
+            name.clone(),
+            template!("sum"),
+            phase,
+            Some(i),
+            header(),
+            bindings,
+            n,
+            0,
+        );
         for &more in &parts[2..] {
             let bindings = vec![(more, Access::Read), (out, Access::ReadWrite)];
             self.kernel(
                 name.clone(),
-                "accumulate",
+                template!("accumulate"),
                 phase,
                 Some(i),
                 header(),
@@ -309,7 +406,7 @@ impl<'m> Planner<'m> {
     pub fn kernel(
         &mut self,
         name: String,
-        template: &'static str,
+        template: Template,
         phase: Phase,
         layer: Option<usize>,
         header: Header,
@@ -328,7 +425,7 @@ impl<'m> Planner<'m> {
     pub fn kernel_in_groups(
         &mut self,
         name: String,
-        template: &'static str,
+        template: Template,
         phase: Phase,
         layer: Option<usize>,
         header: Header,
@@ -390,7 +487,7 @@ impl<'m> Planner<'m> {
         bindings.push((self.io.step, Access::Uniform));
         self.kernel(
             "gather".into(),
-            "gather",
+            template!("gather"),
             Phase::Input,
             None,
             header,
@@ -399,6 +496,40 @@ impl<'m> Planner<'m> {
             0,
         );
     }
+}
+
+/// Per layer, whether anything trainable lies behind its output: one pass
+/// in topological order, each layer asking only its inputs.
+fn needs_grad<K: Registry>(model: &Model<K>) -> Vec<bool> {
+    let mut needs: Vec<bool> = Vec::with_capacity(model.layers.len());
+    for layer in &model.layers {
+        let behind = layer
+            .inputs
+            .iter()
+            .any(|o| matches!(o, Operand::Layer(j) if needs[*j]));
+        needs.push(behind || layer.params().trainable > 0);
+    }
+    needs
+}
+
+/// How many layers read the model's input, and each layer's output.
+fn readers<K>(model: &Model<K>) -> (usize, Vec<usize>) {
+    let mut input = 0;
+    let mut layers = vec![0; model.layers.len()];
+    for layer in &model.layers {
+        let mut seen: Vec<Operand> = Vec::with_capacity(layer.inputs.len());
+        for &o in &layer.inputs {
+            if seen.contains(&o) {
+                continue;
+            }
+            seen.push(o);
+            match o {
+                Operand::Input => input += 1,
+                Operand::Layer(j) => layers[j] += 1,
+            }
+        }
+    }
+    (input, layers)
 }
 
 /// Invocations per workgroup: the most allowed, but fewer for small

@@ -4,128 +4,31 @@
 
 use std::fmt::Write as _;
 
-use crate::model::Activation;
-use crate::model::keras::LEAKY_SLOPE;
+use crate::activation::{Activation, Derivative};
 
 /// The shared prelude, included after each module's generated constants.
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const WORKGROUP_SUM: &str = include_str!("../../shaders/workgroup_sum.wgsl");
 
-/// Every template, by the name of its file in `shaders/`.
-pub const TEMPLATES: &[(&str, &str)] = &[
-    ("gather", include_str!("../../shaders/gather.wgsl")),
-    (
-        "conv_forward_tiled",
-        include_str!("../../shaders/conv_forward_tiled.wgsl"),
-    ),
-    (
-        "conv_backward_input_tiled",
-        include_str!("../../shaders/conv_backward_input_tiled.wgsl"),
-    ),
-    (
-        "conv_backward_weight_tiled",
-        include_str!("../../shaders/conv_backward_weight_tiled.wgsl"),
-    ),
-    ("conv_forward", include_str!("../../shaders/conv_forward.wgsl")),
-    (
-        "conv_backward_input",
-        include_str!("../../shaders/conv_backward_input.wgsl"),
-    ),
-    (
-        "conv_backward_weight",
-        include_str!("../../shaders/conv_backward_weight.wgsl"),
-    ),
-    ("bias_backward", include_str!("../../shaders/bias_backward.wgsl")),
-    (
-        "conv_grouped_forward",
-        include_str!("../../shaders/conv_grouped_forward.wgsl"),
-    ),
-    (
-        "conv_grouped_backward_input",
-        include_str!("../../shaders/conv_grouped_backward_input.wgsl"),
-    ),
-    (
-        "conv_grouped_backward_weight",
-        include_str!("../../shaders/conv_grouped_backward_weight.wgsl"),
-    ),
-    (
-        "concat_forward",
-        include_str!("../../shaders/concat_forward.wgsl"),
-    ),
-    (
-        "concat_backward",
-        include_str!("../../shaders/concat_backward.wgsl"),
-    ),
-    (
-        "max_pool_forward",
-        include_str!("../../shaders/max_pool_forward.wgsl"),
-    ),
-    (
-        "max_pool_backward",
-        include_str!("../../shaders/max_pool_backward.wgsl"),
-    ),
-    (
-        "avg_pool_forward",
-        include_str!("../../shaders/avg_pool_forward.wgsl"),
-    ),
-    (
-        "avg_pool_backward",
-        include_str!("../../shaders/avg_pool_backward.wgsl"),
-    ),
-    (
-        "dropout_forward",
-        include_str!("../../shaders/dropout_forward.wgsl"),
-    ),
-    (
-        "dropout_backward",
-        include_str!("../../shaders/dropout_backward.wgsl"),
-    ),
-    (
-        "activation_forward",
-        include_str!("../../shaders/activation_forward.wgsl"),
-    ),
-    (
-        "activation_backward",
-        include_str!("../../shaders/activation_backward.wgsl"),
-    ),
-    (
-        "softmax_cross_entropy",
-        include_str!("../../shaders/softmax_cross_entropy.wgsl"),
-    ),
-    ("metrics", include_str!("../../shaders/metrics.wgsl")),
-    (
-        "batchnorm_statistics",
-        include_str!("../../shaders/batchnorm_statistics.wgsl"),
-    ),
-    (
-        "batchnorm_forward",
-        include_str!("../../shaders/batchnorm_forward.wgsl"),
-    ),
-    (
-        "batchnorm_backward_params",
-        include_str!("../../shaders/batchnorm_backward_params.wgsl"),
-    ),
-    (
-        "batchnorm_backward_input",
-        include_str!("../../shaders/batchnorm_backward_input.wgsl"),
-    ),
-    (
-        "weight_penalty",
-        include_str!("../../shaders/weight_penalty.wgsl"),
-    ),
-    ("l2_penalty", include_str!("../../shaders/l2_penalty.wgsl")),
-    ("sum", include_str!("../../shaders/sum.wgsl")),
-    ("accumulate", include_str!("../../shaders/accumulate.wgsl")),
-    ("sgd", include_str!("../../shaders/sgd.wgsl")),
-    ("adam", include_str!("../../shaders/adam.wgsl")),
-];
+/// A hand-written kernel of `shaders/`: its file's name and its text,
+/// embedded by [`template!`]. The kinds name their own; codegen's shared
+/// ones (GEMMs, sums, loss, optimizers) are named where they are used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Template {
+    /// The file's stem: `max_pool_forward` is `shaders/max_pool_forward.wgsl`.
+    pub name: &'static str,
+    pub text: &'static str,
+}
 
-fn template(name: &str) -> &'static str {
-    TEMPLATES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, t)| *t)
-        .unwrap_or_else(|| panic!("no template shaders/{name}.wgsl"))
+/// The [`Template`] of `shaders/<name>.wgsl`, embedded at compile time.
+#[macro_export]
+macro_rules! template {
+    ($name:literal) => {
+        $crate::codegen::template::Template {
+            name: $name,
+            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $name, ".wgsl")),
+        }
+    };
 }
 
 /// A value baked into a kernel as a WGSL `const`.
@@ -142,8 +45,10 @@ pub enum Function {
     /// layer's output.
     Activate(Activation),
     /// `fn input_derivative(x: f32) -> f32`: the derivative of the
-    /// activation that produced a kernel's input `x`, written in terms of
-    /// that activation's output (which is what the kernel has).
+    /// activation that produced a kernel's input `x`. For an activation
+    /// that fuses, `x` is its output (what the kernel reads anyway); for
+    /// one whose derivative needs its input, the planner binds that input
+    /// as `x` (see `activation::Derivative`).
     InputDerivative(Activation),
     /// `fn workgroup_sum(local, value) -> f32` and its workgroup memory
     /// (`shaders/workgroup_sum.wgsl`), for kernels that reduce in one
@@ -194,48 +99,44 @@ impl Header {
     }
 }
 
-/// The WGSL of a generated function.
+/// The WGSL of a generated function, from its activation's row.
 fn function_text(function: Function) -> String {
     match function {
-        Function::Activate(activation) => {
-            let body = match activation {
-                // Softmax is fused into the loss; the layer emits scores.
-                Activation::Linear | Activation::Softmax => "x".to_string(),
-                Activation::Relu => "max(x, 0.0)".to_string(),
-                Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?} * x, x, x > 0.0)"),
-                Activation::Sigmoid => "1.0 / (1.0 + exp(-x))".to_string(),
-                Activation::Tanh => "tanh(x)".to_string(),
-            };
-            let body4 = match activation {
-                Activation::Linear | Activation::Softmax => "x".to_string(),
-                Activation::Relu => "max(x, vec4<f32>(0.0))".to_string(),
-                Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?} * x, x, x > vec4<f32>(0.0))"),
-                Activation::Sigmoid => "1.0 / (1.0 + exp(-x))".to_string(),
-                Activation::Tanh => "tanh(x)".to_string(),
-            };
-            format!(
-                "fn activate(x: f32) -> f32 {{\n    return {body};\n}}\n\n\
-                 fn activate4(x: vec4<f32>) -> vec4<f32> {{\n    return {body4};\n}}\n"
-            )
-        }
+        Function::Activate(activation) => format!(
+            "fn activate(x: f32) -> f32 {{\n    return {};\n}}\n\n\
+             fn activate4(x: vec4<f32>) -> vec4<f32> {{\n    return {};\n}}\n",
+            activation.wgsl(false),
+            activation.wgsl(true)
+        ),
         Function::InputDerivative(activation) => {
-            let body = match activation {
-                Activation::Linear | Activation::Softmax => "1.0".to_string(),
-                Activation::Relu => "select(0.0, 1.0, x > 0.0)".to_string(),
-                Activation::LeakyRelu => format!("select({LEAKY_SLOPE:?}, 1.0, x > 0.0)"),
-                Activation::Sigmoid => "x * (1.0 - x)".to_string(),
-                Activation::Tanh => "1.0 - x * x".to_string(),
-            };
+            let (Derivative::OfOutput(body) | Derivative::OfInput(body)) = activation.row().derivative;
             format!("fn input_derivative(x: f32) -> f32 {{\n    return {body};\n}}\n")
         }
         Function::WorkgroupSum => WORKGROUP_SUM.to_string(),
     }
 }
 
+/// The helper functions a header's activations call, each once.
+fn helpers(header: &Header) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for f in &header.functions {
+        if let Function::Activate(a) | Function::InputDerivative(a) = f {
+            let text = a.row().wgsl_helpers;
+            if !text.is_empty() && !out.contains(&text) {
+                out.push(text);
+            }
+        }
+    }
+    out
+}
+
 /// The full text of a kernel: header, prelude, template (its `//% for`
 /// loops written out).
-pub fn emit(kernel_name: &str, template_name: &str, header: &Header) -> String {
-    let mut out = format!("// {kernel_name}: shaders/{template_name}.wgsl, specialised by cnnc.\n\n");
+pub fn emit(kernel_name: &str, template: Template, header: &Header) -> String {
+    let mut out = format!(
+        "// {kernel_name}: shaders/{}.wgsl, specialised by cnnc.\n\n",
+        template.name
+    );
     for (name, value) in &header.consts {
         match value {
             Const::U32(v) => writeln!(out, "const {name}: u32 = {v}u;"),
@@ -244,6 +145,10 @@ pub fn emit(kernel_name: &str, template_name: &str, header: &Header) -> String {
         .expect("writing to a String");
     }
     out.push('\n');
+    for text in helpers(header) {
+        out.push_str(text);
+        out.push('\n');
+    }
     for &f in &header.functions {
         out.push_str(&function_text(f));
         out.push('\n');
@@ -258,8 +163,8 @@ pub fn emit(kernel_name: &str, template_name: &str, header: &Header) -> String {
             Const::F32(_) => None,
         })
         .collect();
-    let body = super::unroll::expand(template(template_name), &consts)
-        .unwrap_or_else(|e| panic!("shaders/{template_name}.wgsl: {e}"));
+    let body = super::unroll::expand(template.text, &consts)
+        .unwrap_or_else(|e| panic!("shaders/{}.wgsl: {e}", template.name));
     out.push_str(&body);
     out
 }
@@ -280,9 +185,27 @@ pub fn validate(name: &str, wgsl: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// The templates named by `template!` anywhere in `src/`.
+    fn named_templates(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                named_templates(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for part in text.split("template!(\"").skip(1) {
+                    out.push(part[..part.find('"').unwrap()].to_string());
+                }
+            }
+        }
+    }
+
+    /// Every file of `shaders/` is some kernel's template, and every
+    /// template names a file (which `include_str!` already requires).
     #[test]
-    fn every_template_is_listed_once() {
-        let dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders")).unwrap();
+    fn every_shader_is_a_template() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = std::fs::read_dir(root.join("shaders")).unwrap();
         let mut files: Vec<String> = dir
             .map(|e| {
                 e.unwrap()
@@ -294,9 +217,11 @@ mod tests {
             .filter(|n| n != "common" && n != "workgroup_sum")
             .collect();
         files.sort();
-        let mut listed: Vec<String> = TEMPLATES.iter().map(|(n, _)| n.to_string()).collect();
-        listed.sort();
-        assert_eq!(files, listed);
+        let mut named = Vec::new();
+        named_templates(&root.join("src"), &mut named);
+        named.sort();
+        named.dedup();
+        assert_eq!(files, named);
     }
 
     #[test]
@@ -310,8 +235,8 @@ mod tests {
         let h = Header::default()
             .u32("WG", 64)
             .f32("SCALE", 2.0)
-            .activate(Activation::Relu);
-        let text = emit("k", "activation_forward", &h.u32("N", 10));
+            .activate(Activation::named("relu").unwrap());
+        let text = emit("k", crate::template!("activation_forward"), &h.u32("N", 10));
         assert!(text.contains("const WG: u32 = 64u;"));
         assert!(text.contains("const SCALE: f32 = 2.0;"));
         assert!(text.contains("return max(x, 0.0);"));

@@ -1,11 +1,14 @@
-//! Datasets: MNIST-style IDX files, the CIFAR-10 binary format, and image
-//! folders, all read into one form: 8-bit images, height x width x channels
-//! per sample, with u32 labels. Every problem with a file is an error that
-//! names the file and says what is wrong.
+//! Datasets: MNIST-style IDX files, the CIFAR-10 and CIFAR-100 binary
+//! formats, and image folders, all read into one form: 8-bit images,
+//! height x width x channels per sample, with u32 labels. Every problem
+//! with a file is an error that names the file and says what is wrong.
+//! The standard sets can also be named (`--data cifar10`): [`named`]
+//! downloads, verifies and caches them.
 
 pub mod cifar;
 mod folder;
 pub mod idx;
+pub mod named;
 mod select;
 
 pub use select::{Selected, Selection, permutation, select};
@@ -60,29 +63,45 @@ pub struct Splits {
     pub class_names: Option<Vec<String>>,
 }
 
-/// `--data KIND:DIR`.
+/// `--data`: a folder of a given kind (`KIND:DIR`), or a standard set by
+/// name (`NAME`), read from the cache and downloaded on first use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataSpec {
     Mnist(PathBuf),
     Cifar10(PathBuf),
+    Cifar100 { dir: PathBuf, labels: cifar::Labels },
     Folder(PathBuf),
+    Named(named::Named),
 }
+
+const KINDS: &str = "mnist:DIR, cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR or folder:DIR";
 
 impl std::str::FromStr for DataSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, dir) = s.split_once(':').ok_or_else(|| {
-            format!("expected KIND:DIR (mnist:DIR, cifar10:DIR or folder:DIR), found `{s}`")
-        })?;
+        let Some((kind, dir)) = s.split_once(':') else {
+            return named::Named::parse(s).map(DataSpec::Named).ok_or_else(|| {
+                format!(
+                    "unknown dataset `{s}`: give a name ({}) or KIND:DIR ({KINDS})",
+                    named::Named::all_names()
+                )
+            });
+        };
         let dir = PathBuf::from(dir);
         match kind {
             "mnist" | "idx" => Ok(DataSpec::Mnist(dir)),
             "cifar10" | "cifar" => Ok(DataSpec::Cifar10(dir)),
+            "cifar100" => Ok(DataSpec::Cifar100 {
+                dir,
+                labels: cifar::Labels::Fine,
+            }),
+            "cifar100-coarse" => Ok(DataSpec::Cifar100 {
+                dir,
+                labels: cifar::Labels::Coarse,
+            }),
             "folder" => Ok(DataSpec::Folder(dir)),
-            other => Err(format!(
-                "unknown dataset kind `{other}`; use mnist:DIR, cifar10:DIR or folder:DIR"
-            )),
+            other => Err(format!("unknown dataset kind `{other}`; use {KINDS}")),
         }
     }
 }
@@ -90,11 +109,17 @@ impl std::str::FromStr for DataSpec {
 impl DataSpec {
     /// The same data with its directory made absolute (against the current
     /// directory, without resolving links), for commands run from elsewhere.
+    /// A name stays a name: it means the cache wherever it runs.
     pub fn absolute(&self) -> std::io::Result<DataSpec> {
         Ok(match self {
             DataSpec::Mnist(d) => DataSpec::Mnist(std::path::absolute(d)?),
             DataSpec::Cifar10(d) => DataSpec::Cifar10(std::path::absolute(d)?),
+            DataSpec::Cifar100 { dir, labels } => DataSpec::Cifar100 {
+                dir: std::path::absolute(dir)?,
+                labels: *labels,
+            },
             DataSpec::Folder(d) => DataSpec::Folder(std::path::absolute(d)?),
+            DataSpec::Named(n) => DataSpec::Named(*n),
         })
     }
 }
@@ -104,7 +129,16 @@ impl std::fmt::Display for DataSpec {
         match self {
             DataSpec::Mnist(d) => write!(f, "mnist:{}", d.display()),
             DataSpec::Cifar10(d) => write!(f, "cifar10:{}", d.display()),
+            DataSpec::Cifar100 {
+                dir,
+                labels: cifar::Labels::Fine,
+            } => write!(f, "cifar100:{}", dir.display()),
+            DataSpec::Cifar100 {
+                dir,
+                labels: cifar::Labels::Coarse,
+            } => write!(f, "cifar100-coarse:{}", dir.display()),
             DataSpec::Folder(d) => write!(f, "folder:{}", d.display()),
+            DataSpec::Named(n) => write!(f, "{n}"),
         }
     }
 }
@@ -115,6 +149,9 @@ pub enum DataError {
     Io { path: PathBuf, error: std::io::Error },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// A named set could not be downloaded or verified (boxed: it is large).
+    #[error(transparent)]
+    Fetch(Box<named::FetchError>),
 }
 
 impl DataError {
@@ -131,6 +168,8 @@ impl DataError {
 pub fn load(spec: &DataSpec, channels: Option<usize>) -> Result<Splits, DataError> {
     let dir = match spec {
         DataSpec::Mnist(d) | DataSpec::Cifar10(d) | DataSpec::Folder(d) => d,
+        DataSpec::Cifar100 { dir, .. } => dir,
+        DataSpec::Named(named) => return named::load(*named),
     };
     if !dir.is_dir() {
         return Err(DataError::invalid(dir, "not a directory"));
@@ -138,7 +177,9 @@ pub fn load(spec: &DataSpec, channels: Option<usize>) -> Result<Splits, DataErro
     match spec {
         DataSpec::Mnist(dir) => idx::load_mnist(dir),
         DataSpec::Cifar10(dir) => cifar::load(dir),
+        DataSpec::Cifar100 { dir, labels } => cifar::load_100(dir, *labels),
         DataSpec::Folder(dir) => folder::load(dir, channels),
+        DataSpec::Named(named) => named::load(*named),
     }
 }
 

@@ -146,6 +146,80 @@ fn cifar_errors() {
     assert!(error(spec).contains("data_batch_1.bin: is empty"));
 }
 
+/// A CIFAR-100 record: coarse label, fine label, then the planes.
+fn cifar100_record(coarse: u8, fine: u8, seed: u8) -> Vec<u8> {
+    let mut r = vec![coarse, fine];
+    r.extend((0..3072).map(|i| (i as u8).wrapping_add(seed)));
+    r
+}
+
+#[test]
+fn cifar100_fine_and_coarse_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut train = cifar100_record(4, 30, 0);
+    train.extend(cifar100_record(19, 99, 1));
+    write(dir.path(), "train.bin", &train);
+    std::fs::write(dir.path().join("test.bin.gz"), gz(&cifar100_record(0, 7, 2))).unwrap();
+    let fine = |labels| DataSpec::Cifar100 {
+        dir: dir.path().into(),
+        labels,
+    };
+    let splits = load(&fine(cifar::Labels::Fine), None).unwrap();
+    assert_eq!(splits.train.labels, [30, 99]);
+    assert_eq!(splits.test.as_ref().unwrap().labels, [7]);
+    // Pixel 1 of record 1 (seed 1): red byte 2, green 1026, blue 2050.
+    assert_eq!(
+        &splits.train.image(1)[3..6],
+        &[2, (1026 % 256) as u8, (2050 % 256) as u8]
+    );
+    assert_eq!(splits.class_names, None);
+    let coarse = load(&fine(cifar::Labels::Coarse), None).unwrap();
+    assert_eq!(coarse.train.labels, [4, 19]);
+    assert_eq!(coarse.train.images, splits.train.images);
+
+    let names: String = (0..20).map(|i| format!("super{i}\n")).collect();
+    write(
+        dir.path(),
+        "coarse_label_names.txt",
+        format!("{names}\n").as_bytes(),
+    );
+    let named = load(&fine(cifar::Labels::Coarse), None).unwrap();
+    assert_eq!(named.class_names.unwrap()[19], "super19");
+    write(dir.path(), "fine_label_names.txt", b"apple\nbee\n");
+    assert!(
+        error(fine(cifar::Labels::Fine)).contains("fine_label_names.txt: has 2 class names; expected 100")
+    );
+}
+
+#[test]
+fn cifar100_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = |labels| DataSpec::Cifar100 {
+        dir: dir.path().into(),
+        labels,
+    };
+    assert!(error(spec(cifar::Labels::Fine)).contains("no train.bin"));
+    // A CIFAR-10 record is one byte short of a CIFAR-100 one.
+    write(dir.path(), "train.bin", &cifar_record(3, 0));
+    let e = error(spec(cifar::Labels::Fine));
+    assert!(
+        e.contains("is 3073 bytes, not a whole number of 3074-byte records (truncated, or not CIFAR-100)"),
+        "{e}"
+    );
+    write(dir.path(), "train.bin", &cifar100_record(20, 50, 0));
+    let e = error(spec(cifar::Labels::Coarse));
+    assert!(
+        e.contains("record 0 has label 20; CIFAR-100's coarse labels are 0 to 19"),
+        "{e}"
+    );
+    write(dir.path(), "train.bin", &cifar100_record(2, 100, 0));
+    let e = error(spec(cifar::Labels::Fine));
+    assert!(
+        e.contains("record 0 has label 100; CIFAR-100's fine labels are 0 to 99"),
+        "{e}"
+    );
+}
+
 fn png(path: &Path, w: u32, h: u32, value: u8) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     image::GrayImage::from_pixel(w, h, image::Luma([value]))
@@ -292,6 +366,44 @@ fn data_spec_parses() {
             .contains("unknown dataset kind")
     );
     assert!("data".parse::<DataSpec>().unwrap_err().contains("KIND:DIR"));
+    assert_eq!(
+        "cifar100-coarse:x".parse::<DataSpec>().unwrap(),
+        DataSpec::Cifar100 {
+            dir: "x".into(),
+            labels: cifar::Labels::Coarse
+        }
+    );
+    // A name without a folder is a standard set; it prints as it parses, so
+    // that config.json and a sweep's jobs.txt give the same data back.
+    for text in [
+        "mnist",
+        "fashion-mnist",
+        "cifar10",
+        "cifar100",
+        "cifar100-coarse",
+        "cifar100:d",
+        "cifar100-coarse:d",
+        "mnist:d",
+        "cifar10:d",
+        "folder:d",
+    ] {
+        let spec: DataSpec = text.parse().unwrap();
+        assert_eq!(spec.to_string(), text);
+        let absolute = match text.split_once(':') {
+            Some((kind, dir)) => format!("{kind}:{}", std::path::absolute(dir).unwrap().display()),
+            None => text.to_string(),
+        };
+        assert_eq!(spec.absolute().unwrap().to_string(), absolute);
+    }
+    assert_eq!(
+        "cifar10".parse::<DataSpec>().unwrap(),
+        DataSpec::Named(named::Named::Cifar10)
+    );
+    let e = "cifar".parse::<DataSpec>().unwrap_err();
+    assert!(
+        e.contains("unknown dataset `cifar`: give a name (mnist, fashion-mnist, cifar10"),
+        "{e}"
+    );
 }
 
 #[test]

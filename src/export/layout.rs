@@ -11,7 +11,7 @@
 //! as a plain flatten; any other reader of such vectors (a concat, an add,
 //! the scores) must get them back in cnnc's order.
 
-use crate::model::{LayerKind, Model, Operand, Shape};
+use crate::model::{Model, Operand, Registry, Shape};
 
 /// How a tensor's values lie in an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +46,21 @@ impl Layout {
     }
 }
 
+/// In which layouts a layer kind reads its inputs in the NCHW exports,
+/// and what layout its output is in: implemented by each kind's settings
+/// type, for its own layers.
+pub trait Order<K: Registry> {
+    /// For layer `index` of `model`, whose inputs are in the layouts
+    /// `given`: the layouts it reads them in (where one differs, the export
+    /// reorders), and its output's layout. By default it reads what it is
+    /// given and its output is in the layout of its shape (an image NCHW,
+    /// a vector in cnnc's order): right for images, and for a kind whose
+    /// vector output has one order (a global pool's channels).
+    fn layouts(&self, model: &Model<K>, index: usize, given: Vec<Layout>) -> (Vec<Layout>, Layout) {
+        (given, Layout::of(model.layers[index].output))
+    }
+}
+
 /// Where every tensor of a model is in which layout, in an export.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layouts {
@@ -60,7 +75,7 @@ pub struct Layouts {
 
 impl Layouts {
     /// The layout of a tensor.
-    pub fn of(&self, model: &Model, operand: Operand) -> Layout {
+    pub fn of<K>(&self, model: &Model<K>, operand: Operand) -> Layout {
         match operand {
             Operand::Input => Layout::of(model.input),
             Operand::Layer(j) => self.outputs[j],
@@ -69,7 +84,7 @@ impl Layouts {
 
     /// Whether an export must reorder anything: a layer that reads a
     /// tensor in another layout, or scores that are not in cnnc's order.
-    pub fn reorders(&self, model: &Model) -> bool {
+    pub fn reorders<K>(&self, model: &Model<K>) -> bool {
         let last = self.outputs.last().copied().unwrap_or(Layout::of(model.input));
         last != self.scores
             || model.layers.iter().zip(&self.reads).any(|(layer, reads)| {
@@ -83,7 +98,10 @@ impl Layouts {
 }
 
 /// The layouts of `model`'s tensors in an export that keeps images NCHW.
-pub fn layouts(model: &Model) -> Layouts {
+pub fn layouts<K: Registry>(model: &Model<K>) -> Layouts
+where
+    K::Kind: Order<K>,
+{
     let mut layouts = Layouts {
         reads: Vec::with_capacity(model.layers.len()),
         outputs: Vec::with_capacity(model.layers.len()),
@@ -91,58 +109,40 @@ pub fn layouts(model: &Model) -> Layouts {
     };
     for (i, layer) in model.layers.iter().enumerate() {
         let given: Vec<Layout> = layer.inputs.iter().map(|&o| layouts.of(model, o)).collect();
-        let (reads, output) = layer_layouts(model, i, given);
+        let (reads, output) = layer.kind.rule().layouts(model, i, given);
         layouts.reads.push(reads);
         layouts.outputs.push(output);
     }
     layouts
 }
 
-/// What layer `i` reads its inputs (`given` in these layouts) in, and what
-/// its output is in.
-fn layer_layouts(model: &Model, i: usize, given: Vec<Layout>) -> (Vec<Layout>, Layout) {
-    let layer = &model.layers[i];
-    let x = given[0];
-    match &layer.kind {
-        // Images stay NCHW; a global pool's vector of channels has one order.
-        LayerKind::Conv(_) | LayerKind::Pool(_) | LayerKind::GlobalPool(_) => {
-            (given, Layout::of(layer.output))
-        }
-        LayerKind::Dense(_) => (vec![saved_feature_order(model, i)], Layout::of(layer.output)),
-        LayerKind::Flatten { .. } => match x {
-            Layout::Nchw { h, w, c } => (given, Layout::ChannelsFirst { h, w, c }),
-            flat => (given, flat),
-        },
-        // Elementwise on each value: any order does.
-        LayerKind::Dropout { .. } | LayerKind::Activation(_) => (given, x),
-        LayerKind::BatchNorm => match layer.input {
-            Shape::Image { .. } => (given, x),
-            Shape::Flat(_) => {
-                let order = saved_feature_order(model, i);
-                (vec![order], order)
-            }
-        },
-        // Vectors line up in cnnc's order, whatever made them.
-        LayerKind::Add | LayerKind::Concat => {
-            let reads = given
-                .into_iter()
-                .map(|l| match l {
-                    Layout::Nchw { .. } => l,
-                    flat => Layout::Features(flat.elements()),
-                })
-                .collect();
-            (reads, Layout::of(layer.output))
-        }
-    }
-}
-
 /// The flat layout in which the saved tensors of `model.layers[index]` (a
 /// dense or batchnorm on vectors) expect their input features.
-fn saved_feature_order(model: &Model, index: usize) -> Layout {
+pub fn saved_feature_order<K: Registry>(model: &Model<K>, index: usize) -> Layout {
     match crate::weights::flattened_image(model, index) {
         Some((h, w, c)) => Layout::ChannelsFirst { h, w, c },
         None => Layout::Features(model.layers[index].input.elements()),
     }
+}
+
+/// For a kind that computes each value from the same value of its input
+/// (dropout, an activation): its input as given, and its output in the
+/// same order.
+pub fn elementwise(given: Vec<Layout>) -> (Vec<Layout>, Layout) {
+    let x = given[0];
+    (given, x)
+}
+
+/// For a kind that lines several tensors up (a sum, a concatenation):
+/// vectors in cnnc's order, whatever made them; images as they are.
+pub fn in_cnnc_order(given: Vec<Layout>) -> Vec<Layout> {
+    given
+        .into_iter()
+        .map(|l| match l {
+            Layout::Nchw { .. } => l,
+            flat => Layout::Features(flat.elements()),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -151,7 +151,7 @@ mod tests {
     use crate::model::CheckOptions;
     use crate::source::Source;
 
-    fn model(text: &str) -> Model {
+    fn model(text: &str) -> crate::Model {
         crate::load(&Source::new("m.cnn", text), &CheckOptions::default()).unwrap()
     }
 
@@ -166,7 +166,7 @@ mod tests {
         );
         let l = layouts(&m);
         assert!(l.reorders(&m));
-        let add = m.layers.iter().position(|l| l.kind == LayerKind::Add).unwrap();
+        let add = m.layers.iter().position(|l| l.kind_name() == "add").unwrap();
         assert_eq!(l.reads[add], vec![Layout::Features(128); 2]);
         let last = model("input 2x1x2; conv 2 1x1; flatten");
         let l = layouts(&last);

@@ -16,7 +16,7 @@ use crate::model::{Model, Operand};
 /// Whether every layer reads the one before it alone (the first, the
 /// model's input): the models the language writes today, which print as
 /// they always have (an `nn.Sequential`, a table without "Connected to").
-pub fn is_chain(model: &Model) -> bool {
+pub fn is_chain<K>(model: &Model<K>) -> bool {
     model.layers.iter().enumerate().all(|(i, l)| {
         let previous = i.checked_sub(1).map_or(Operand::Input, Operand::Layer);
         l.inputs == [previous]

@@ -58,7 +58,7 @@ pub fn complete(doc: &Document, offset: usize) -> Vec<CompletionItem> {
         return out;
     }
     let given = |w: &str| words.contains(&w);
-    let has_activation = Activation::ALL.iter().any(|a| given(a.keyword()));
+    let has_activation = Activation::all().any(|a| given(a.keyword()));
     // Every size of a layer is an expression: `param`s go there too.
     let pool_window_next =
         first == "pool" && (words.len() == 1 || words.len() == 2 && matches!(words[1], "max" | "avg"));
@@ -87,7 +87,7 @@ pub fn complete(doc: &Document, offset: usize) -> Vec<CompletionItem> {
         }
     }
     if matches!(first, "conv" | "dense") && !has_activation {
-        for a in Activation::ALL {
+        for a in Activation::all() {
             out.push(item(a.keyword(), CompletionItemKind::ENUM_MEMBER, "activation"));
         }
     }
@@ -106,7 +106,7 @@ fn first_words(doc: &Document, out: &mut Vec<CompletionItem>) {
     for k in LAYERS {
         out.push(item(k, CompletionItemKind::KEYWORD, "layer"));
     }
-    for a in Activation::ALL {
+    for a in Activation::all() {
         out.push(item(
             a.keyword(),
             CompletionItemKind::ENUM_MEMBER,

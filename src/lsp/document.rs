@@ -5,8 +5,9 @@
 use lsp_types::{Position, Range};
 
 use super::index::Index;
+use crate::Model;
 use crate::diagnostic::{Diagnostic, Span};
-use crate::model::{CheckOptions, Model};
+use crate::model::CheckOptions;
 
 /// An open document and its analysis.
 pub struct Document {

@@ -7,8 +7,8 @@ use lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind};
 use super::document::Document;
 use super::index::SymbolKind;
 use crate::diagnostic::Span;
-use crate::model::{Layer, Model};
 use crate::units::{human_bytes, thousands};
+use crate::{Layer, Model};
 
 pub fn hover(doc: &Document, offset: usize) -> Option<Hover> {
     let text = match doc.index.at(offset) {

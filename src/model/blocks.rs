@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::Registry;
 use super::check::{Checker, Use};
 use super::eval::Shadowed;
 use super::expand::{Expander, Scope};
@@ -15,7 +16,7 @@ use crate::syntax::{Block, Expr, Statement};
 /// recursion, so that no file can overflow its stack.
 pub(super) const MAX_DEPTH: usize = 64;
 
-impl<'p> Expander<'p> {
+impl<'p, K: Registry> Expander<'p, K> {
     /// Records each block by name, refusing a second definition and the
     /// statements a block cannot hold.
     pub(super) fn define_blocks(&mut self, statements: &'p [Spanned<Statement>], cx: &mut Checker) {

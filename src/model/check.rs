@@ -4,10 +4,10 @@
 use std::collections::{HashMap, HashSet};
 
 use super::expand::{Expander, Source, Wired};
-use super::kinds::{self, Site, Spec};
-use super::{Layer, LayerKind, Model, Operand, Shape};
+use super::{KindRule, Layer, Model, Operand, Producer, Registry, Shape, Site};
+use crate::activation::Activation;
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, Spanned};
-use crate::syntax::{Activation, Expr, Program, Statement};
+use crate::syntax::{Expr, Program, Statement};
 use crate::units::human_bytes;
 
 /// What the command line adds to a model file.
@@ -25,7 +25,7 @@ pub struct CheckOptions {
 /// and the largest total of weights: beyond this no GPU binding can hold it.
 pub const MAX_TENSOR_BYTES: u64 = 1 << 31;
 
-pub fn check(program: &Program, options: &CheckOptions) -> Result<Model, Diagnostics> {
+pub fn check<K: Registry>(program: &Program, options: &CheckOptions) -> Result<Model<K>, Diagnostics> {
     let mut checker = Checker {
         errors: Vec::new(),
         params: HashMap::new(),
@@ -42,9 +42,42 @@ pub fn check(program: &Program, options: &CheckOptions) -> Result<Model, Diagnos
     }
 }
 
-/// The checker's state: what lowering a layer statement (`kinds::lower`)
-/// reports into and evaluates counts against.
-pub(super) struct Checker {
+/// A layer statement with its counts evaluated, before shapes are known.
+pub struct Spec<K> {
+    pub kind: K,
+    /// The statement.
+    pub span: Span,
+    /// What a shape error points at: a conv's kernel, a pool's window;
+    /// else the statement.
+    pub focus: Span,
+    /// The model line it comes from (see `Layer::site`); set by the
+    /// expander.
+    pub site: Span,
+    /// The block uses and repetitions it was made in, outermost first,
+    /// for its shape errors; set by the expander.
+    pub(super) uses: Vec<Use>,
+}
+
+impl<K> Spec<K> {
+    pub fn new(kind: K, span: Span) -> Spec<K> {
+        Spec {
+            kind,
+            span,
+            focus: span,
+            site: span,
+            uses: Vec::new(),
+        }
+    }
+
+    /// The same, its shape errors pointing at `focus` (see [`Spec::focus`]).
+    pub fn focused(self, focus: Span) -> Spec<K> {
+        Spec { focus, ..self }
+    }
+}
+
+/// The checker's state: what lowering a layer statement
+/// ([`Registry::lower`]) reports into and evaluates counts against.
+pub struct Checker {
     errors: Vec<Diagnostic>,
     /// Parameter values, by name, with where each was declared.
     pub(super) params: HashMap<String, (i64, Span)>,
@@ -77,7 +110,7 @@ pub(super) fn in_uses(mut d: Diagnostic, uses: &[Use]) -> Diagnostic {
 }
 
 impl Checker {
-    fn run(&mut self, program: &Program, options: &CheckOptions) -> Option<Model> {
+    fn run<K: Registry>(&mut self, program: &Program, options: &CheckOptions) -> Option<Model<K>> {
         if program.statements.is_empty() {
             self.errors.push(
                 Diagnostic::error("the file defines no model")
@@ -138,7 +171,7 @@ impl Checker {
 
     /// Reads the statements in order: the name, the input, parameters
     /// (declared as they come), and each layer lowered by its kind.
-    fn walk<'p>(&mut self, program: &'p Program, options: &CheckOptions) -> Walk<'p> {
+    fn walk<'p, K: Registry>(&mut self, program: &'p Program, options: &CheckOptions) -> Walk<'p, K> {
         let mut walk = Walk {
             name: None,
             input: None,
@@ -197,7 +230,7 @@ impl Checker {
     /// A model's last layer gives its class scores, a vector: one that
     /// ends with an image cannot be trained or evaluated (what `compile`
     /// and `train` refuse, `check` and the language server refuse too).
-    fn ends_in_scores(&mut self, layers: &[Layer]) -> bool {
+    fn ends_in_scores<K: Registry>(&mut self, layers: &[Layer<K>]) -> bool {
         let Some(last) = layers.last() else {
             return true;
         };
@@ -216,7 +249,7 @@ impl Checker {
     }
 
     /// Refuses a model whose weights no GPU binding could hold.
-    fn weights_fit(&mut self, layers: &[Layer]) -> bool {
+    fn weights_fit<K: Registry>(&mut self, layers: &[Layer<K>]) -> bool {
         let weights: u64 = layers.iter().map(|l| l.params().total() as u64).sum();
         if weights * 4 > MAX_TENSOR_BYTES {
             self.errors.push(
@@ -281,7 +314,7 @@ impl Checker {
 
     /// Reports a problem found while lowering a statement.
     /// Inside a block or a repetition, the diagnostic also says which use.
-    pub(super) fn error(&mut self, diagnostic: Diagnostic) {
+    pub fn error(&mut self, diagnostic: Diagnostic) {
         let d = in_uses(diagnostic, &self.uses);
         self.errors.push(d);
     }
@@ -332,10 +365,10 @@ impl Checker {
     }
 
     /// `softmax` belongs on the last layer only: the loss applies it.
-    fn check_softmax(&mut self, layers: &[Wired]) {
+    fn check_softmax<K: Registry>(&mut self, layers: &[Wired<K>]) {
         let count = layers.len();
         for (i, spec) in layers.iter().map(|w| &w.spec).enumerate() {
-            if kinds::of(&spec.kind).activation(&spec.kind) == Activation::Softmax && i + 1 != count {
+            if spec.kind.rule().activation() == Activation::SOFTMAX && i + 1 != count {
                 let d = Diagnostic::error("`softmax` is only allowed on the last layer")
                     .label(spec.span, "softmax here")
                     .label(layers[count - 1].spec.span, "the last layer")
@@ -347,8 +380,8 @@ impl Checker {
 
     /// Walks the layers from the input, computing every shape; stops at the
     /// first layer whose input cannot be known.
-    fn propagate(&mut self, input: Shape, wired: &[Wired]) -> Option<Vec<Layer>> {
-        let mut layers: Vec<Layer> = Vec::new();
+    fn propagate<K: Registry>(&mut self, input: Shape, wired: &[Wired<K>]) -> Option<Vec<Layer<K>>> {
+        let mut layers: Vec<Layer<K>> = Vec::new();
         let mut counts: HashMap<&'static str, usize> = HashMap::new();
         // The layer each spec became (after any flatten put before it).
         let mut made: Vec<usize> = Vec::new();
@@ -358,26 +391,25 @@ impl Checker {
         };
         for w in wired {
             let spec = &w.spec;
-            let rule = kinds::of(&spec.kind);
             let mut from = operand(&made, w.from);
             let more: Vec<(Operand, Span)> = w
                 .more
                 .iter()
                 .map(|&(s, span)| (operand(&made, s), span))
                 .collect();
-            let shape_of = |layers: &[Layer], o: Operand| match o {
+            let shape_of = |layers: &[Layer<K>], o: Operand| match o {
                 Operand::Input => input,
                 Operand::Layer(j) => layers[j].output,
             };
-            if let Some(kind) = rule.prelude(shape_of(&layers, from)) {
+            if let Some(kind) = spec.kind.prelude(shape_of(&layers, from)) {
                 let shape = shape_of(&layers, from);
                 let site = Site {
                     span: spec.span,
                     focus: spec.span,
-                    from: layer_of(&layers, from),
+                    from: producer(&layers, from),
                     more: Vec::new(),
                 };
-                let output = kinds::of(&kind).output(&kind, &[shape], &site).ok()?;
+                let output = kind.rule().output(&[shape], &site).ok()?;
                 push_layer(
                     &mut layers,
                     &mut counts,
@@ -395,13 +427,13 @@ impl Checker {
             let site = Site {
                 span: spec.span,
                 focus: spec.focus,
-                from: layer_of(&layers, from),
+                from: producer(&layers, from),
                 more: more
                     .iter()
-                    .map(|&(o, span)| (layer_of(&layers, o), span))
+                    .map(|&(o, span)| (producer(&layers, o), span))
                     .collect(),
             };
-            let output = match rule.output(&spec.kind, &shapes, &site) {
+            let output = match spec.kind.rule().output(&shapes, &site) {
                 Ok(output) => output,
                 Err(d) => {
                     self.errors.push(in_uses(d, &spec.uses));
@@ -428,10 +460,10 @@ impl Checker {
 
     /// Refuses tensors that no GPU binding could hold (and whose sizes
     /// would overflow 64-bit arithmetic further on).
-    fn fits(&mut self, spec: &Spec, input: Shape, output: Shape) -> bool {
+    fn fits<K: Registry>(&mut self, spec: &Spec<K>, input: Shape, output: Shape) -> bool {
         let (kind, span) = (&spec.kind, spec.span);
         let elements = |s: Shape| s.dims().iter().fold(1u128, |a, &d| a.saturating_mul(d as u128));
-        let weights = kinds::of(kind).largest_weight(kind, input);
+        let weights = kind.rule().largest_weight(input);
         let limit = MAX_TENSOR_BYTES as u128 / 4;
         let (what, n) = if weights > limit {
             ("weights", weights)
@@ -456,35 +488,35 @@ impl Checker {
 }
 
 /// The layer that produced a tensor; `None` for the model's input.
-fn layer_of(layers: &[Layer], operand: Operand) -> Option<&Layer> {
+fn producer<K: Registry>(layers: &[Layer<K>], operand: Operand) -> Option<Producer<'_>> {
     match operand {
         Operand::Input => None,
-        Operand::Layer(j) => Some(&layers[j]),
+        Operand::Layer(j) => Some(layers[j].producer()),
     }
 }
 
 /// What the statements say, before shapes: see [`Checker::walk`].
-struct Walk<'p> {
+struct Walk<'p, K> {
     /// The first `model` line's name.
     name: Option<&'p Spanned<String>>,
     /// The first `input` line, even when misplaced.
     input: Option<Spanned<[u64; 3]>>,
     /// Every layer, wired, in order (blocks and repeats expanded).
-    layers: Vec<Wired>,
+    layers: Vec<Wired<K>>,
     /// Whether every layer statement could be made.
     complete: bool,
 }
 
-fn push_layer(
-    layers: &mut Vec<Layer>,
+fn push_layer<K: Registry>(
+    layers: &mut Vec<Layer<K>>,
     counts: &mut HashMap<&'static str, usize>,
-    kind: LayerKind,
+    kind: K,
     inputs: Vec<Operand>,
     input: Shape,
     output: Shape,
     (span, site): (Span, Span),
 ) {
-    let base = kinds::of(&kind).stem(&kind);
+    let base = kind.rule().stem();
     let n = counts.entry(base).or_insert(0);
     *n += 1;
     layers.push(Layer {

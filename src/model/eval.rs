@@ -14,7 +14,7 @@ pub(super) type Shadowed = Vec<(String, Option<(i64, Span)>)>;
 
 impl Checker {
     /// Evaluates an integer expression with overflow and division checks.
-    pub(super) fn eval(&mut self, expr: &Spanned<Expr>) -> Option<i64> {
+    pub fn eval(&mut self, expr: &Spanned<Expr>) -> Option<i64> {
         match &expr.node {
             Expr::Int(v) => Some(*v),
             Expr::Param(name) => self.param_value(name, expr.span),
@@ -78,13 +78,13 @@ impl Checker {
     }
 
     /// A count (filters, units): an expression that must be at least 1.
-    pub(super) fn count(&mut self, expr: &Spanned<Expr>, what: &str) -> Option<usize> {
+    pub fn count(&mut self, expr: &Spanned<Expr>, what: &str) -> Option<usize> {
         self.at_least_one(expr, what, Some(&format!("a layer needs one or more {what}")))
     }
 
     /// A size (a stride, groups, a window's side): an expression that
     /// must be a positive integer; `what` names it in the error.
-    pub(super) fn positive(&mut self, expr: &Spanned<Expr>, what: &str) -> Option<usize> {
+    pub fn positive(&mut self, expr: &Spanned<Expr>, what: &str) -> Option<usize> {
         self.at_least_one(expr, what, None)
     }
 
@@ -104,7 +104,7 @@ impl Checker {
 
     /// A `repeat` count: 0 or more (0 writes the layer no times, so that a
     /// block can leave a layer out by its argument).
-    pub(super) fn repetitions(&mut self, expr: &Spanned<Expr>) -> Option<usize> {
+    pub fn repetitions(&mut self, expr: &Spanned<Expr>) -> Option<usize> {
         let value = self.eval(expr)?;
         if value < 0 {
             self.error(
@@ -118,7 +118,7 @@ impl Checker {
     }
 
     /// A kernel or pool window (`what`): each side a positive integer.
-    pub(super) fn window(&mut self, window: &Spanned<Window>, what: &str) -> Option<[usize; 2]> {
+    pub fn window(&mut self, window: &Spanned<Window>, what: &str) -> Option<[usize; 2]> {
         let [h, w] = window.node.sides();
         let h = self.positive(h, &format!("a {what}'s height"));
         let w = match &window.node {
@@ -129,7 +129,7 @@ impl Checker {
         Some([h?, w?])
     }
 
-    pub(super) fn l2(&mut self, value: &Option<Spanned<f64>>) -> f32 {
+    pub fn l2(&mut self, value: &Option<Spanned<f64>>) -> f32 {
         match value {
             Some(v) if v.node < 0.0 => {
                 self.error(

@@ -5,9 +5,8 @@
 
 use std::collections::HashMap;
 
-use super::LayerKind;
-use super::check::{Checker, Use};
-use super::kinds::{self, Spec};
+use super::Registry;
+use super::check::{Checker, Spec, Use};
 use crate::diagnostic::{Diagnostic, Span, Spanned};
 use crate::syntax::{Block, Statement};
 
@@ -24,8 +23,8 @@ pub(super) enum Source {
 }
 
 /// A layer to make, and what it reads.
-pub(super) struct Wired {
-    pub spec: Spec,
+pub(super) struct Wired<K> {
+    pub spec: Spec<K>,
     /// The tensor it reads first: the previous layer's output, or `from`.
     pub from: Source,
     /// The further tensors an `add` or `concat` reads, with their names'
@@ -45,7 +44,7 @@ pub(super) struct Scope {
 ///
 /// Expansion recurses once per block use inside a block use, which
 /// [`super::blocks::MAX_DEPTH`] bounds; everything else is a loop.
-pub(super) struct Expander<'p> {
+pub(super) struct Expander<'p, K> {
     pub(super) blocks: HashMap<&'p str, &'p Block>,
     /// Blocks refused at their definition (a `param` inside, say): their
     /// uses make nothing and report nothing more.
@@ -56,7 +55,7 @@ pub(super) struct Expander<'p> {
     /// The blocks being expanded, innermost last, with their call sites.
     pub(super) stack: Vec<(&'p str, Span)>,
     pub(super) scope: Scope,
-    pub out: Vec<Wired>,
+    pub out: Vec<Wired<K>>,
     pub complete: bool,
     /// Whether expansion stopped for good (too many layers, blocks too
     /// deep): reported once, and nothing more is expanded.
@@ -65,7 +64,7 @@ pub(super) struct Expander<'p> {
     pub(super) repetition: Option<(usize, usize)>,
 }
 
-impl<'p> Expander<'p> {
+impl<'p, K: Registry> Expander<'p, K> {
     pub fn new(statements: &'p [Spanned<Statement>], cx: &mut Checker) -> Self {
         let mut expander = Expander {
             blocks: HashMap::new(),
@@ -105,16 +104,12 @@ impl<'p> Expander<'p> {
                     .iter()
                     .map(|n| Some((self.resolve(n, cx)?, n.span)))
                     .collect();
-                let kind = match statement {
-                    Statement::Add(_) => LayerKind::Add,
-                    _ => LayerKind::Concat,
-                };
-                match more {
-                    Some(more) => self.push(Spec::new(kind, span), more, cx),
-                    None => self.complete = false,
+                match (more, K::lower(statement, span, cx)) {
+                    (Some(more), Some(spec)) => self.push(spec, more, cx),
+                    _ => self.complete = false,
                 }
             }
-            layer => match kinds::lower(layer, span, cx) {
+            layer => match K::lower(layer, span, cx) {
                 Some(spec) => self.push(spec, Vec::new(), cx),
                 None => self.complete = false,
             },
@@ -170,7 +165,7 @@ impl<'p> Expander<'p> {
         }
     }
 
-    pub(super) fn push(&mut self, mut spec: Spec, more: Vec<(Source, Span)>, cx: &mut Checker) {
+    pub(super) fn push(&mut self, mut spec: Spec<K>, more: Vec<(Source, Span)>, cx: &mut Checker) {
         if let Some(&(_, call)) = self.stack.first() {
             spec.site = call;
         }

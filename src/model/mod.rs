@@ -3,18 +3,22 @@
 //!
 //! The model is a graph of layers in topological order: each layer names
 //! the tensors it reads ([`Layer::inputs`]), and every one of them is the
-//! model's input or the output of an earlier layer. The language writes
-//! chains today, so `check` makes layer `i` read layer `i - 1` (the first
-//! reads the input); tests build branching models by hand.
+//! model's input or the output of an earlier layer. `check` wires them
+//! from the file: a layer reads the previous layer's output unless it
+//! says `from NAME`, and `add` and `concat` read several tensors.
+//!
+//! What a layer of each kind means (its shape rule, parameters, FLOPs,
+//! description) is the kind's own, through [`KindRule`]; the kinds live in
+//! `crate::kinds`, above this module, and reach it through the
+//! [`Registry`] that a model is generic over.
 //!
 //! Invariants, established by [`check`]:
 //! - `layers[i].input` is the shape of `layers[i].inputs[0]`, and a layer
-//!   with several inputs ([`LayerKind::Add`]) reads tensors of one shape
-//!   ([`LayerKind::Concat`]: of one height and width, or all vectors);
+//!   with several inputs reads tensors its kind's shape rule accepted;
 //! - every size is at least 1, and every tensor has fewer than 2^31 elements;
-//! - a `Dense` layer's input is `Shape::Flat` (a `Flatten` is inserted when
-//!   the source put `dense` straight after a spatial layer);
-//! - `Conv` and `Pool` inputs are `Shape::Image`;
+//! - a dense layer's input is `Shape::Flat` (a flatten is inserted when
+//!   the source put `dense` straight after a spatial layer, see
+//!   [`Registry::prelude`]);
 //! - only the last layer may use `softmax`.
 
 mod blocks;
@@ -22,19 +26,21 @@ mod check;
 mod eval;
 mod expand;
 pub mod keras;
-mod kinds;
 mod names;
+mod rule;
 mod warnings;
 
-pub use check::{CheckOptions, check};
-pub use kinds::conv::{Conv, conv_out};
-pub use kinds::dense::Dense;
-pub use kinds::pool::Pool;
+pub use check::{CheckOptions, Checker, Spec, check};
+pub use rule::{
+    Init, KindRule, ParamRole, Producer, Registry, Site, TensorSpec, TorchLayout, image_input,
+    window_too_large,
+};
 
 use std::fmt;
 
+pub use crate::activation::Activation;
 use crate::diagnostic::Span;
-pub use crate::syntax::{Activation, Padding, PoolKind};
+pub use crate::syntax::{Padding, PoolKind};
 
 /// A tensor shape for one sample. Images are height x width x channels,
 /// written in that order as in Keras (`input 32x32x3`).
@@ -84,9 +90,13 @@ impl fmt::Display for Shape {
     }
 }
 
-/// A network ready to run: checked shapes, resolved parameters.
+/// A network ready to run: checked shapes, resolved parameters. `K` is
+/// the registry of layer kinds (`crate::kinds::LayerKind`); this module
+/// and the stages below it are written over any registry, so that the
+/// kinds, which use them, sit above them (`crate::Model` names the model
+/// of cnnc's own kinds).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Model {
+pub struct Model<K> {
     /// From `model NAME`, else the file's stem.
     pub name: String,
     /// Always `Shape::Image`.
@@ -96,7 +106,7 @@ pub struct Model {
     pub params: Vec<(String, i64)>,
     /// In topological order: every layer reads only the input and earlier
     /// layers. Never empty.
-    pub layers: Vec<Layer>,
+    pub layers: Vec<Layer<K>>,
     /// What is legal but likely a mistake (an output nothing reads).
     pub warnings: Vec<crate::diagnostic::Diagnostic>,
 }
@@ -111,21 +121,21 @@ pub enum Operand {
     Layer(usize),
 }
 
-/// One layer of a checked model. Its costs and description come from its
-/// kind's file under `model/kinds/`.
+/// One layer of a checked model. What it means and costs comes from its
+/// kind ([`KindRule`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Layer {
+pub struct Layer<K> {
     /// `conv1`, `pool2`, `relu1`, …: the kind's stem and its 1-based count
     /// among layers of that stem; unique in the model. Weight names in
     /// checkpoints derive from it.
     pub name: String,
     /// What it computes, with its settings.
-    pub kind: LayerKind,
+    pub kind: K,
     /// What the layer reads, in order, each produced before it. One
-    /// operand for every kind but [`LayerKind::Add`] and
-    /// [`LayerKind::Concat`].
+    /// operand for every kind but those that merge tensors (`add`,
+    /// `concat`).
     pub inputs: Vec<Operand>,
-    /// The shape of `inputs[0]` (of every input, for an `Add`).
+    /// The shape of `inputs[0]` (of every input, for an `add`).
     pub input: Shape,
     /// What its kind's shape rule gives for `input`.
     pub output: Shape,
@@ -136,41 +146,6 @@ pub struct Layer {
     /// block it was expanded from, else `span`. Editors show a block
     /// call's output shape there.
     pub site: Span,
-}
-
-/// What a layer computes. Each kind's meaning (shape rule, parameters,
-/// FLOPs, description) lives in its own file under `model/kinds/`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LayerKind {
-    /// A 2-D convolution; input an image.
-    Conv(Conv),
-    /// Max or average pooling; input an image.
-    Pool(Pool),
-    /// Fully connected; input `Shape::Flat`.
-    Dense(Dense),
-    /// A view: NHWC memory read as one vector per sample. `implicit` when
-    /// inserted before a `dense` rather than written.
-    Flatten { implicit: bool },
-    /// Inverted dropout: scales kept values by 1 / (1 - rate) in training.
-    Dropout {
-        /// The fraction dropped, in [0, 1).
-        rate: f32,
-    },
-    /// Per-channel normalisation (Keras's `BatchNormalization` defaults).
-    BatchNorm,
-    /// An activation as a layer of its own.
-    Activation(Activation),
-    /// The elementwise sum of its inputs, all of one shape: a residual
-    /// connection. Not yet written by the language; tests build it.
-    Add,
-    /// Its inputs joined along the channels (images of one height and
-    /// width), or end to end (vectors): Keras's `Concatenate(axis=-1)`,
-    /// PyTorch's `torch.cat(dim=1)`. Not yet written by the language.
-    Concat,
-    /// The average or maximum of each channel over the whole image: an
-    /// image H x W x C becomes a vector of C (Keras's
-    /// `GlobalAveragePooling2D` / `GlobalMaxPooling2D`).
-    GlobalPool(PoolKind),
 }
 
 /// Parameter counts, split as Keras splits them.
@@ -188,46 +163,80 @@ impl ParamCount {
     }
 }
 
-impl Layer {
+impl<K: Registry> Layer<K> {
+    /// Its kind's rule.
+    pub fn rule(&self) -> &K::Kind {
+        self.kind.rule()
+    }
+
+    /// Its parameter tensors, in buffer order.
+    pub fn tensors(&self) -> Vec<TensorSpec> {
+        self.rule().tensors(self.input, self.output)
+    }
+
     /// Its parameters, split as Keras splits them.
     pub fn params(&self) -> ParamCount {
-        kinds::of(&self.kind).params(self)
+        self.tensors().iter().fold(ParamCount::default(), |acc, t| {
+            let n: usize = t.shape.iter().product();
+            match t.role.trainable() {
+                true => ParamCount {
+                    trainable: acc.trainable + n,
+                    ..acc
+                },
+                false => ParamCount {
+                    non_trainable: acc.non_trainable + n,
+                    ..acc
+                },
+            }
+        })
     }
 
     /// Forward FLOPs for one sample: 2 x multiply-accumulates. Layers
     /// without multiply-accumulates (pooling, activations) count 0.
     pub fn flops(&self) -> u64 {
-        kinds::of(&self.kind).flops(self)
+        self.rule().flops(self.input, self.output)
     }
 
     /// The activation applied at this layer's output, if it has one.
     pub fn activation(&self) -> Activation {
-        kinds::of(&self.kind).activation(&self.kind)
+        self.rule().activation()
     }
 
     /// The layer's L2 factor (`l2 F` on a conv or dense), or 0.
     pub fn l2(&self) -> f32 {
-        kinds::of(&self.kind).l2(&self.kind)
+        self.rule().l2()
     }
 
-    /// Bytes of this layer's output for one sample (f32); a flatten is a
-    /// view of its input and holds none.
+    /// Bytes of this layer's output for one sample (f32); a view (a
+    /// flatten) holds none of its own.
     pub fn activation_bytes(&self) -> u64 {
-        kinds::of(&self.kind).activation_bytes(self)
+        match self.rule().is_view() {
+            true => 0,
+            false => 4 * self.output.elements() as u64,
+        }
     }
 
     /// A short description of the layer's settings, as `summary` prints it.
     pub fn describe(&self) -> String {
-        kinds::of(&self.kind).describe(&self.kind)
+        self.rule().describe()
     }
 
     /// The layer kind as one word (`conv`, `pool`, …), for `--json`.
     pub fn kind_name(&self) -> &'static str {
-        kinds::of(&self.kind).kind_name()
+        self.rule().name()
+    }
+
+    /// What a diagnostic says of the layer as the producer of a tensor.
+    pub fn producer(&self) -> Producer<'_> {
+        Producer {
+            name: &self.name,
+            span: self.span,
+            output: self.output,
+        }
     }
 }
 
-impl Model {
+impl<K: Registry> Model<K> {
     pub fn params(&self) -> ParamCount {
         self.layers.iter().fold(ParamCount::default(), |acc, l| {
             let p = l.params();
@@ -239,13 +248,13 @@ impl Model {
     }
 
     pub fn flops(&self) -> u64 {
-        self.layers.iter().map(Layer::flops).sum()
+        self.layers.iter().map(|l| l.flops()).sum()
     }
 
     /// Bytes of every layer's output for one sample; what a forward pass
     /// that keeps them all (as training does) holds per image.
     pub fn activation_bytes(&self) -> u64 {
-        self.layers.iter().map(Layer::activation_bytes).sum()
+        self.layers.iter().map(|l| l.activation_bytes()).sum()
     }
 
     /// The shape of a tensor.
@@ -270,12 +279,6 @@ impl Model {
 
     /// Filters of each conv layer, in order: the knob this tool turns.
     pub fn conv_filters(&self) -> Vec<usize> {
-        self.layers
-            .iter()
-            .filter_map(|l| match &l.kind {
-                LayerKind::Conv(c) => Some(c.filters),
-                _ => None,
-            })
-            .collect()
+        self.layers.iter().filter_map(|l| l.rule().filters()).collect()
     }
 }

@@ -3,12 +3,13 @@
 //! block: the model's lines see the model's names, a block's lines its
 //! own and `in`. A name that exists in another scope is explained as such.
 
+use super::Registry;
 use super::check::Checker;
 use super::expand::{Expander, Source};
 use crate::diagnostic::{Diagnostic, Spanned, closest};
 use crate::syntax::Statement;
 
-impl<'p> Expander<'p> {
+impl<'p, K: Registry> Expander<'p, K> {
     /// Gives the current tensor a name.
     pub(super) fn name(&mut self, label: &Spanned<String>, cx: &mut Checker) {
         if label.node == "in" {

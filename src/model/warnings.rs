@@ -10,7 +10,7 @@ use crate::syntax::{Program, Statement};
 /// One warning per line of source, naming every layer that line made whose
 /// output nothing reads (a block used twice, or a `repeat`, makes several).
 /// `labels` gives the name a line gives its layer, if any.
-pub(super) fn unused_outputs(layers: &[Layer], labels: &HashMap<Span, String>) -> Vec<Diagnostic> {
+pub(super) fn unused_outputs<K>(layers: &[Layer<K>], labels: &HashMap<Span, String>) -> Vec<Diagnostic> {
     let mut read = vec![false; layers.len()];
     for operand in layers.iter().flat_map(|l| &l.inputs) {
         if let Operand::Layer(j) = operand {

@@ -1,39 +1,9 @@
-//! The reference's own reading of the model: where each weight sits in the
-//! flat buffer, and each convolution's padding and output size, derived
-//! here from the layer specs rather than taken from the code under test.
-//! `tests` hold both against `ParamLayout::new` and the checker's shapes.
+//! The reference's own reading of a convolution: its padding and output
+//! size, derived here from TensorFlow's definition rather than taken from
+//! the code under test (the conv kind's `pad_before`); a disagreement with
+//! the checker's shapes stops the reference.
 
-use super::rules;
-use crate::model::{Conv, Layer, LayerKind, Model, Padding, Shape};
-use crate::params::{ParamLayout, ParamTensor};
-
-/// The buffer convention the kernels read (documented in `params`): layer
-/// by layer, each kind's tensors in the order its rule lists them (kernel
-/// then bias; a batchnorm's scale, shift, running mean and variance), each
-/// starting at a multiple of 4 floats; conv kernels `[KH][KW][CI/G][CO]`,
-/// dense `[IN][OUT]`.
-pub fn layout(model: &Model) -> ParamLayout {
-    let mut tensors: Vec<ParamTensor> = Vec::new();
-    let mut end: usize = 0;
-    for (i, layer) in model.layers.iter().enumerate() {
-        for (role, shape) in rules::of(&layer.kind).params(layer) {
-            let offset = end.div_ceil(4) * 4;
-            end = offset + shape.iter().product::<usize>();
-            // The names are PyTorch's, not a layout decision: shared.
-            tensors.push(ParamTensor {
-                name: format!("{}.{}", layer.name, role.suffix()),
-                layer: i,
-                role,
-                offset,
-                shape,
-            });
-        }
-    }
-    ParamLayout {
-        tensors,
-        len: end.div_ceil(4) * 4,
-    }
-}
+use crate::model::{Padding, Shape};
 
 /// A conv or dense layer's geometry (dense: a 1x1 conv of a 1x1 image).
 pub struct Geometry {
@@ -75,7 +45,7 @@ pub fn hwc(shape: Shape) -> (usize, usize, usize) {
 /// windows that fit, `same` gives ceil(size / stride) outputs and pads
 /// max((out − 1)·stride + kernel − size, 0) zeros, the smaller half (the
 /// odd one goes after) before. Returns (outputs, zeros before).
-fn axis(size: usize, kernel: usize, stride: usize, padding: Padding) -> (usize, usize) {
+pub fn axis(size: usize, kernel: usize, stride: usize, padding: Padding) -> (usize, usize) {
     match padding {
         Padding::Valid => ((size - kernel) / stride + 1, 0),
         Padding::Same => {
@@ -86,53 +56,56 @@ fn axis(size: usize, kernel: usize, stride: usize, padding: Padding) -> (usize, 
     }
 }
 
-/// The geometry of a conv or dense layer. Panics if the checker's output
-/// shape disagrees with the one derived here: the reference cannot hold a
-/// layer to a shape it does not believe.
-pub fn geometry(layer: &Layer) -> Geometry {
-    let (ih, iw, ci) = hwc(layer.input);
-    let (oh, ow, co) = hwc(layer.output);
-    let LayerKind::Conv(Conv {
-        kernel,
-        stride,
-        padding,
-        groups,
-        ..
-    }) = &layer.kind
-    else {
-        return Geometry {
+impl Geometry {
+    /// A convolution from `input` to `output`, as TensorFlow pads it.
+    /// Panics if the checker's output shape disagrees with the one derived
+    /// here: the reference cannot hold a layer to a shape it does not
+    /// believe.
+    pub fn conv(
+        (input, output): (Shape, Shape),
+        kernel: [usize; 2],
+        stride: usize,
+        padding: Padding,
+        groups: usize,
+    ) -> Geometry {
+        let (ih, iw, ci) = hwc(input);
+        let (oh, ow, co) = hwc(output);
+        let (rows, top) = axis(ih, kernel[0], stride, padding);
+        let (cols, left) = axis(iw, kernel[1], stride, padding);
+        assert_eq!(
+            (rows, cols),
+            (oh, ow),
+            "the checker says {oh}x{ow}, the reference {rows}x{cols}"
+        );
+        Geometry {
+            ih,
+            iw,
+            ci,
+            oh,
+            ow,
+            co,
+            kh: kernel[0],
+            kw: kernel[1],
+            stride,
+            pad: [top, left],
+            groups,
+        }
+    }
+
+    /// A dense layer: a 1x1 convolution of a 1x1 image.
+    pub fn dense((input, output): (Shape, Shape)) -> Geometry {
+        Geometry {
             ih: 1,
             iw: 1,
-            ci: ih * iw * ci,
+            ci: input.elements(),
             oh: 1,
             ow: 1,
-            co: oh * ow * co,
+            co: output.elements(),
             kh: 1,
             kw: 1,
             stride: 1,
             pad: [0, 0],
             groups: 1,
-        };
-    };
-    let (rows, top) = axis(ih, kernel[0], *stride, *padding);
-    let (cols, left) = axis(iw, kernel[1], *stride, *padding);
-    assert_eq!(
-        (rows, cols),
-        (oh, ow),
-        "{}: the checker says {oh}x{ow}, the reference {rows}x{cols}",
-        layer.name
-    );
-    Geometry {
-        ih,
-        iw,
-        ci,
-        oh,
-        ow,
-        co,
-        kh: kernel[0],
-        kw: kernel[1],
-        stride: *stride,
-        pad: [top, left],
-        groups: *groups,
+        }
     }
 }

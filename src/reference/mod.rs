@@ -4,27 +4,75 @@
 //!
 //! Layouts are those of the GPU: activations NHWC, parameters in the flat
 //! layout of [`ParamLayout`]. Each layer kind's forward and backward live
-//! in a file of their own under `rules/`; this module walks the graph,
-//! applies activations and computes the loss. Unlike the kernels, the
-//! backward pass here applies each activation's derivative in the layer
-//! that owns it.
+//! in its kind's file (`crate::kinds`, through [`Rule`]); this module walks
+//! the graph, applies activations and computes the loss. Unlike the
+//! kernels, the backward pass here applies each activation's derivative
+//! in the layer that owns it, from the activation's input.
 
+mod gemm;
 mod layout;
 mod optim;
-mod rules;
 
-use crate::model::{Activation, Model, Operand};
+use std::ops::Range;
+
+use crate::model::{Layer, Model, Operand, Registry};
 use crate::params::{ParamLayout, ParamRole};
-pub use layout::layout;
+pub use gemm::{gemm_backward, gemm_forward};
+pub use layout::{Geometry, axis, hwc};
 pub use optim::{adam_step, l2_penalty, regularise, sgd_step};
-// Named by the finite-difference tests (`use super::*`).
-#[cfg(test)]
-use {crate::model::Layer, crate::model::LayerKind, layout::geometry};
 
-// Keras's constant, as its documentation gives it, written here rather
-// than read from `model::keras` so that a wrong one there is caught.
-/// `leaky_relu`'s slope for negative inputs.
-const LEAKY_SLOPE: f64 = 0.2;
+/// How one layer kind is computed on the CPU: implemented by each kind's
+/// settings type, for its own layers. A rule computes a layer's output
+/// before its activation and, given the gradient there, its inputs'
+/// gradients and its parameters'; the graph walk in [`Reference`] applies
+/// activations and sums the gradients of a tensor that several layers read.
+pub trait Rule<K: Registry> {
+    /// The layer's output before its activation, from its inputs' values
+    /// (`xs`, one per operand, in order) and the parameters, in which a
+    /// training pass may move the layer's state (running statistics).
+    fn forward(&self, c: &Context<K>, xs: &[&[f64]], params: &mut [f64]) -> Vec<f64>;
+
+    /// Given `dz`, the gradient of the loss with respect to the layer's
+    /// output before its activation: the gradient of each input, in
+    /// operand order. Adds the parameters' gradients to `grads`.
+    fn backward(
+        &self,
+        c: &Context<K>,
+        xs: &[&[f64]],
+        params: &[f64],
+        dz: &[f64],
+        grads: &mut [f64],
+    ) -> Vec<Vec<f64>>;
+}
+
+/// What a rule knows of the layer it computes.
+pub struct Context<'a, K> {
+    /// The model, batch and parameter layout.
+    pub reference: &'a Reference<'a, K>,
+    /// The layer's index in the model.
+    pub index: usize,
+    /// `reference.model.layers[index]`.
+    pub layer: &'a Layer<K>,
+    /// Training or evaluation, and the dropout seed.
+    pub mode: Mode,
+}
+
+impl<K: Registry> Context<'_, K> {
+    /// Where the layer's parameter of `role` sits in the flat buffer.
+    pub fn param(&self, role: ParamRole) -> Range<usize> {
+        self.reference.param(self.index, role)
+    }
+
+    /// Samples in the batch, padding included.
+    pub fn batch(&self) -> usize {
+        self.reference.batch
+    }
+
+    /// Samples of the batch that are real.
+    pub fn samples(&self) -> usize {
+        self.reference.samples
+    }
+}
 
 /// Training or evaluation, and the step's dropout seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +87,8 @@ pub struct Forward {
     /// Per layer, its output after its activation; the last layer's is the
     /// scores the loss takes softmax of (a final `softmax` is the loss's).
     pub outputs: Vec<Vec<f64>>,
+    /// Per layer, its output before its activation, for the derivative.
+    pub raw: Vec<Vec<f64>>,
     /// The parameters after the pass: in training, each batchnorm's
     /// running statistics moved toward the batch's.
     pub state: Vec<f64>,
@@ -66,50 +116,14 @@ pub struct Backward {
     pub layer_grads: Vec<Option<Vec<f64>>>,
 }
 
-/// A model at a batch size, with its own reading of the parameter layout.
-pub struct Reference<'m> {
-    pub model: &'m Model,
+/// A model at a batch size, with its parameter layout.
+pub struct Reference<'m, K> {
+    pub model: &'m Model<K>,
     pub layout: ParamLayout,
     pub batch: usize,
     /// Samples of the batch that are real (the rest is padding, which a
     /// batchnorm's statistics leave out); `batch` unless set.
     pub samples: usize,
-}
-
-/// An activation. A final `softmax` is the loss's own, so it is the
-/// identity here: the last layer's output is the scores the loss reads,
-/// whatever its activation.
-fn activate(a: Activation, x: f64) -> f64 {
-    match a {
-        Activation::Linear | Activation::Softmax => x,
-        Activation::Relu => x.max(0.0),
-        Activation::LeakyRelu => {
-            if x > 0.0 {
-                x
-            } else {
-                LEAKY_SLOPE * x
-            }
-        }
-        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-        Activation::Tanh => x.tanh(),
-    }
-}
-
-/// The derivative, from the activation's output `y`.
-fn derivative(a: Activation, y: f64) -> f64 {
-    match a {
-        Activation::Linear | Activation::Softmax => 1.0,
-        Activation::Relu => f64::from(u8::from(y > 0.0)),
-        Activation::LeakyRelu => {
-            if y > 0.0 {
-                1.0
-            } else {
-                LEAKY_SLOPE
-            }
-        }
-        Activation::Sigmoid => y * (1.0 - y),
-        Activation::Tanh => 1.0 - y * y,
-    }
 }
 
 /// The values of a layer's operands.
@@ -123,23 +137,28 @@ fn values<'a>(operands: &[Operand], input: &'a [f64], outputs: &'a [Vec<f64>]) -
         .collect()
 }
 
-impl<'m> Reference<'m> {
+impl<K: Registry> Reference<'_, K> {
+    fn param(&self, i: usize, role: ParamRole) -> Range<usize> {
+        self.layout.get(i, role).expect("layer has the parameter").range()
+    }
+}
+
+impl<'m, K: Registry> Reference<'m, K>
+where
+    K::Kind: Rule<K>,
+{
     /// The reference for `model` at `batch` samples, all of them real.
-    pub fn new(model: &'m Model, batch: usize) -> Self {
+    pub fn new(model: &'m Model<K>, batch: usize) -> Self {
         Reference {
             model,
-            layout: layout(model),
+            layout: ParamLayout::new(model),
             batch,
             samples: batch,
         }
     }
 
-    fn param(&self, i: usize, role: ParamRole) -> std::ops::Range<usize> {
-        self.layout.get(i, role).expect("layer has the parameter").range()
-    }
-
-    fn context(&self, i: usize, mode: Mode) -> rules::Context<'_> {
-        rules::Context {
+    fn context(&self, i: usize, mode: Mode) -> Context<'_, K> {
+        Context {
             reference: self,
             index: i,
             layer: &self.model.layers[i],
@@ -148,20 +167,21 @@ impl<'m> Reference<'m> {
     }
 
     /// Every layer's output, in topological order, from the parameters and
-    /// a batch of inputs (NHWC).
+    /// a batch of inputs (NHWC). A final `softmax` is the loss's own, so
+    /// it is the identity here, as linear is.
     pub fn forward(&self, params: &[f64], input: &[f64], mode: Mode) -> Forward {
         let mut outputs: Vec<Vec<f64>> = Vec::with_capacity(self.model.layers.len());
+        let mut raw: Vec<Vec<f64>> = Vec::with_capacity(self.model.layers.len());
         let mut state = params.to_vec();
         for (i, layer) in self.model.layers.iter().enumerate() {
             let xs = values(&layer.inputs, input, &outputs);
-            let mut y = rules::of(&layer.kind).forward(&self.context(i, mode), &xs, &mut state);
+            let z = layer.kind.rule().forward(&self.context(i, mode), &xs, &mut state);
             let a = layer.activation();
-            y.iter_mut().for_each(|v| *v = activate(a, *v));
-            outputs.push(y);
+            outputs.push(z.iter().map(|&v| a.apply(v)).collect());
+            raw.push(z);
         }
-        Forward { outputs, state }
+        Forward { outputs, raw, state }
     }
-
     /// Softmax cross-entropy of the last layer's logits. Samples past
     /// `samples`, or with a label outside the classes, are not counted.
     pub fn loss(&self, logits: &[f64], labels: &[u32], samples: usize) -> Loss {
@@ -226,11 +246,14 @@ impl<'m> Reference<'m> {
             let a = layer.activation();
             let dz: Vec<f64> = dy
                 .iter()
-                .zip(&forward.outputs[i])
-                .map(|(d, &y)| d * derivative(a, y))
+                .zip(&forward.raw[i])
+                .map(|(d, &z)| d * a.slope(z))
                 .collect();
             let xs = values(&layer.inputs, input, &forward.outputs);
-            let dxs = rules::of(&layer.kind).backward(&self.context(i, mode), &xs, params, &dz, &mut grads);
+            let dxs = layer
+                .kind
+                .rule()
+                .backward(&self.context(i, mode), &xs, params, &dz, &mut grads);
             for (&operand, dx) in layer.inputs.iter().zip(dxs) {
                 if let Operand::Layer(j) = operand {
                     match &mut dys[j] {
@@ -252,15 +275,17 @@ impl<'m> Reference<'m> {
     fn layer_backward(
         &self,
         i: usize,
-        layer: &Layer,
+        layer: &Layer<K>,
         params: &[f64],
         x: &[f64],
         dz: &[f64],
         grads: &mut [f64],
         mode: Mode,
     ) -> Vec<f64> {
-        let rule = rules::of(&layer.kind);
-        let mut dxs = rule.backward(&self.context(i, mode), &[x], params, dz, grads);
+        let mut dxs = layer
+            .kind
+            .rule()
+            .backward(&self.context(i, mode), &[x], params, dz, grads);
         dxs.swap_remove(0)
     }
 }

@@ -1,16 +1,15 @@
 //! The optimizers and regularisation, as Keras defines them, on the flat
 //! parameter buffer.
 
-use super::rules;
-use crate::model::Model;
-use crate::params::{ParamLayout, ParamRole};
+use crate::model::{Model, Registry};
+use crate::params::ParamLayout;
 
 /// Regularisation before an optimizer step, as `weight_penalty.wgsl`
-/// applies it to conv and dense kernels: each layer's `l2` adds 2 l2 w to
+/// applies it to the tensors that decay (kernels): each layer's `l2` adds 2 l2 w to
 /// the gradient, and weight decay adds wd w (coupled) or shrinks the
 /// weight by lr wd (decoupled, AdamW).
-pub fn regularise(
-    model: &Model,
+pub fn regularise<K: Registry>(
+    model: &Model<K>,
     layout: &ParamLayout,
     params: &mut [f64],
     grads: &mut [f64],
@@ -20,7 +19,7 @@ pub fn regularise(
 ) {
     for t in &layout.tensors {
         let layer = &model.layers[t.layer];
-        if t.role != ParamRole::Weight || !rules::of(&layer.kind).regularised() {
+        if !t.decays {
             continue;
         }
         let l2 = layer.l2() as f64;
@@ -37,11 +36,11 @@ pub fn regularise(
 }
 
 /// The loss that `l2` adds: the sum over layers of l2 * sum(w^2).
-pub fn l2_penalty(model: &Model, layout: &ParamLayout, params: &[f64]) -> f64 {
+pub fn l2_penalty<K: Registry>(model: &Model<K>, layout: &ParamLayout, params: &[f64]) -> f64 {
     layout
         .tensors
         .iter()
-        .filter(|t| t.role == ParamRole::Weight)
+        .filter(|t| t.decays)
         .map(|t| model.layers[t.layer].l2() as f64 * params[t.range()].iter().map(|w| w * w).sum::<f64>())
         .sum()
 }

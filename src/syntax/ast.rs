@@ -149,39 +149,7 @@ pub enum PoolKind {
     Avg,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    Linear,
-    Relu,
-    LeakyRelu,
-    Sigmoid,
-    Tanh,
-    Softmax,
-}
-
-impl Activation {
-    pub const ALL: [Activation; 6] = [
-        Activation::Linear,
-        Activation::Relu,
-        Activation::LeakyRelu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softmax,
-    ];
-
-    /// The keyword, as written in a `.cnn` file.
-    pub fn keyword(self) -> &'static str {
-        match self {
-            Activation::Linear => "linear",
-            Activation::Relu => "relu",
-            Activation::LeakyRelu => "leaky_relu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Tanh => "tanh",
-            Activation::Softmax => "softmax",
-        }
-    }
-}
+pub use crate::activation::Activation;
 
 /// An integer expression over declared parameters.
 #[derive(Debug, Clone, PartialEq)]

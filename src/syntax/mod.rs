@@ -247,15 +247,8 @@ fn parse_dense<'a>(mut inner: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<De
 fn parse_activation(pair: Pair<'_, Rule>) -> Spanned<Activation> {
     let span = span_of(&pair);
     let keyword = pair.into_inner().next().expect("activation keyword");
-    let activation = match keyword.as_rule() {
-        Rule::kw_linear => Activation::Linear,
-        Rule::kw_relu => Activation::Relu,
-        Rule::kw_leaky_relu => Activation::LeakyRelu,
-        Rule::kw_sigmoid => Activation::Sigmoid,
-        Rule::kw_tanh => Activation::Tanh,
-        Rule::kw_softmax => Activation::Softmax,
-        other => unreachable!("unexpected {other:?} in parse_activation"),
-    };
+    let activation = Activation::named(keyword.as_str())
+        .unwrap_or_else(|| unreachable!("the grammar's activation `{}` has a row", keyword.as_str()));
     Spanned::new(activation, span)
 }
 

@@ -85,7 +85,10 @@ fn conv_forms() {
     assert_eq!(window_of(&c.kernel.node), ["1", "7"]);
     assert_eq!(c.stride.unwrap().node, int(2));
     assert_eq!(c.padding.unwrap().node, Padding::Same);
-    assert_eq!(c.activation.unwrap().node, Activation::LeakyRelu);
+    assert_eq!(
+        c.activation.unwrap().node,
+        Activation::named("leaky_relu").unwrap()
+    );
     assert_eq!(c.l2.unwrap().node, 0.0005);
 
     // Options in any order.
@@ -185,7 +188,7 @@ fn dense_forms() {
         panic!()
     };
     assert_eq!(d.units.node, Expr::Param("units".into()));
-    assert_eq!(d.activation.unwrap().node, Activation::Softmax);
+    assert_eq!(d.activation.unwrap().node, Activation::SOFTMAX);
     assert_eq!(d.l2.unwrap().node, 0.001);
 }
 
@@ -195,7 +198,7 @@ fn flatten_dropout_batchnorm_activations() {
     assert_eq!(one("batchnorm"), Statement::BatchNorm);
     assert!(matches!(one("dropout 0.25"), Statement::Dropout(r) if r.node == 0.25));
     assert!(matches!(one("dropout .5"), Statement::Dropout(r) if r.node == 0.5));
-    for a in Activation::ALL {
+    for a in Activation::all() {
         assert_eq!(one(a.keyword()), Statement::Activation(a));
     }
 }

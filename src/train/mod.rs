@@ -20,10 +20,10 @@ pub use trainer::Trainer;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Model;
 use crate::augment::Augment;
 use crate::codegen::OptimizerKind;
 use crate::data::Dataset;
-use crate::model::Model;
 use crate::model::keras::{ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, adam_alpha};
 use crate::rng::{SplitMix64, pcg_hash};
 use crate::runtime::{DeviceDataset, Executable, Gpu, Pass, RuntimeError, StepUniform, Totals};
@@ -218,19 +218,31 @@ pub fn step_uniform(options: &TrainOptions, t: u64, samples: usize, lr: f32) -> 
 
 /// Loss and accuracy of a split in evaluation mode (dropout off).
 pub fn evaluate(gpu: &Gpu, exe: &Executable, split: &DeviceSplit) -> Result<(f64, f64), RuntimeError> {
-    let b = exe.plan.batch;
+    let totals = evaluate_batches(gpu, exe, split, |_| Ok(()))?;
+    Ok(mean(&totals))
+}
+
+/// The evaluation pass over a whole split in its order, batch by batch:
+/// `each` is called after every batch with its samples (to read what the
+/// pass left, such as each sample's prediction); returns the totals.
+pub fn evaluate_batches(
+    gpu: &Gpu,
+    exe: &Executable,
+    split: &DeviceSplit,
+    mut each: impl FnMut(&[usize]) -> Result<(), RuntimeError>,
+) -> Result<Totals, RuntimeError> {
     exe.clear(exe.plan.io.totals);
     let order: Vec<usize> = (0..split.len()).collect();
-    for batch in order.chunks(b) {
+    for batch in order.chunks(exe.plan.batch) {
         write_batch(exe, split, batch);
         exe.write_step(&StepUniform {
             samples: batch.len() as u32,
             ..StepUniform::default()
         });
         exe.run(Pass::Eval, Some(&split.data));
+        each(batch)?;
     }
-    let totals = exe.take_totals(gpu)?;
-    Ok(mean(&totals))
+    exe.take_totals(gpu)
 }
 
 fn mean(t: &Totals) -> (f64, f64) {
@@ -257,7 +269,7 @@ pub fn batchnorm_warnings(model: &Model, steps: u64) -> Vec<String> {
     let names: Vec<&str> = model
         .layers
         .iter()
-        .filter(|l| matches!(l.kind, crate::model::LayerKind::BatchNorm))
+        .filter(|l| matches!(l.kind, crate::LayerKind::BatchNorm(_)))
         .map(|l| l.name.as_str())
         .collect();
     // Every batchnorm has had the same updates: one warning names them all.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{EpochMetrics, TrainOptions};
-use crate::model::Model;
+use crate::Model;
 use crate::runtime::Totals;
 
 pub struct RunDir {

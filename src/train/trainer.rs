@@ -11,7 +11,7 @@ use super::{
     Checkpoint, DeviceSplit, EpochMetrics, Outcome, Progress, RunDir, TrainError, TrainOptions, TrainState,
     epoch_order, evaluate, mean, step_uniform, write_batch,
 };
-use crate::model::Model;
+use crate::Model;
 use crate::runtime::{Executable, Gpu, Pass, Totals};
 
 /// Everything a training run works with.

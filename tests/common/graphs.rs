@@ -1,7 +1,8 @@
 //! Models the language cannot write yet, built by hand from ones it can.
 
-use cnnc::model::{CheckOptions, Layer, LayerKind, Model, Operand, PoolKind, Shape};
+use cnnc::model::{CheckOptions, Operand, PoolKind, Shape};
 use cnnc::source::Source;
+use cnnc::{Layer, LayerKind, Model};
 
 /// A model the language writes, checked (a test's own text: it must check).
 pub fn model(src: &str) -> Model {
@@ -78,7 +79,7 @@ pub fn residual(chain: &Model) -> Model {
     m.layers[2].input = m.layers[0].output;
     let add = Layer {
         name: "add1".into(),
-        kind: LayerKind::Add,
+        kind: cnnc::kinds::add::Add.into(),
         inputs: vec![Operand::Layer(1), Operand::Layer(2)],
         input: m.layers[1].output,
         output: m.layers[1].output,
@@ -120,7 +121,7 @@ pub fn concat(chain: &Model, at: usize) -> Model {
     };
     let join = Layer {
         name: "concat1".into(),
-        kind: LayerKind::Concat,
+        kind: cnnc::kinds::concat::Concat.into(),
         inputs: vec![Operand::Layer(at + 1), Operand::Layer(at + 2), a],
         input: b.output,
         output,
@@ -146,7 +147,7 @@ fn reader_takes(m: &mut Model, i: usize, input: Shape) {
     m.layers[i].input = input;
     match m.layers[i].kind {
         LayerKind::Conv(_) | LayerKind::Dense(_) => {}
-        LayerKind::Flatten { .. } => {
+        LayerKind::Flatten(_) => {
             m.layers[i].output = Shape::Flat(input.elements());
             reader_takes(m, i + 1, m.layers[i].output);
         }
@@ -162,10 +163,10 @@ pub fn global_pool(chain: &Model, kind: PoolKind) -> Model {
     let i = m
         .layers
         .iter()
-        .position(|l| matches!(l.kind, LayerKind::Flatten { .. }))
+        .position(|l| matches!(l.kind, LayerKind::Flatten(_)))
         .expect("a flatten to replace");
     let layer = &mut m.layers[i];
-    layer.kind = LayerKind::GlobalPool(kind);
+    layer.kind = cnnc::kinds::globalpool::GlobalPool(kind).into();
     layer.name = "globalpool1".into();
     layer.output = Shape::Flat(layer.input.channels());
     let output = layer.output;
@@ -205,7 +206,7 @@ pub fn input_skip(chain: &Model) -> Model {
     );
     let add = Layer {
         name: "add1".into(),
-        kind: LayerKind::Add,
+        kind: cnnc::kinds::add::Add.into(),
         inputs: vec![Operand::Input, Operand::Layer(0)],
         input: m.input,
         output: m.input,

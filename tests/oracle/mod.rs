@@ -13,11 +13,12 @@ use std::sync::OnceLock;
 
 use cnnc::codegen::{LowerOptions, OptimizerKind, plan};
 use cnnc::model::keras::adam_alpha;
-use cnnc::model::{LayerKind, Model, Operand, Padding, PoolKind, Shape};
+use cnnc::model::{Operand, Padding, PoolKind, Shape};
 use cnnc::params::{ParamLayout, ParamRole};
 use cnnc::rng::SplitMix64;
 use cnnc::runtime::{Executable, Gpu, Pass, StepUniform};
 use cnnc::weights;
+use cnnc::{LayerKind, Model};
 use safetensors::Dtype;
 use serde_json::{Value, json};
 
@@ -127,7 +128,7 @@ pub fn assert_passed(ok: bool, text: &str) {
 }
 
 /// Pads (before, after) per axis as cnnc computed them.
-fn conv_pads(c: &cnnc::model::Conv, input: Shape, output: Shape) -> [[usize; 2]; 2] {
+fn conv_pads(c: &cnnc::kinds::conv::Conv, input: Shape, output: Shape) -> [[usize; 2]; 2] {
     let before = c.pad_before(input);
     let (Shape::Image { h, w, .. }, Shape::Image { h: oh, w: ow, .. }) = (input, output) else {
         unreachable!("a conv maps images to images")
@@ -163,15 +164,15 @@ fn describe_kind(kind: &LayerKind, input: Shape, output: Shape) -> Value {
             "stride": p.stride,
         }),
         LayerKind::Dense(d) => json!({"kind": "dense", "units": d.units}),
-        LayerKind::Flatten { .. } => json!({"kind": "flatten"}),
-        LayerKind::Dropout { rate } => json!({"kind": "dropout", "rate": rate}),
-        LayerKind::BatchNorm => json!({"kind": "batchnorm"}),
+        LayerKind::Flatten(_) => json!({"kind": "flatten"}),
+        LayerKind::Dropout(d) => json!({"kind": "dropout", "rate": d.rate}),
+        LayerKind::BatchNorm(_) => json!({"kind": "batchnorm"}),
         LayerKind::Activation(_) => json!({"kind": "activation"}),
-        LayerKind::Add => json!({"kind": "add"}),
-        LayerKind::Concat => json!({"kind": "concat"}),
+        LayerKind::Add(_) => json!({"kind": "add"}),
+        LayerKind::Concat(_) => json!({"kind": "concat"}),
         LayerKind::GlobalPool(kind) => json!({
             "kind": "globalpool",
-            "pool": match kind { PoolKind::Max => "max", PoolKind::Avg => "avg" },
+            "pool": match kind.0 { PoolKind::Max => "max", PoolKind::Avg => "avg" },
         }),
     }
 }
@@ -406,7 +407,7 @@ pub fn random_weights(model: &Model, seed: u64) -> Vec<f32> {
     let mut params = layout.init(seed);
     let mut rng = SplitMix64::new(seed);
     for t in &layout.tensors {
-        let batchnorm = model.layers[t.layer].kind == LayerKind::BatchNorm;
+        let batchnorm = model.layers[t.layer].kind_name() == "batchnorm";
         let (low, span) = match (t.role, batchnorm) {
             (ParamRole::Weight, false) => continue,
             (ParamRole::Weight | ParamRole::RunningVar, true) => (0.5, 1.0),

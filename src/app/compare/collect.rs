@@ -10,8 +10,9 @@ use std::path::Path;
 
 use super::plan::{self, PlannedVariant, Sweep};
 use super::report::{Report, Row, RowStatus};
+use crate::Model;
 use crate::app::workflow::Failure;
-use crate::model::{CheckOptions, Model};
+use crate::model::CheckOptions;
 use crate::source::Source;
 use crate::train::{EpochMetrics, RunConfig, RunDir, RunStatus};
 

@@ -7,8 +7,8 @@ use super::{
     DataRequest, Failure, ModelRequest, check_model, declares_input, model_and_data, plan_inference,
     read_source,
 };
+use crate::Model;
 use crate::app::inference::{self, EvalReport};
-use crate::model::Model;
 use crate::params::ParamLayout;
 use crate::runtime::{Executable, Gpu};
 use crate::source::Source;

@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::Model;
 use crate::codegen::{LowerOptions, OptimizerKind, Plan, Purpose, plan};
 use crate::data::{self, DataSpec, Dataset};
 use crate::diagnostic::Diagnostic;
-use crate::model::{CheckOptions, Model, Shape};
+use crate::model::{CheckOptions, Shape};
 use crate::runtime::{self, Gpu};
 use crate::source::{Source, SourceError};
 use crate::syntax::{self, Statement};

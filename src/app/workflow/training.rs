@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use super::{DataRequest, Failure, LoadedData, ModelRequest, model_and_data, plan_for_training, read_source};
+use crate::Model;
 use crate::data::Dataset;
-use crate::model::Model;
 use crate::params::ParamLayout;
 use crate::runtime::{Executable, Gpu};
 use crate::source::Source;

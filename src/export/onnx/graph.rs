@@ -4,17 +4,35 @@
 use std::collections::HashMap;
 
 use super::proto::{self, AttributeProto, NodeProto, TensorProto};
-pub(super) use crate::export::layout::Layout;
+pub use crate::export::layout::Layout;
+
+/// An activation's nodes (see `activation::Row::onnx`), added to a graph
+/// with the layout of the value they apply to.
+pub struct ActivationSink<'g> {
+    pub graph: &'g mut Graph,
+    pub layout: Layout,
+}
+
+impl crate::activation::NodeSink for ActivationSink<'_> {
+    fn node(&mut self, op: &str, name: &str, inputs: &[&str], attributes: &[(&str, f32)]) -> String {
+        let attributes = attributes.iter().map(|&(n, v)| float(n, v)).collect();
+        self.graph.node(op, name, inputs, attributes, self.layout).name
+    }
+
+    fn scalar(&mut self, name: &str, value: f32) -> String {
+        self.graph.float_scalar(name, value)
+    }
+}
 
 /// A named tensor of the graph, with its layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Value {
+pub struct Value {
     pub name: String,
     pub layout: Layout,
 }
 
 /// The nodes and initializers written so far, with the weights they read.
-pub(super) struct Graph {
+pub struct Graph {
     pub nodes: Vec<NodeProto>,
     pub initializers: Vec<TensorProto>,
     /// The model's tensors in PyTorch's names and layouts, by name.
@@ -24,7 +42,7 @@ pub(super) struct Graph {
     pub reordered: HashMap<(String, Layout), Value>,
 }
 
-pub(super) fn ints(name: &str, values: &[usize]) -> AttributeProto {
+pub fn ints(name: &str, values: &[usize]) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),
         ints: values.iter().map(|&v| v as i64).collect(),
@@ -33,7 +51,7 @@ pub(super) fn ints(name: &str, values: &[usize]) -> AttributeProto {
     }
 }
 
-pub(super) fn int(name: &str, value: i64) -> AttributeProto {
+pub fn int(name: &str, value: i64) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),
         i: Some(value),
@@ -42,7 +60,7 @@ pub(super) fn int(name: &str, value: i64) -> AttributeProto {
     }
 }
 
-pub(super) fn float(name: &str, value: f32) -> AttributeProto {
+pub fn float(name: &str, value: f32) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),
         f: Some(value),
@@ -96,6 +114,17 @@ impl Graph {
             data_type: Some(proto::FLOAT),
             name: Some(name.to_string()),
             raw_data: Some(raw),
+        });
+        name.to_string()
+    }
+
+    /// A float32 scalar initializer (a constant an activation's nodes use).
+    pub fn float_scalar(&mut self, name: &str, value: f32) -> String {
+        self.initializers.push(TensorProto {
+            dims: Vec::new(),
+            data_type: Some(proto::FLOAT),
+            name: Some(name.to_string()),
+            raw_data: Some(value.to_le_bytes().to_vec()),
         });
         name.to_string()
     }

@@ -13,19 +13,22 @@
 //!
 //! - [`proto`]: the messages of `onnx.proto` that it writes;
 //! - [`graph`]: nodes, initializers, and values with their layouts;
-//! - [`layers`]: each layer kind's nodes;
+//! - [`layers`]: each layer's nodes: its kind's ([`Lower`]), then its
+//!   activation's;
 //! - [`order`]: reordering vectors between cnnc's and ONNX's flatten.
 
-mod graph;
+pub mod graph;
 mod layers;
-mod order;
+pub mod order;
 pub mod proto;
 
 use prost::Message;
 
-use crate::model::{Model, Operand, Shape};
+use crate::export::layout::Order;
+use crate::model::{Model, Operand, Registry, Shape};
 use crate::params::ParamLayout;
-use graph::{Graph, Layout, Value, int};
+pub use graph::{Graph, Layout, Value, float, int, ints};
+pub use layers::{Lower, identity};
 use proto::{
     Dimension, GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TensorTypeProto, TypeProto,
     ValueInfoProto,
@@ -40,7 +43,10 @@ pub const INPUT: &str = "input";
 pub const OUTPUT: &str = "probabilities";
 
 /// The ONNX model of `model` with weights `params` (cnnc's flat layout).
-pub fn to_proto(model: &Model, layout: &ParamLayout, params: &[f32]) -> ModelProto {
+pub fn to_proto<K: Registry>(model: &Model<K>, layout: &ParamLayout, params: &[f32]) -> ModelProto
+where
+    K::Kind: Lower<K> + Order<K>,
+{
     let Shape::Image { h, w, c } = model.input else {
         unreachable!("a model's input is an image")
     };
@@ -106,7 +112,10 @@ pub fn to_proto(model: &Model, layout: &ParamLayout, params: &[f32]) -> ModelPro
 }
 
 /// The ONNX file's bytes.
-pub fn to_bytes(model: &Model, layout: &ParamLayout, params: &[f32]) -> Vec<u8> {
+pub fn to_bytes<K: Registry>(model: &Model<K>, layout: &ParamLayout, params: &[f32]) -> Vec<u8>
+where
+    K::Kind: Lower<K> + Order<K>,
+{
     to_proto(model, layout, params).encode_to_vec()
 }
 

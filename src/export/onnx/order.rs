@@ -7,7 +7,7 @@ use super::graph::{Graph, Layout, Value, int, ints};
 
 /// `value` as vectors `[N, F]` laid out as `want` (one of the flat
 /// layouts), with the nodes that reorder it when it is not already so.
-pub(super) fn as_flat(g: &mut Graph, value: &Value, want: Layout) -> Value {
+pub fn as_flat(g: &mut Graph, value: &Value, want: Layout) -> Value {
     // An image read as an image, or vectors already in order.
     if value.layout == want {
         return value.clone();

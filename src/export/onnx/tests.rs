@@ -4,7 +4,7 @@ use super::*;
 use crate::model::CheckOptions;
 use crate::source::Source;
 
-fn model(src: &str) -> Model {
+fn model(src: &str) -> crate::Model {
     crate::load(&Source::new("m.cnn", src), &CheckOptions::default()).unwrap()
 }
 

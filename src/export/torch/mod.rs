@@ -8,12 +8,13 @@
 
 mod steps;
 
-use crate::export::layout::{Layout, Layouts, layouts};
-use crate::model::{Model, Operand, Shape};
-use steps::{Step, step};
+use crate::export::layout::{Layout, Layouts, Order, layouts};
+use crate::model::{Model, Operand, Registry, Shape};
+use steps::step;
+pub use steps::{Lower, Step};
 
 /// The comment that opens either form.
-fn header(model: &Model) -> String {
+fn header<K>(model: &Model<K>) -> String {
     let Shape::Image { h, w, c } = model.input else {
         unreachable!("a model's input is an image")
     };
@@ -36,11 +37,15 @@ const FOOTER: &str = "model.load_state_dict(load_file(\"model.safetensors\"))\n\
 /// output with its activation, less a final `softmax`, which is the loss's
 /// (PyTorch's `nn.CrossEntropyLoss` takes scores too) and the
 /// probabilities'.
-pub fn sequential(model: &Model) -> String {
+pub fn sequential<K: Registry>(model: &Model<K>) -> String
+where
+    K::Kind: Lower<K> + Order<K>,
+{
     let steps: Vec<Step> = model.layers.iter().map(step).collect();
     let layouts = layouts(model);
     // An `nn.Sequential` cannot merge tensors, nor reorder a flattened one.
-    if !crate::export::is_chain(model) || steps.iter().any(|s| s.merge.is_some()) {
+    let merges = steps.iter().any(|s| s.merge.is_some());
+    if !crate::export::is_chain(model) || merges || layouts.reorders(model) {
         return module_of(model, &steps, &layouts);
     }
     let mut out = header(model);
@@ -59,7 +64,10 @@ pub fn sequential(model: &Model) -> String {
 /// graph: `__init__` makes the submodules of [`sequential`] under the same
 /// names, and `forward(self, x)` computes each layer into a variable named
 /// after it (`x` is the model's input), in the model's order.
-pub fn module(model: &Model) -> String {
+pub fn module<K: Registry>(model: &Model<K>) -> String
+where
+    K::Kind: Lower<K> + Order<K>,
+{
     let steps: Vec<Step> = model.layers.iter().map(step).collect();
     module_of(model, &steps, &layouts(model))
 }
@@ -69,7 +77,7 @@ pub fn module(model: &Model) -> String {
 /// image channel, row, column, as the saved dense and batchnorm weights
 /// expect, while a sum, a concatenation and the scores take cnnc's row,
 /// column, channel.
-fn module_of(model: &Model, steps: &[Step], layouts: &Layouts) -> String {
+fn module_of<K>(model: &Model<K>, steps: &[Step], layouts: &Layouts) -> String {
     let mut out = header(model);
     out += "import torch\n\
             from safetensors.torch import load_file\n\
@@ -121,7 +129,7 @@ impl Reordered {
     /// The variable holding `name` (in layout `have`) in layout `want`:
     /// `name` itself, or a new variable whose line it writes to `out`.
     fn variable(&mut self, out: &mut String, name: String, have: Layout, want: Layout) -> String {
-        if have == want || true {
+        if have == want {
             return name;
         }
         if let Some(done) = self.0.get(&(name.clone(), want)) {

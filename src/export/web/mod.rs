@@ -18,8 +18,9 @@ pub mod serve;
 
 use std::path::Path;
 
+use crate::codegen::Rule;
 use crate::codegen::{LowerError, LowerOptions, Plan, Purpose};
-use crate::model::Model;
+use crate::model::{Model, Registry};
 use manifest::Manifest;
 
 /// The page and the runner, written as they are: no build step, nothing
@@ -48,7 +49,10 @@ pub struct Site {
 /// The inference plan the browser runs, and its WGSL (validated by naga):
 /// batch 1, the default register tiles (the page runs on GPUs that
 /// `cnnc tune` never measured).
-pub fn lower(model: &Model) -> Result<(Plan, Vec<String>), LowerError> {
+pub fn lower<K: Registry>(model: &Model<K>) -> Result<(Plan, Vec<String>), LowerError>
+where
+    K::Kind: Rule<K>,
+{
     let options = LowerOptions {
         batch: 1,
         purpose: Purpose::Infer,
@@ -130,7 +134,7 @@ fn write_files(site: &Site, dir: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn tiny() -> Model {
+    fn tiny() -> crate::Model {
         let source = crate::source::Source::new(
             "tiny.cnn",
             "model tiny; input 4x4x1; conv 2 3x3 relu; dense 3 softmax",

@@ -1,10 +1,20 @@
-//! `conv N KxK [stride S] [same|valid] [ACT] [l2 F]`: a 2-D convolution
-//! with bias, as Keras's `Conv2D`.
+//! `conv N KxK [stride S] [same|valid] [ACT] [l2 F] [groups G]`: a 2-D
+//! convolution with bias, as Keras's `Conv2D` (PyTorch's `Conv2d`): its
+//! shape rule and counts, an implicit GEMM on the GPU (shared with
+//! `dense`, see `codegen::gemm`), the reference, ONNX's `Conv` and
+//! PyTorch's `nn.Conv2d`.
 
-use super::{KindRule, Site, Spec, image_input, window_too_large};
+use super::{Kind, LayerKind, suffix_activation, suffix_l2};
+use crate::codegen::gemm::{self, GemmShape};
+use crate::codegen::{BufferId, BufferRole, Planner};
 use crate::diagnostic::{Diagnostic, Span};
-use crate::model::check::Checker;
-use crate::model::{Activation, Layer, LayerKind, Padding, ParamCount, Shape};
+use crate::export::onnx::{self, Graph, Layout, Value, int, ints};
+use crate::export::torch::{self, Step};
+use crate::model::{
+    Activation, Checker, Init, KindRule, Model, Padding, ParamRole, Shape, Site, Spec, TensorSpec,
+    TorchLayout, image_input, window_too_large,
+};
+use crate::reference::{self, Context, Geometry};
 use crate::syntax;
 
 /// A convolution's settings. Its input is an image; its output has
@@ -109,7 +119,8 @@ pub fn check_groups(groups: usize, ci: usize, co: usize, site: &Site) -> Result<
     )))
 }
 
-pub(in crate::model) fn lower(c: &syntax::Conv, span: Span, cx: &mut Checker) -> Option<Spec> {
+/// The convolution a `conv` statement asks for.
+pub(super) fn lower(c: &syntax::Conv, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
     let filters = cx.count(&c.filters, "filters");
     let kernel = cx.window(&c.kernel, "kernel");
     let stride = c.stride.as_ref().map_or(Some(1), |s| cx.positive(s, "stride"));
@@ -120,129 +131,266 @@ pub(in crate::model) fn lower(c: &syntax::Conv, span: Span, cx: &mut Checker) ->
         kernel: kernel?,
         stride: stride?,
         padding: c.padding.as_ref().map_or(Padding::Valid, |p| p.node),
-        activation: c.activation.as_ref().map_or(Activation::Linear, |a| a.node),
+        activation: c.activation.as_ref().map_or(Activation::LINEAR, |a| a.node),
         l2,
         groups: groups?,
     };
-    Some(Spec {
-        focus: c.kernel.span,
-        ..Spec::new(LayerKind::Conv(conv), span)
-    })
+    Some(Spec::new(conv.into(), span).focused(c.kernel.span))
 }
 
-fn conv(kind: &LayerKind) -> &Conv {
-    let LayerKind::Conv(c) = kind else {
-        unreachable!("the conv rule is handed convs")
-    };
-    c
+impl Conv {
+    /// The GEMM of a conv from `input` to `output`.
+    fn gemm(&self, io: (Shape, Shape)) -> GemmShape {
+        GemmShape::conv(io, self.kernel, self.stride, self.pad_before(io.0), self.groups)
+    }
 }
 
-pub struct ConvRule;
-
-impl KindRule for ConvRule {
-    fn kind_name(&self) -> &'static str {
+impl KindRule for Conv {
+    fn name(&self) -> &'static str {
         "conv"
     }
 
-    fn output(&self, kind: &LayerKind, inputs: &[Shape], site: &Site) -> Result<Shape, Diagnostic> {
+    fn output(&self, inputs: &[Shape], site: &Site) -> Result<Shape, Diagnostic> {
         let input = inputs[0];
-        let c = conv(kind);
         let (h, w) = image_input(input, "conv", site)?;
-        check_groups(c.groups, input.channels(), c.filters, site)?;
-        let out =
-            conv_out(h, c.kernel[0], c.stride, c.padding).zip(conv_out(w, c.kernel[1], c.stride, c.padding));
+        check_groups(self.groups, input.channels(), self.filters, site)?;
+        let out = conv_out(h, self.kernel[0], self.stride, self.padding).zip(conv_out(
+            w,
+            self.kernel[1],
+            self.stride,
+            self.padding,
+        ));
         let Some((oh, ow)) = out else {
             let help = "use `same` padding, a smaller kernel, or fewer pooling layers before this one";
-            return Err(window_too_large((h, w), c.kernel, c.stride, "kernel", help, site));
+            return Err(window_too_large(
+                (h, w),
+                self.kernel,
+                self.stride,
+                "kernel",
+                help,
+                site,
+            ));
         };
         Ok(Shape::Image {
             h: oh,
             w: ow,
-            c: c.filters,
+            c: self.filters,
         })
     }
 
-    fn largest_weight(&self, kind: &LayerKind, input: Shape) -> u128 {
-        let c = conv(kind);
-        (c.kernel[0] as u128 * c.kernel[1] as u128)
-            .saturating_mul((input.channels() / c.groups.max(1)) as u128)
-            .saturating_mul(c.filters as u128)
+    fn largest_weight(&self, input: Shape) -> u128 {
+        (self.kernel[0] as u128 * self.kernel[1] as u128)
+            .saturating_mul((input.channels() / self.groups.max(1)) as u128)
+            .saturating_mul(self.filters as u128)
     }
 
-    fn params(&self, layer: &Layer) -> ParamCount {
-        let c = conv(&layer.kind);
-        ParamCount {
-            trainable: c.kernel[0] * c.kernel[1] * (layer.input.channels() / c.groups) * c.filters
-                + c.filters,
-            non_trainable: 0,
-        }
+    /// The kernel HWIO (each filter sees its group's `ci / groups`
+    /// channels, as Keras's grouped kernel), then the bias.
+    fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorSpec> {
+        let ci = input.channels() / self.groups;
+        vec![
+            TensorSpec {
+                role: ParamRole::Weight,
+                shape: vec![self.kernel[0], self.kernel[1], ci, self.filters],
+                decays: true,
+                init: Init::Glorot,
+                torch: TorchLayout::ConvKernel,
+            },
+            TensorSpec {
+                role: ParamRole::Bias,
+                shape: vec![self.filters],
+                decays: false,
+                init: Init::Zeros,
+                torch: TorchLayout::Same,
+            },
+        ]
     }
 
-    fn flops(&self, layer: &Layer) -> u64 {
-        let c = conv(&layer.kind);
-        2 * (layer.output.elements() * c.kernel[0] * c.kernel[1] * (layer.input.channels() / c.groups)) as u64
+    fn flops(&self, input: Shape, output: Shape) -> u64 {
+        2 * (output.elements() * self.kernel[0] * self.kernel[1] * (input.channels() / self.groups)) as u64
     }
 
-    fn activation(&self, kind: &LayerKind) -> Activation {
-        conv(kind).activation
+    fn activation(&self) -> Activation {
+        self.activation
     }
 
-    fn l2(&self, kind: &LayerKind) -> f32 {
-        conv(kind).l2
+    fn l2(&self) -> f32 {
+        self.l2
     }
 
-    fn describe(&self, kind: &LayerKind) -> String {
-        let c = conv(kind);
-        let stride = if c.stride != 1 {
-            format!(" stride {}", c.stride)
+    fn filters(&self) -> Option<usize> {
+        Some(self.filters)
+    }
+
+    fn describe(&self) -> String {
+        let stride = if self.stride != 1 {
+            format!(" stride {}", self.stride)
         } else {
             String::new()
         };
-        let padding = match c.padding {
+        let padding = match self.padding {
             Padding::Same => " same",
             Padding::Valid => "",
         };
-        let groups = if c.groups > 1 {
-            format!(" groups {}", c.groups)
+        let groups = if self.groups > 1 {
+            format!(" groups {}", self.groups)
         } else {
             String::new()
         };
         format!(
             "conv {} {}x{}{stride}{padding}{groups}{}{}",
-            c.filters,
-            c.kernel[0],
-            c.kernel[1],
-            super::suffix_activation(c.activation),
-            super::suffix_l2(c.l2)
+            self.filters,
+            self.kernel[0],
+            self.kernel[1],
+            suffix_activation(self.activation),
+            suffix_l2(self.l2)
         )
+    }
+}
+
+impl Kind for Conv {}
+
+/// One implicit GEMM, bias and activation fused into the forward kernel.
+impl crate::codegen::Rule<LayerKind> for Conv {
+    fn forward(&self, p: &mut Planner<LayerKind>, i: usize) -> BufferId {
+        let layer = &p.model.layers[i];
+        let out = p.tensor(
+            format!("{}_out", layer.name),
+            layer.output,
+            BufferRole::Activation,
+        );
+        let g = self.gemm((layer.input, layer.output));
+        gemm::forward(p, i, g, p.input_of(i), out);
+        out
+    }
+
+    fn backward(&self, p: &mut Planner<LayerKind>, i: usize, dy: BufferId) {
+        let layer = &p.model.layers[i];
+        gemm::backward(p, i, self.gemm((layer.input, layer.output)), dy);
+    }
+}
+
+/// Kernels are `[KH][KW][CI/G][CO]`; zero padding is the taps that
+/// [`Geometry::tap`] skips, padding the reference derives itself.
+impl reference::Rule<LayerKind> for Conv {
+    fn forward(&self, c: &Context<LayerKind>, xs: &[&[f64]], params: &mut [f64]) -> Vec<f64> {
+        let g = Geometry::conv(
+            (c.layer.input, c.layer.output),
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.groups,
+        );
+        reference::gemm_forward(c, &g, xs[0], params)
+    }
+
+    fn backward(
+        &self,
+        c: &Context<LayerKind>,
+        xs: &[&[f64]],
+        params: &[f64],
+        dz: &[f64],
+        grads: &mut [f64],
+    ) -> Vec<Vec<f64>> {
+        let g = Geometry::conv(
+            (c.layer.input, c.layer.output),
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.groups,
+        );
+        vec![reference::gemm_backward(c, &g, xs[0], params, dz, grads)]
+    }
+}
+
+/// With explicit `pads` (top, left, bottom, right), never `auto_pad`:
+/// TensorFlow's `same` with a stride pads the odd pixel after, which
+/// ONNX's `SAME_UPPER` matches only by its own arithmetic, so the numbers
+/// cnnc trained with are written out.
+impl onnx::Lower<LayerKind> for Conv {
+    fn onnx(&self, g: &mut Graph, model: &Model<LayerKind>, index: usize, inputs: &[Value]) -> Value {
+        let layer = &model.layers[index];
+        let name = &layer.name;
+        let [[top, bottom], [left, right]] = self.pads(layer.input);
+        let weight = g.weight(&format!("{name}.weight"));
+        let bias = g.weight(&format!("{name}.bias"));
+        let attributes = vec![
+            ints("kernel_shape", &self.kernel),
+            ints("strides", &[self.stride, self.stride]),
+            ints("pads", &[top, left, bottom, right]),
+            int("group", self.groups as i64),
+        ];
+        g.node(
+            "Conv",
+            name,
+            &[&inputs[0].name, &weight, &bias],
+            attributes,
+            Layout::of(layer.output),
+        )
+    }
+}
+
+/// Images stay NCHW.
+impl crate::export::layout::Order<LayerKind> for Conv {}
+
+/// An `nn.Conv2d`, after an `nn.ZeroPad2d` where TensorFlow's `same` pads
+/// unevenly (the odd pixel after), which `nn.Conv2d`'s `padding` cannot.
+impl torch::Lower<LayerKind> for Conv {
+    fn torch(&self, layer: &crate::kinds::Layer, s: &mut Step) {
+        let name = &layer.name;
+        let ci = layer.input.channels();
+        let [[top, bottom], [left, right]] = self.pads(layer.input);
+        let padding = if top == bottom && left == right {
+            format!("({top}, {left})")
+        } else {
+            s.push(
+                format!("{name}_pad"),
+                format!("nn.ZeroPad2d(({left}, {right}, {top}, {bottom}))"),
+            );
+            "0".to_string()
+        };
+        let [kh, kw] = self.kernel;
+        let groups = if self.groups > 1 {
+            format!(", groups={}", self.groups)
+        } else {
+            String::new()
+        };
+        s.push(
+            name.as_str(),
+            format!(
+                "nn.Conv2d({ci}, {}, kernel_size=({kh}, {kw}), stride={}, padding={padding}{groups})",
+                self.filters, self.stride
+            ),
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::Layer;
     use crate::model::Operand;
 
     fn grouped(groups: usize, filters: usize, input: Shape) -> Result<Layer, Diagnostic> {
-        let kind = LayerKind::Conv(Conv {
+        let conv = Conv {
             filters,
             kernel: [3, 3],
             stride: 1,
             padding: Padding::Same,
-            activation: Activation::Relu,
+            activation: Activation::named("relu").unwrap(),
             l2: 0.0,
             groups,
-        });
+        };
         let site = Site {
             span: Span::new(0, 4),
             focus: Span::new(5, 8),
             from: None,
             more: Vec::new(),
         };
-        let output = ConvRule.output(&kind, &[input], &site)?;
+        let output = conv.output(&[input], &site)?;
         Ok(Layer {
             name: "conv1".into(),
-            kind,
+            kind: conv.into(),
             inputs: vec![Operand::Input],
             input,
             output,
