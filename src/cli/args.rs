@@ -404,9 +404,10 @@ impl TrainArgs {
 
 #[derive(Args)]
 pub struct DeviceArgs {
-    /// GPU adapter: an index or part of a name from `cnnc adapters` (default: the
-    /// environment's CNNC_ADAPTER, else the GPU a scheduler gave in
-    /// CUDA_VISIBLE_DEVICES or ROCR_VISIBLE_DEVICES, else the fastest)
+    /// GPU adapter: an index or part of a name from `cnnc adapters`, or a backend
+    /// (vulkan, metal, dx12, gl) (default: the environment's CNNC_ADAPTER, else the
+    /// GPU a scheduler gave in CUDA_VISIBLE_DEVICES or ROCR_VISIBLE_DEVICES, else the
+    /// fastest kind: discrete, integrated, then CPU)
     #[arg(long, value_name = "ADAPTER")]
     pub adapter: Option<String>,
 }

@@ -4,7 +4,7 @@
 //! into one command encoder.
 //!
 //! The steps follow wgpu's `hello_compute` example, one module each:
-//! instance (`instance`) → adapter → device (`gpu`); buffers, shader
+//! instances (`instance`) → adapter (`adapter`) → device (`gpu`); buffers, shader
 //! modules → pipelines, bind groups (`executable`, after `limits` has
 //! checked the plan fits); the dataset's buffers (`dataset`); encode and
 //! submit (`dispatch`); map a staging buffer to read results back
@@ -13,6 +13,7 @@
 use crate::codegen::DATASET_CHUNKS;
 use crate::units::human_bytes;
 
+mod adapter;
 mod dataset;
 mod dispatch;
 mod executable;
@@ -22,10 +23,11 @@ mod limits;
 mod readback;
 mod shader_types;
 
+pub use adapter::{AdapterChoice, AdapterListing, choose, describe, scheduled_adapter};
 pub use dataset::{DeviceDataset, chunk_samples};
 pub use dispatch::Pass;
 pub use executable::Executable;
-pub use gpu::{Gpu, describe};
+pub use gpu::Gpu;
 pub use limits::check_limits;
 pub use shader_types::{SampleStat, StepUniform, Totals};
 
