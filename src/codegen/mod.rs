@@ -11,6 +11,7 @@
 //! loss.rs      softmax cross-entropy, l2 penalties, totals
 //! optimizer.rs regularisation and the update
 //! memory.rs    gradient buffers shared by liveness
+//! requirements.rs  what a kernel asks of a device (for the limits)
 //! plan.rs      the plan's types        emit.rs, template.rs  WGSL text
 //! ```
 
@@ -21,6 +22,7 @@ mod memory;
 mod optimizer;
 mod plan;
 mod planner;
+mod requirements;
 mod rules;
 pub mod template;
 mod unroll;
@@ -28,6 +30,7 @@ mod unroll;
 pub use emit::emit;
 pub use plan::{Access, Binding, BufferDecl, BufferId, BufferRole, Io, Kernel, Memory, Phase, Plan, Purpose};
 pub use planner::{STEP_BYTES, plan};
+pub use requirements::KernelNeeds;
 
 use serde::Serialize;
 

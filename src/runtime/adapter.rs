@@ -274,7 +274,12 @@ impl fmt::Display for AdapterListing {
             info.name,
             if self.default { "  (default)" } else { "" }
         )?;
-        writeln!(f, "    backend: {}, type: {}", info.backend, kind(info.device_type))?;
+        writeln!(
+            f,
+            "    backend: {}, type: {}",
+            info.backend,
+            kind(info.device_type)
+        )?;
         writeln!(
             f,
             "    driver: {}",

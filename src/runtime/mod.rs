@@ -28,7 +28,7 @@ pub use dataset::{DeviceDataset, chunk_samples};
 pub use dispatch::Pass;
 pub use executable::Executable;
 pub use gpu::Gpu;
-pub use limits::check_limits;
+pub use limits::{check_limits, exceeded};
 pub use shader_types::{SampleStat, StepUniform, Totals};
 
 /// What can go wrong opening a device, fitting a plan on it or running it.
@@ -61,6 +61,15 @@ pub enum RuntimeError {
         groups: u32,
         limit: u32,
         batch: usize,
+    },
+    #[error(
+        "kernel `{kernel}` needs {needs} for wgpu's `{limit_name}`, more than this adapter's {limit}; choose another adapter (`cnnc adapters` lists them with their limits)"
+    )]
+    KernelOverLimit {
+        kernel: String,
+        needs: u64,
+        limit: u64,
+        limit_name: &'static str,
     },
     #[error(
         "the dataset's {samples} samples ({}) do not fit in {DATASET_CHUNKS} GPU buffers of this adapter ({} in all); train on fewer with --limit",
