@@ -414,8 +414,7 @@ pub struct DeviceArgs {
 
 impl DeviceArgs {
     pub fn open(&self) -> Result<Gpu, Failure> {
-        let from_env = std::env::var("CNNC_ADAPTER").ok().filter(|a| !a.is_empty());
-        Ok(Gpu::new(self.adapter.clone().or(from_env).as_deref())?)
+        Ok(Gpu::new(self.adapter.as_deref())?)
     }
 }
 

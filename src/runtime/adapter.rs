@@ -75,14 +75,19 @@ fn fastest(adapters: &[wgpu::AdapterInfo], candidates: impl Iterator<Item = usiz
     candidates.min_by_key(|&i| (speed_rank(&adapters[i]), i))
 }
 
-/// The adapter `choice` names, or without one the scheduler's GPU (see
-/// [`scheduled_adapter`]), else the fastest kind present. An index into
-/// `adapters`, or an error that lists them.
+/// The adapter `choice` names; without one, the one `CNNC_ADAPTER` names,
+/// else the scheduler's GPU (see [`scheduled_adapter`]), else the fastest
+/// kind present. An index into `adapters`, or an error that lists them.
+/// `env` reads the environment.
 pub fn choose(
     adapters: &[wgpu::AdapterInfo],
     choice: Option<&AdapterChoice>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<usize, RuntimeError> {
+    let from_env = env("CNNC_ADAPTER")
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| AdapterChoice::parse(&c));
+    let choice = choice.or(from_env.as_ref());
     let unknown = |choice: String| RuntimeError::UnknownAdapter {
         choice,
         available: list(adapters),
@@ -425,10 +430,17 @@ mod tests {
             scheduled_adapter(&adapters[..2], env(&[("CUDA_VISIBLE_DEVICES", "3")])),
             Ok(Some(1))
         );
-        // The default follows the scheduler.
+        // The default follows the scheduler, unless CNNC_ADAPTER says otherwise.
         assert_eq!(
             choose(&adapters, None, env(&[("CUDA_VISIBLE_DEVICES", "1")])).unwrap(),
             1
+        );
+        let both = env(&[("CUDA_VISIBLE_DEVICES", "1"), ("CNNC_ADAPTER", "gl")]);
+        assert_eq!(choose(&adapters, None, both).unwrap(), 4);
+        let given = AdapterChoice::Index(0);
+        assert_eq!(
+            choose(&adapters, Some(&given), env(&[("CNNC_ADAPTER", "gl")])).unwrap(),
+            0
         );
         // A driver that hides the bus of one of several: no order to follow.
         let unordered = [

@@ -22,8 +22,8 @@ pub struct Gpu {
 impl Gpu {
     /// Opens an adapter: `choice` is an index from `cnnc adapters`, a
     /// backend or a part of a name (see [`AdapterChoice`]); none picks the
-    /// GPU a scheduler gave this process, else the fastest kind present
-    /// (see [`super::adapter::choose`]).
+    /// one `CNNC_ADAPTER` names, else the GPU a scheduler gave this
+    /// process, else the fastest kind present (see [`super::adapter::choose`]).
     pub fn new(choice: Option<&str>) -> Result<Gpu, RuntimeError> {
         let adapters = enumerate();
         let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(wgpu::Adapter::get_info).collect();
