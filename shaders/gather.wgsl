@@ -41,10 +41,15 @@ fn offset_in(hash: u32, p: u32) -> i32 {
     return i32(hash % (2u * p + 1u)) - i32(p);
 }
 
-// Keras's `reflect` fill: d c b a | a b c d | d c b a.
+// Keras's `reflect` fill: d c b a | a b c d | d c b a. `%` only of
+// non-negative operands: GLSL leaves a negative one's remainder undefined
+// (naga 30 writes WGSL's `%` as GLSL's, and llvmpipe's GL takes -1 % 10 as
+// 4294967295u % 10).
 fn reflect(v: i32, n: i32) -> i32 {
-    let m = ((v % (2 * n)) + 2 * n) % (2 * n);
-    return select(m, 2 * n - 1 - m, m >= n);
+    let period = 2 * n;
+    let periods_below = select(0, -v / period + 1, v < 0);
+    let m = (v + periods_below * period) % period;
+    return select(m, period - 1 - m, m >= n);
 }
 
 @compute @workgroup_size(WG)

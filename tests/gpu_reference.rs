@@ -642,7 +642,8 @@ fn limits_are_checked_before_allocation() {
     )
     .unwrap();
     // WebGPU's default limits: 128 MiB per storage binding.
-    let err = cnnc::runtime::check_limits(&plan, &wgpu::Limits::default())
+    let shaders = cnnc::codegen::emit(&plan).unwrap();
+    let err = cnnc::runtime::check_limits(&plan, &shaders, &wgpu::Limits::default())
         .unwrap_err()
         .to_string();
     assert!(

@@ -437,17 +437,17 @@ impl TrainArgs {
 
 #[derive(Args)]
 pub struct DeviceArgs {
-    /// GPU adapter: an index or part of a name from `cnnc adapters` (default: the
-    /// environment's CNNC_ADAPTER, else the GPU a scheduler gave in
-    /// CUDA_VISIBLE_DEVICES or ROCR_VISIBLE_DEVICES, else the fastest)
+    /// GPU adapter: an index or part of a name from `cnnc adapters`, or a backend
+    /// (vulkan, metal, dx12, gl) (default: the environment's CNNC_ADAPTER, else the
+    /// GPU a scheduler gave in CUDA_VISIBLE_DEVICES or ROCR_VISIBLE_DEVICES, else the
+    /// fastest kind: discrete, integrated, then CPU)
     #[arg(long, value_name = "ADAPTER")]
     pub adapter: Option<String>,
 }
 
 impl DeviceArgs {
     pub fn open(&self) -> Result<Gpu, Failure> {
-        let from_env = std::env::var("CNNC_ADAPTER").ok().filter(|a| !a.is_empty());
-        Ok(Gpu::new(self.adapter.clone().or(from_env).as_deref())?)
+        Ok(Gpu::new(self.adapter.as_deref())?)
     }
 }
 

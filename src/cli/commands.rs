@@ -9,7 +9,6 @@ use cnnc::app::summary::Summary;
 use cnnc::app::workflow::{self, DataRequest, Failure, ModelRequest, TrainRequest};
 use cnnc::codegen::OptimizerKind;
 use cnnc::diagnostic::{self, Diagnostic};
-use cnnc::runtime::Gpu;
 use cnnc::train::{ConsoleProgress, Outcome};
 use cnnc::units::{human_bytes, thousands};
 
@@ -454,14 +453,14 @@ pub fn serve(dir: &std::path::Path, port: u16) -> Result<(), Failure> {
 }
 
 pub fn adapters() {
-    let adapters = Gpu::adapters();
+    let adapters = cnnc::runtime::AdapterListing::all();
     if adapters.is_empty() {
         println!(
             "no adapters; on a machine without a GPU, install Mesa's lavapipe: apt-get install mesa-vulkan-drivers"
         );
     }
-    for (i, info) in adapters.iter().enumerate() {
-        println!("{i}: {}", cnnc::runtime::describe(info));
+    for (i, adapter) in adapters.iter().enumerate() {
+        println!("{i}: {adapter}");
     }
 }
 

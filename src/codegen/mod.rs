@@ -10,6 +10,7 @@
 //! loss.rs      softmax cross-entropy, l2 penalties, totals
 //! optimizer.rs regularisation and the update
 //! memory.rs    gradient buffers shared by liveness
+//! requirements.rs  what a kernel asks of a device (for the limits)
 //! plan.rs      the plan's types        emit.rs, template.rs  WGSL text
 //! ```
 
@@ -20,6 +21,7 @@ mod memory;
 mod optimizer;
 mod plan;
 mod planner;
+mod requirements;
 pub mod template;
 mod unroll;
 
@@ -27,6 +29,7 @@ pub use emit::emit;
 pub use gemm::TILED_TEMPLATES;
 pub use plan::{Access, Binding, BufferDecl, BufferId, BufferRole, Io, Kernel, Memory, Phase, Plan, Purpose};
 pub use planner::{Planner, REDUCE_WG, Rule, STEP_BYTES, dispatch, plan};
+pub use requirements::KernelNeeds;
 pub use template::{Header, Template};
 
 use serde::Serialize;

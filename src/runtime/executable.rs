@@ -32,8 +32,8 @@ impl Executable {
     /// buffers (zeroed), pipelines (one per distinct WGSL module) and bind
     /// groups. Nothing is dispatched.
     pub fn new(gpu: &Gpu, plan: Plan) -> Result<Executable, RuntimeError> {
-        check_limits(&plan, &gpu.limits())?;
         let shaders = crate::codegen::emit(&plan).map_err(|e| RuntimeError::Gpu(e.to_string()))?;
+        check_limits(&plan, &shaders, &gpu.limits())?;
         let device = &gpu.device;
         // Creation reports its errors asynchronously: catch them in scopes
         // (popped below, innermost first) rather than as uncaptured errors.

@@ -4,7 +4,7 @@
 //! into one command encoder.
 //!
 //! The steps follow wgpu's `hello_compute` example, one module each:
-//! instance (`instance`) → adapter → device (`gpu`); buffers, shader
+//! instances (`instance`) → adapter (`adapter`) → device (`gpu`); buffers, shader
 //! modules → pipelines, bind groups (`executable`, after `limits` has
 //! checked the plan fits); the dataset's buffers (`dataset`); encode and
 //! submit (`dispatch`); map a staging buffer to read results back
@@ -13,6 +13,7 @@
 use crate::codegen::DATASET_CHUNKS;
 use crate::units::human_bytes;
 
+mod adapter;
 mod dataset;
 mod dispatch;
 mod executable;
@@ -22,11 +23,12 @@ mod limits;
 mod readback;
 mod shader_types;
 
+pub use adapter::{AdapterChoice, AdapterListing, choose, describe, scheduled_adapter};
 pub use dataset::{DeviceDataset, chunk_samples};
 pub use dispatch::Pass;
 pub use executable::Executable;
-pub use gpu::{Gpu, describe};
-pub use limits::check_limits;
+pub use gpu::Gpu;
+pub use limits::{check_limits, exceeded};
 pub use shader_types::{SampleStat, StepUniform, Totals};
 
 /// What can go wrong opening a device, fitting a plan on it or running it.
@@ -59,6 +61,15 @@ pub enum RuntimeError {
         groups: u32,
         limit: u32,
         batch: usize,
+    },
+    #[error(
+        "kernel `{kernel}` needs {needs} for wgpu's `{limit_name}`, more than this adapter's {limit}; choose another adapter (`cnnc adapters` lists them with their limits)"
+    )]
+    KernelOverLimit {
+        kernel: String,
+        needs: u64,
+        limit: u64,
+        limit_name: &'static str,
     },
     #[error(
         "the dataset's {samples} samples ({}) do not fit in {DATASET_CHUNKS} GPU buffers of this adapter ({} in all); train on fewer with --limit",
