@@ -118,3 +118,40 @@ fn unused_outputs_are_warned_about_once_per_line() {
     assert!(err.contains("--> tests/warnings/unused_output.cnn:5:3"), "{err}");
     assert!(text(&out.stdout).starts_with("ok: "));
 }
+
+/// `depth` blocks, each using the one before it, and a model that uses
+/// the last.
+fn nested_blocks(depth: usize) -> String {
+    let mut text = String::from("input 4x4x1\nblock b0()\n  relu\nend\n");
+    for i in 1..depth {
+        text += &format!("block b{i}()\n  b{}()\nend\n", i - 1);
+    }
+    text + &format!("b{}()\ndense 2\n", depth - 1)
+}
+
+/// 6,000 blocks each using the one before aborted `cnnc check` with a
+/// stack overflow (issue 21); now a located error, and `fmt` and
+/// `summary` answer too.
+#[test]
+fn six_thousand_nested_blocks_are_a_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.cnn");
+    std::fs::write(&path, nested_blocks(6000)).unwrap();
+    let file = path.to_str().unwrap();
+
+    let out = cnnc(&["check", file]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("blocks are used inside each other more than 64 deep"),
+        "{err}"
+    );
+    // Located at the use that went one block too deep.
+    assert!(err.contains(&format!("--> {file}:")), "{err}");
+
+    let out = cnnc(&["summary", file]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+
+    let out = cnnc(&["fmt", "--check", file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
