@@ -149,13 +149,7 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
 
-    let (found, found_len) = token_at(text, pos);
-    let span = Span::new(offset + pos, offset + pos + found_len);
-    let statement_name = match statement {
-        Some(s) => s.0,
-        None => first.1,
-    };
-    let expected = describe(&positives, statement_name);
+    let statement_name = statement.map_or(first.1, |s| s.0);
     let usage = match statement {
         Some(s) => s.1,
         None if is_use => {
@@ -163,9 +157,20 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
         }
         None => "an activation alone on a line takes no arguments",
     };
+    let at = Span::new(offset + pos, offset + pos);
+    failure(text, at, pos, &positives, statement_name).note(format!("usage: {usage}"))
+}
+
+/// What the grammar wanted at byte `pos` of `text` (at `at` in the file),
+/// in a `statement` line: what was found there, what was expected, and a
+/// "did you mean" for a misspelt keyword.
+fn failure(text: &str, at: Span, pos: usize, positives: &[Rule], statement: &str) -> Diagnostic {
+    let (found, found_len) = token_at(text, pos);
+    let span = Span::new(at.start, at.start + found_len);
+    let expected = describe(positives, statement);
 
     // A misspelt keyword: suggest the closest one the grammar accepts here.
-    let candidates = keywords_for(&positives);
+    let candidates = keywords_for(positives);
     let suggestion = if found_len > 0 && found.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         closest(found, candidates.iter().copied())
     } else {
@@ -175,7 +180,7 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
     let title = match suggestion {
         Some(s) if ACTIVATIONS.contains(&s) => format!("unknown activation `{found}`"),
         _ if found_len == 0 => {
-            format!("`{statement_name}` statement ends too early: expected {expected}")
+            format!("`{statement}` statement ends too early: expected {expected}")
         }
         _ => format!("expected {expected}, found `{found}`"),
     };
@@ -186,27 +191,33 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
     } else {
         format!("expected {expected}")
     };
-    let mut d = Diagnostic::error(title).label(span, label);
-    if let Some(s) = suggestion {
-        d = d.help(format!("did you mean `{s}`?"));
-    } else if statement_name == "param" && positives.is_empty() {
-        d = d.help("a parameter is declared as `param NAME = VALUE`");
-    } else if positives.contains(&Rule::ident) && is_keyword(found) {
-        d = d.help(format!(
-            "`{found}` is a keyword of the language; choose another name"
-        ));
-    } else if is_keyword(found)
-        && positives
-            .iter()
-            .any(|r| matches!(r, Rule::expr | Rule::term | Rule::int))
-    {
-        d = d.help(format!(
-            "`{found}` is a keyword of the language, not a parameter; a parameter needs another name"
-        ));
-    } else if positives.contains(&Rule::name_ref) {
-        d = d.help("name a layer's output first (`skip: conv 8 3x3`), then read it by that name (`add skip`, `from skip`); in a block, `in` is its input");
+    let d = Diagnostic::error(title).label(span, label);
+    match suggestion {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => with_help(d, found, positives, statement),
     }
-    d.note(format!("usage: {usage}"))
+}
+
+/// The advice for what was `found` where the grammar wanted `positives`.
+fn with_help(d: Diagnostic, found: &str, positives: &[Rule], statement: &str) -> Diagnostic {
+    let wants_a_value = positives
+        .iter()
+        .any(|r| matches!(r, Rule::expr | Rule::term | Rule::int));
+    if statement == "param" && positives.is_empty() {
+        d.help("a parameter is declared as `param NAME = VALUE`")
+    } else if positives.contains(&Rule::ident) && is_keyword(found) {
+        d.help(format!(
+            "`{found}` is a keyword of the language; choose another name"
+        ))
+    } else if is_keyword(found) && wants_a_value {
+        d.help(format!(
+            "`{found}` is a keyword of the language, not a parameter; a parameter needs another name"
+        ))
+    } else if positives.contains(&Rule::name_ref) {
+        d.help("name a layer's output first (`skip: conv 8 3x3`), then read it by that name (`add skip`, `from skip`); in a block, `in` is its input")
+    } else {
+        d
+    }
 }
 
 /// `conv 3x3 relu`: the filter count is missing, and pest alone would say
