@@ -171,9 +171,13 @@ pub struct TrainCommand {
     /// Start from these weights (safetensors)
     #[arg(long, value_name = "W.safetensors")]
     pub init: Option<PathBuf>,
-    /// Continue the interrupted run in DIR, with its own settings
+    /// Continue the interrupted (or paused) run in DIR, with its own settings
     #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "data", "out", "init"])]
     pub resume: Option<PathBuf>,
+    /// Pause once N epochs are done, checkpointed: `--resume DIR` continues
+    /// exactly as if the run had not stopped (with --resume: pause again at N)
+    #[arg(long, value_name = "N")]
+    pub until_epoch: Option<usize>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }

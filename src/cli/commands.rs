@@ -166,6 +166,7 @@ pub fn run_train(command: TrainCommand) -> Result<(), Failure> {
         out,
         init,
         resume,
+        until_epoch,
         device,
     } = command;
     if args.augment.len() > 1 {
@@ -180,7 +181,7 @@ pub fn run_train(command: TrainCommand) -> Result<(), Failure> {
     eprintln!("adapter: {}", gpu.describe());
     let mut progress = ConsoleProgress::default();
     let result = match resume {
-        Some(dir) => workflow::resume(&gpu, &dir, &mut progress, &STOP)?,
+        Some(dir) => workflow::resume(&gpu, &dir, until_epoch, &mut progress, &STOP)?,
         None => {
             let request = TrainRequest {
                 model: ModelRequest {
@@ -192,6 +193,7 @@ pub fn run_train(command: TrainCommand) -> Result<(), Failure> {
                 options,
                 out,
                 init,
+                until_epoch,
             };
             workflow::train(&gpu, &request, &mut progress, &STOP)?
         }
@@ -201,6 +203,10 @@ pub fn run_train(command: TrainCommand) -> Result<(), Failure> {
         Outcome::Interrupted => {
             println!("interrupted; continue with: cnnc train --resume {dir}");
             return Err(Failure::Failed("interrupted".into()));
+        }
+        Outcome::Paused { epochs } => {
+            println!("paused after epoch {epochs}; continue with: cnnc train --resume {dir}");
+            return Ok(());
         }
         Outcome::Finished { .. } => {}
     }

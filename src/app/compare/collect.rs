@@ -93,6 +93,14 @@ fn collect_run(dir: &Path, sweep: &Sweep, variant: &PlannedVariant) -> (Row, Opt
                 run.path.display()
             ),
         ),
+        Some(RunStatus::Paused { epochs }) => row.with(
+            RowStatus::Paused,
+            format!(
+                "paused after {epochs} of {} epochs; `cnnc train --resume {}` continues it",
+                sweep.options.epochs,
+                run.path.display()
+            ),
+        ),
         None => row.with(
             RowStatus::Unfinished,
             format!(

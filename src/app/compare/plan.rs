@@ -238,6 +238,7 @@ impl Sweep {
             options,
             out: Some(dir.join(&variant.run_dir)),
             init: None,
+            until_epoch: None,
         })
     }
 }
@@ -291,6 +292,9 @@ pub fn command(binary: &str, request: &TrainRequest) -> Vec<String> {
     words.push(path(
         request.out.as_deref().expect("a planned run has its directory"),
     ));
+    if let Some(epochs) = request.until_epoch {
+        words.extend(["--until-epoch".into(), epochs.to_string()]);
+    }
     words
 }
 

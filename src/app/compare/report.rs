@@ -47,6 +47,8 @@ pub enum RowStatus {
     Finished,
     /// Ctrl-C: `cnnc train --resume` continues it.
     Interrupted,
+    /// Stopped by `--until-epoch` (a search's rung): `--resume` continues it.
+    Paused,
     Failed,
     /// Started, not ended: still running, or killed without a word.
     Unfinished,
