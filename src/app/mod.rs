@@ -8,6 +8,7 @@
 //! - [`bench`], [`tune`], [`tiles`]: speed, and the register tiles that give
 //!   it, cached per adapter;
 //! - [`inference`]: evaluation and prediction on the GPU;
+//! - [`pareto`]: the Pareto front of accuracy against a cost, and its chart;
 //! - [`summary`]: the Keras-style table and its JSON;
 //! - [`fmt`]: the files `cnnc fmt` rewrites.
 
@@ -15,6 +16,7 @@ pub mod bench;
 pub mod compare;
 pub mod fmt;
 pub mod inference;
+pub mod pareto;
 pub mod summary;
 pub mod tiles;
 pub mod tune;

@@ -8,7 +8,8 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use crate::chart::{self, ChartError, PALETTE, Series};
+use crate::app::pareto::{self, Labelled};
+use crate::chart::{self, ChartError, PALETTE, Point, Series};
 use crate::train::EpochMetrics;
 use crate::units::{human_bytes, thousands};
 
@@ -232,58 +233,34 @@ impl Report {
     }
 
     fn charts(&self, dir: &Path) -> Result<(), ChartError> {
-        let curves: Vec<Series> = self
-            .done()
-            .map(|(i, r)| Series {
-                name: r.name.clone(),
-                points: r
-                    .epochs
-                    .iter()
-                    .filter_map(|m| Some((m.epoch as f64, 100.0 * m.val_accuracy?)))
-                    .collect(),
-                thin: false,
-                color: PALETTE[i % PALETTE.len()],
-            })
-            .collect();
-        chart::render(&dir.join("val_accuracy.png"), (900, 560), |root| {
-            chart::lines(
-                root,
-                "Validation accuracy per epoch",
-                "epoch",
-                "validation accuracy (%)",
-                &curves,
-                None,
-                SeriesLabelPosition::LowerRight,
-            )
-        })?;
-
-        let acc_points: Vec<(String, f64, f64, RGBColor)> = self
+        let done: Vec<&Row> = self.done().map(|(_, r)| r).collect();
+        val_accuracy_chart(&dir.join("val_accuracy.png"), &done)?;
+        let acc_points: Vec<Labelled> = self
             .done()
             .filter_map(|(i, r)| {
-                Some((
-                    r.name.clone(),
-                    r.params as f64,
-                    100.0 * r.final_val_accuracy?,
-                    PALETTE[i % 8],
-                ))
+                Some(Labelled {
+                    label: r.name.clone(),
+                    cost: r.params as f64,
+                    accuracy: 100.0 * r.final_val_accuracy?,
+                    color: PALETTE[i % 8],
+                })
             })
             .collect();
-        chart::scatter(
+        pareto::accuracy_chart(
             &dir.join("accuracy_vs_params.png"),
             "Final validation accuracy against parameters",
             "parameters (log scale)",
             "validation accuracy (%)",
             &acc_points,
         )?;
-        let speed_points: Vec<(String, f64, f64, RGBColor)> = self
+        let speed_points: Vec<Point> = self
             .done()
-            .map(|(i, r)| {
-                (
-                    r.name.clone(),
-                    r.flops_per_image as f64,
-                    r.train_images_per_s,
-                    PALETTE[i % 8],
-                )
+            .map(|(i, r)| Point {
+                label: r.name.clone(),
+                x: r.flops_per_image as f64,
+                y: r.train_images_per_s,
+                color: PALETTE[i % 8],
+                on_front: false,
             })
             .collect();
         chart::scatter(
@@ -294,4 +271,34 @@ impl Report {
             &speed_points,
         )
     }
+}
+
+/// Validation accuracy per epoch, a line per row (a row's colour is its
+/// place among `rows`).
+pub(crate) fn val_accuracy_chart(path: &Path, rows: &[&Row]) -> Result<(), ChartError> {
+    let curves: Vec<Series> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Series {
+            name: r.name.clone(),
+            points: r
+                .epochs
+                .iter()
+                .filter_map(|m| Some((m.epoch as f64, 100.0 * m.val_accuracy?)))
+                .collect(),
+            thin: false,
+            color: PALETTE[i % PALETTE.len()],
+        })
+        .collect();
+    chart::render(path, (900, 560), |root| {
+        chart::lines(
+            root,
+            "Validation accuracy per epoch",
+            "epoch",
+            "validation accuracy (%)",
+            &curves,
+            None,
+            SeriesLabelPosition::LowerRight,
+        )
+    })
 }
