@@ -14,7 +14,7 @@
 
 mod collect;
 pub mod plan;
-mod report;
+pub(crate) mod report;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

@@ -88,6 +88,30 @@ fn pct(v: Option<f64>) -> String {
 }
 
 impl Row {
+    /// A finished row with nothing measured yet.
+    pub(crate) fn unmeasured(name: &str, file: &str, settings: BTreeMap<String, i64>, run_dir: &str) -> Row {
+        Row {
+            name: name.into(),
+            file: file.into(),
+            settings,
+            run_dir: run_dir.into(),
+            status: RowStatus::Finished,
+            error: None,
+            filters: Vec::new(),
+            params: 0,
+            flops_per_image: 0,
+            activation_bytes_per_image: 0,
+            train_seconds: 0.0,
+            train_images_per_s: 0.0,
+            final_train_accuracy: 0.0,
+            final_val_accuracy: None,
+            best_val_accuracy: None,
+            best_epoch: None,
+            generalisation_gap: None,
+            epochs: Vec::new(),
+        }
+    }
+
     /// The row's cells under [`COLUMNS`].
     pub(crate) fn cells(&self) -> [String; 13] {
         let ok = self.error.is_none() || !self.epochs.is_empty();

@@ -22,7 +22,8 @@ mod web;
 pub use evaluation::{Prediction, WithWeights, eval, predict};
 pub use export::{OnnxExport, export_onnx, trained_model};
 pub use training::{
-    TrainRequest, TrainResult, default_run_dir, kernels_changed, record_status, resume, train, train_loaded,
+    TrainRequest, TrainResult, default_run_dir, kernels_changed, record_status, resume, resume_cached, train,
+    train_loaded,
 };
 pub use web::{WebExport, export_web, serve};
 
