@@ -124,7 +124,10 @@ pub fn search(args: SearchCommand) -> Result<(), Failure> {
     let gpu = args.device.open()?;
     stop_on_ctrl_c();
     eprintln!("adapter: {}", gpu.describe());
-    let out = args.out.clone().unwrap_or_else(|| workflow::default_run_dir("search"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| workflow::default_run_dir("search"));
     finish(&search::run(&gpu, &request, &out, &STOP)?, &out, true)
 }
 
@@ -191,7 +194,9 @@ fn finish(collected: &Collected, dir: &Path, here: bool) -> Result<(), Failure> 
             let next = if here {
                 format!("continue with `cnnc search --resume {d}`")
             } else {
-                format!("run {d}/jobs.txt's missing lines (or `cnnc search --resume {d}`), then collect again")
+                format!(
+                    "run {d}/jobs.txt's missing lines (or `cnnc search --resume {d}`), then collect again"
+                )
             };
             Err(Failure::Failed(format!(
                 "rung {} is not done: {} run(s) have not reached its epochs:\n  {}\n{next}",

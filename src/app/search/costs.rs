@@ -112,7 +112,11 @@ mod tests {
     use super::*;
 
     fn model(text: &str) -> Model {
-        crate::load(&Source::new("m.cnn", text), &crate::model::CheckOptions::default()).unwrap()
+        crate::load(
+            &Source::new("m.cnn", text),
+            &crate::model::CheckOptions::default(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -141,7 +145,12 @@ mod tests {
             "1,280 FLOPs per image, over --max-flops 1,000"
         );
         assert_eq!(flops.step_excess(20.0), None);
-        assert!(flops.step_excess(20.5).unwrap().contains("20.5 ms per training step"));
+        assert!(
+            flops
+                .step_excess(20.5)
+                .unwrap()
+                .contains("20.5 ms per training step")
+        );
         assert_eq!(
             flops.flags(),
             ["--max-params 650", "--max-flops 1000", "--max-step-ms 20"]

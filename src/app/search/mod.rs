@@ -27,6 +27,7 @@
 
 mod costs;
 mod plan;
+mod render;
 mod report;
 mod rungs;
 mod schedule;

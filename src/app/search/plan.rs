@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::costs::{self, Constraints};
+use super::rungs;
 use super::schedule::{Keep, schedule};
 use super::space::{ParamSpace, draw_order};
 use super::state::{self, Candidate, RungRecord, SEARCH_FILE, Search};
-use super::rungs;
 use crate::app::compare::{self, PlanRequest, Variant};
 use crate::app::workflow::{self, DataRequest, Failure, ModelRequest};
 use crate::augment::Augment;
@@ -83,7 +83,8 @@ fn validate(r: &SearchRequest) -> Result<(), Failure> {
 pub fn plan(request: &SearchRequest, dir: &Path, gpu: Option<&Gpu>) -> Result<Search, Failure> {
     validate(request)?;
     let dir = std::path::absolute(dir).map_err(|e| usage(format!("{}: {e}", dir.display())))?;
-    let mut sweeps: Vec<(String, Vec<i64>)> = request.fixed.iter().map(|(n, v)| (n.clone(), vec![*v])).collect();
+    let mut sweeps: Vec<(String, Vec<i64>)> =
+        request.fixed.iter().map(|(n, v)| (n.clone(), vec![*v])).collect();
     sweeps.extend(request.space.iter().map(|p| (p.name.clone(), p.values.clone())));
     let grid = compare::variants(&request.files, &sweeps, &request.augments);
     let candidates = candidates(request, &grid, gpu)?;
@@ -103,7 +104,12 @@ pub fn plan(request: &SearchRequest, dir: &Path, gpu: Option<&Gpu>) -> Result<Se
             why.join("\n  ")
         )));
     }
-    let schedule = schedule(tried.len(), request.keep, request.min_epochs, request.options.epochs);
+    let schedule = schedule(
+        tried.len(),
+        request.keep,
+        request.min_epochs,
+        request.options.epochs,
+    );
     let search = Search {
         cnnc_version: env!("CARGO_PKG_VERSION").to_string(),
         files: request.files.iter().map(|f| f.display().to_string()).collect(),
@@ -156,7 +162,11 @@ pub fn plan(request: &SearchRequest, dir: &Path, gpu: Option<&Gpu>) -> Result<Se
 /// constraints; then, in the order `--trials` draws them, step times
 /// measured (for `--max-step-ms`) until enough pass. In the grid's order:
 /// those pruned statically and those looked at after.
-fn candidates(request: &SearchRequest, grid: &[Variant], gpu: Option<&Gpu>) -> Result<Vec<Candidate>, Failure> {
+fn candidates(
+    request: &SearchRequest,
+    grid: &[Variant],
+    gpu: Option<&Gpu>,
+) -> Result<Vec<Candidate>, Failure> {
     let mut checker = Checker {
         request,
         sources: BTreeMap::new(),
@@ -191,7 +201,11 @@ fn candidates(request: &SearchRequest, grid: &[Variant], gpu: Option<&Gpu>) -> R
         }
         tried += usize::from(all[i].pruned.is_none());
     }
-    Ok(all.into_iter().zip(looked).filter_map(|(c, l)| l.then_some(c)).collect())
+    Ok(all
+        .into_iter()
+        .zip(looked)
+        .filter_map(|(c, l)| l.then_some(c))
+        .collect())
 }
 
 /// Checks configurations: each file read once, the data's shape read once

@@ -132,7 +132,13 @@ pub fn write_jobs(dir: &Path, search: &Search, sweep: &Sweep) -> Result<usize, F
 /// once), skipping runs that already reached the rung's epochs (a search
 /// resumed after it was stopped). A job that fails leaves its run saying
 /// why, and the others still run. Returns `false` when Ctrl-C stopped it.
-pub fn run_here(gpu: &Gpu, dir: &Path, search: &Search, sweep: &Sweep, stop: &AtomicBool) -> Result<bool, Failure> {
+pub fn run_here(
+    gpu: &Gpu,
+    dir: &Path,
+    search: &Search,
+    sweep: &Sweep,
+    stop: &AtomicBool,
+) -> Result<bool, Failure> {
     let jobs = current_jobs(dir, search, sweep);
     let rung = search.rungs.len();
     let epochs = search.rungs.last().map_or(0, |r| r.epochs);
@@ -146,27 +152,39 @@ pub fn run_here(gpu: &Gpu, dir: &Path, search: &Search, sweep: &Sweep, stop: &At
         let mut progress = ConsoleProgress::with_prefix(tag.clone());
         let has_checkpoint = job.run_dir.join("checkpoint.safetensors").is_file();
         let result = if job.fresh && !has_checkpoint {
-            let variant = sweep.variants.iter().find(|v| v.name == job.name).expect("planned");
+            let variant = sweep
+                .variants
+                .iter()
+                .find(|v| v.name == job.name)
+                .expect("planned");
             let mut request = sweep.train_request(dir, variant)?;
             request.until_epoch = job.until_epoch;
-            let result = data_cache
-                .model_and_data(&request.model, &request.data)
-                .and_then(|(source, model, data)| {
-                    workflow::train_loaded(
-                        gpu,
-                        &request,
-                        &source,
-                        &model,
-                        data,
-                        &job.run_dir,
-                        None,
-                        &mut progress,
-                        stop,
-                    )
-                });
+            let result =
+                data_cache
+                    .model_and_data(&request.model, &request.data)
+                    .and_then(|(source, model, data)| {
+                        workflow::train_loaded(
+                            gpu,
+                            &request,
+                            &source,
+                            &model,
+                            data,
+                            &job.run_dir,
+                            None,
+                            &mut progress,
+                            stop,
+                        )
+                    });
             workflow::record_status(&job.run_dir, result)
         } else {
-            workflow::resume_cached(gpu, &job.run_dir, job.until_epoch, &mut data_cache, &mut progress, stop)
+            workflow::resume_cached(
+                gpu,
+                &job.run_dir,
+                job.until_epoch,
+                &mut data_cache,
+                &mut progress,
+                stop,
+            )
         };
         match result {
             Ok(r) if r.outcome == Outcome::Interrupted => return Ok(false),
@@ -204,7 +222,13 @@ pub fn advance(dir: &Path, search: &mut Search, sweep: &Sweep) -> Result<(Advanc
         let rows: Vec<&Row> = rung
             .members
             .iter()
-            .map(|name| report.rows.iter().find(|r| &r.name == name).expect("a member is a row"))
+            .map(|name| {
+                report
+                    .rows
+                    .iter()
+                    .find(|r| &r.name == name)
+                    .expect("a member is a row")
+            })
             .collect();
         let waiting: Vec<String> = rows.iter().filter_map(|r| pending(r, rung.epochs)).collect();
         if !waiting.is_empty() {
@@ -213,7 +237,11 @@ pub fn advance(dir: &Path, search: &mut Search, sweep: &Sweep) -> Result<(Advanc
         let index = search.rungs.len();
         let next = search.schedule.get(index).copied();
         let ranking = ranking(&rows, rung.epochs, next.map(|n| n.configs));
-        let kept: Vec<String> = ranking.iter().filter(|r| r.kept).map(|r| r.name.clone()).collect();
+        let kept: Vec<String> = ranking
+            .iter()
+            .filter(|r| r.kept)
+            .map(|r| r.name.clone())
+            .collect();
         search.rungs.last_mut().expect("a rung").ranking = Some(ranking);
         // With none kept (every run failed), the search is over.
         if let Some(next) = next.filter(|_| !kept.is_empty()) {
@@ -257,7 +285,9 @@ fn pending(row: &Row, epochs: usize) -> Option<String> {
         _ => Some(format!(
             "{}: {done} of {epochs} epochs ({})",
             row.name,
-            row.error.as_deref().unwrap_or("running, or stopped without a word")
+            row.error
+                .as_deref()
+                .unwrap_or("running, or stopped without a word")
         )),
     }
 }
@@ -269,7 +299,9 @@ fn ranking(rows: &[&Row], epochs: usize, keep: Option<usize>) -> Vec<Ranked> {
     let standings: Vec<Standing> = rows
         .iter()
         .map(|r| Standing {
-            score: (r.status != RowStatus::Failed).then(|| score(r, epochs)).flatten(),
+            score: (r.status != RowStatus::Failed)
+                .then(|| score(r, epochs))
+                .flatten(),
             params: r.params,
         })
         .collect();

@@ -27,7 +27,10 @@ impl std::str::FromStr for Keep {
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = || format!("expected a fraction P/Q below 1, such as 1/3 or 1/2, found `{text}`");
         let (p, q) = text.split_once('/').ok_or_else(bad)?;
-        let (kept, of): (u32, u32) = (p.trim().parse().map_err(|_| bad())?, q.trim().parse().map_err(|_| bad())?);
+        let (kept, of): (u32, u32) = (
+            p.trim().parse().map_err(|_| bad())?,
+            q.trim().parse().map_err(|_| bad())?,
+        );
         if kept == 0 || kept >= of {
             return Err(bad());
         }
@@ -58,7 +61,10 @@ pub fn schedule(n: usize, keep: Keep, min_epochs: usize, max_epochs: usize) -> V
     }
     // R (P/Q)^s >= r, in integers: R P^s >= r Q^s (s is small: Q/P > 1).
     let fits = |s: u32| {
-        let (ps, qs) = ((keep.kept as u128).checked_pow(s), (keep.of as u128).checked_pow(s));
+        let (ps, qs) = (
+            (keep.kept as u128).checked_pow(s),
+            (keep.of as u128).checked_pow(s),
+        );
         matches!((ps, qs), (Some(ps), Some(qs)) if big_r as u128 * ps >= r as u128 * qs)
     };
     let mut s = 0u32;
@@ -124,7 +130,10 @@ mod tests {
     }
 
     fn rungs(n: usize, keep: Keep, r: usize, big_r: usize) -> Vec<(usize, usize)> {
-        schedule(n, keep, r, big_r).iter().map(|g| (g.configs, g.epochs)).collect()
+        schedule(n, keep, r, big_r)
+            .iter()
+            .map(|g| (g.configs, g.epochs))
+            .collect()
     }
 
     /// The definition, rung by rung: (configurations, epochs).
@@ -140,13 +149,14 @@ mod tests {
         assert_eq!(rungs(12, third(), 1, 10), [(12, 1), (4, 3), (1, 10)]);
         // Halving: 16, 8, 4, 2, 1 over 1, 2, 4, 8, 16 epochs.
         let half: Keep = "1/2".parse().unwrap();
-        assert_eq!(
-            rungs(16, half, 1, 16),
-            [(16, 1), (8, 2), (4, 4), (2, 8), (1, 16)]
-        );
+        assert_eq!(rungs(16, half, 1, 16), [(16, 1), (8, 2), (4, 4), (2, 8), (1, 16)]);
         // A larger least budget: fewer rungs, from r up.
         assert_eq!(rungs(12, third(), 2, 9), [(12, 3), (4, 9)]);
-        assert_eq!(rungs(12, third(), 4, 9), [(12, 9)], "R/r below η: one rung, a grid");
+        assert_eq!(
+            rungs(12, third(), 4, 9),
+            [(12, 9)],
+            "R/r below η: one rung, a grid"
+        );
         assert_eq!(rungs(5, third(), 1, 1), [(5, 1)]);
         // 2/3: budgets rounding onto each other are dropped.
         let two_thirds: Keep = "2/3".parse().unwrap();

@@ -65,7 +65,9 @@ fn range(lo: &str, rest: &str) -> Option<Result<Vec<i64>, String>> {
     };
     let (lo, hi) = (int(lo)?, int(hi)?);
     if lo > hi {
-        return Some(Err(format!("the range {lo}..{hi} is empty (LO must be at most HI)")));
+        return Some(Err(format!(
+            "the range {lo}..{hi} is empty (LO must be at most HI)"
+        )));
     }
     let mut values = Vec::new();
     let mut v = lo;
@@ -73,7 +75,9 @@ fn range(lo: &str, rest: &str) -> Option<Result<Vec<i64>, String>> {
         None => values.extend(lo..=hi.min(lo.saturating_add(MAX_VALUES as i64))),
         Some("log2") => {
             if lo < 1 {
-                return Some(Err(format!("a :log2 range doubles from LO, which must be at least 1, not {lo}")));
+                return Some(Err(format!(
+                    "a :log2 range doubles from LO, which must be at least 1, not {lo}"
+                )));
             }
             while v <= hi {
                 values.push(v);

@@ -121,5 +121,6 @@ pub fn read(dir: &Path) -> Result<Search, Failure> {
 pub fn write(dir: &Path, search: &Search) -> Result<(), Failure> {
     let path = dir.join(SEARCH_FILE);
     let json = serde_json::to_string_pretty(search).expect("a search serialises") + "\n";
-    crate::atomic::write(&path, json.as_bytes()).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
+    crate::atomic::write(&path, json.as_bytes())
+        .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))
 }
