@@ -151,7 +151,7 @@ fn a_planned_search_run_anywhere_gives_the_in_process_report() {
         search_args(&model, "3"),
         &["--plan", there.to_str().unwrap()],
     )));
-    assert!(planned.contains("rung 1 trains 6 runs to 1 epochs"), "{planned}");
+    assert!(planned.contains("rung 1 trains 6 runs to epoch 1"), "{planned}");
     // Each rung's lines out of order, two at a time, from another directory.
     let rungs = run_planned(&there, |jobs| {
         let lines: Vec<String> = std::fs::read_to_string(jobs)

@@ -38,7 +38,7 @@ pub struct SearchCommand {
     #[command(flatten)]
     pub shape: ShapeArgs,
     /// A parameter's values: NAME=LO..HI (every integer), NAME=LO..HI:log2 (LO, 2 LO, 4 LO, …),
-    /// NAME=LO..HI:step S, or NAME=A,B,C (repeatable: every combination)
+    /// NAME=LO..HI:step=S, or NAME=A,B,C (repeatable: every combination)
     #[arg(long = "param", value_name = "NAME=VALUES")]
     pub space: Vec<ParamSpace>,
     /// Dataset: mnist:DIR, cifar10:DIR or folder:DIR
@@ -109,7 +109,7 @@ pub fn search(args: SearchCommand) -> Result<(), Failure> {
         let d = dir.display();
         let rung = planned.rungs.last().expect("a planned search has a rung");
         println!(
-            "planned a search of {} configurations in {d} ({} rungs: {}); rung {} trains {} runs to {} epochs:\n\
+            "planned a search of {} configurations in {d} ({} rungs: {}); rung {} trains {} runs to epoch {}:\n\
              run them with `sbatch --wait {d}/slurm.sbatch` (a Slurm array job) or `parallel -j 2 < {d}/jobs.txt`,\n\
              then `cnnc search --collect {d}`, which writes the next rung's jobs; repeat until it reports",
             rung.members.len(),
@@ -134,7 +134,7 @@ pub fn search(args: SearchCommand) -> Result<(), Failure> {
 fn schedule_text(schedule: &[search::Rung]) -> String {
     let rungs: Vec<String> = schedule
         .iter()
-        .map(|r| format!("{} x {} epochs", r.configs, r.epochs))
+        .map(|r| format!("{} to epoch {}", r.configs, r.epochs))
         .collect();
     rungs.join(", ")
 }
@@ -183,7 +183,7 @@ fn finish(collected: &Collected, dir: &Path, here: bool) -> Result<(), Failure> 
         Advance::Next { rung, jobs } => {
             let epochs = report.rungs.last().map_or(0, |r| r.epochs);
             println!(
-                "rung {} ranked; rung {rung} continues {jobs} runs to {epochs} epochs: run {d}/jobs.txt \
+                "rung {} ranked; rung {rung} continues {jobs} runs to epoch {epochs}: run {d}/jobs.txt \
                  (`sbatch --wait {d}/slurm.sbatch`), then `cnnc search --collect {d}` again",
                 rung - 1
             );

@@ -148,7 +148,7 @@ pub fn run_here(
             continue;
         }
         let tag = format!("[rung {rung}, {}/{} {}] ", i + 1, jobs.len(), job.name);
-        eprintln!("{tag}to {epochs} epochs");
+        eprintln!("{tag}to epoch {epochs}");
         let mut progress = ConsoleProgress::with_prefix(tag.clone());
         let has_checkpoint = job.run_dir.join("checkpoint.safetensors").is_file();
         let result = if job.fresh && !has_checkpoint {

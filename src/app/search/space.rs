@@ -21,7 +21,7 @@ impl std::str::FromStr for ParamSpace {
     type Err = String;
 
     /// `NAME=LO..HI` (every integer), `NAME=LO..HI:log2` (LO, 2 LO, 4 LO,
-    /// … up to HI), `NAME=LO..HI:step S`, or `NAME=A,B,C`.
+    /// … up to HI), `NAME=LO..HI:step S` (or `:step=S`), or `NAME=A,B,C`.
     fn from_str(text: &str) -> Result<Self, String> {
         let usage = || {
             format!(
@@ -85,7 +85,9 @@ fn range(lo: &str, rest: &str) -> Option<Result<Vec<i64>, String>> {
             }
         }
         Some(step) => {
-            let s = int(step.strip_prefix("step")?)?;
+            // `:step S`, `:step=S` or `:stepS` (the first needs quoting).
+            let s = step.strip_prefix("step")?.trim_start();
+            let s = int(s.strip_prefix('=').unwrap_or(s))?;
             if s < 1 {
                 return Some(Err(format!("a range's step must be at least 1, not {s}")));
             }
@@ -130,6 +132,8 @@ mod tests {
         assert_eq!(parse("width=8..128:log2").unwrap(), [8, 16, 32, 64, 128]);
         assert_eq!(parse("width=12..100:log2").unwrap(), [12, 24, 48, 96]);
         assert_eq!(parse("width=8..40:step 16").unwrap(), [8, 24, 40]);
+        assert_eq!(parse("width=8..40:step=16").unwrap(), [8, 24, 40]);
+        assert_eq!(parse("width=8..40:step16").unwrap(), [8, 24, 40]);
         assert_eq!(parse("depth=1,3,2").unwrap(), [1, 3, 2]);
         assert_eq!(parse("d=-1..1").unwrap(), [-1, 0, 1]);
         let p: ParamSpace = " width = 4,8".parse().unwrap();
