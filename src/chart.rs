@@ -166,25 +166,39 @@ pub fn training_curves(path: &Path, title: &str, curves: &Curves) -> Result<(), 
     })
 }
 
+/// A point of a [`scatter`] chart.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub label: String,
+    pub x: f64,
+    pub y: f64,
+    pub color: RGBColor,
+    /// On the Pareto front: drawn larger, ringed, and joined to the
+    /// front's other points by a staircase.
+    pub on_front: bool,
+}
+
 /// Points on a log-scale x axis, each labelled with its variant's name,
-/// labels moved around their point until they overlap no other label.
+/// labels moved around their point until they overlap no other label. When
+/// some are on a Pareto front (least x for most y), the front is drawn as a
+/// staircase through them, with a legend.
 pub fn scatter(
     path: &Path,
     title: &str,
     x_desc: &str,
     y_desc: &str,
-    points: &[(String, f64, f64, RGBColor)],
+    points: &[Point],
 ) -> Result<(), ChartError> {
     let (w, h) = (900u32, 560u32);
     render(path, (w, h), |root| {
-        let xs = points.iter().map(|p| p.1.max(1.0));
+        let xs = points.iter().map(|p| p.x.max(1.0));
         let (x_lo, x_hi) = (xs.clone().fold(f64::INFINITY, f64::min), xs.fold(0.0, f64::max));
         let (x_lo, x_hi) = if x_lo.is_finite() {
             (x_lo / 2.0, x_hi * 2.0)
         } else {
             (1.0, 10.0)
         };
-        let ys = points.iter().map(|p| p.2);
+        let ys = points.iter().map(|p| p.y);
         let (y_lo, y_hi) = (
             ys.clone().fold(f64::INFINITY, f64::min),
             ys.fold(f64::NEG_INFINITY, f64::max),
@@ -218,42 +232,103 @@ pub fn scatter(
             let (px, py) = chart.backend_coord(&(v, y_lo));
             root.draw(&Text::new(short_number(v), (px, py + 10), style.clone()))?;
         }
+        draw_front(&mut chart, points)?;
         let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
-        for (name, x, y, color) in points {
-            let (px, py) = chart.backend_coord(&(x.max(1.0), *y));
-            let text_w = 7 * name.chars().count() as i32;
-            // Right, left, above and below the point, then further out.
-            let candidates = [
-                (8, -18),
-                (8, 4),
-                (-text_w - 8, -18),
-                (-text_w - 8, 4),
-                (8, -34),
-                (8, 20),
-                (-text_w - 8, -34),
-                (-text_w - 8, 20),
-            ];
-            let (dx, dy) = candidates
-                .iter()
-                .copied()
-                .find(|&(dx, dy)| {
-                    let b = (px + dx, py + dy, px + dx + text_w, py + dy + 15);
-                    b.0 >= 0
-                        && b.2 <= w as i32
-                        && !placed
-                            .iter()
-                            .any(|p| b.0 < p.2 && p.0 < b.2 && b.1 < p.3 && p.1 < b.3)
-                })
-                .unwrap_or(candidates[0]);
-            placed.push((px + dx, py + dy, px + dx + text_w, py + dy + 15));
+        for p in points {
+            let (px, py) = chart.backend_coord(&(p.x.max(1.0), p.y));
+            let (dx, dy) = label_offset(&p.label, (px, py), w, &mut placed);
+            let (ring, radius, fill) = if p.on_front {
+                (BLACK.stroke_width(2), 6, p.color.filled())
+            } else {
+                (TRANSPARENT.stroke_width(0), 4, p.color.mix(0.45).filled())
+            };
+            let marker = EmptyElement::at((p.x.max(1.0), p.y))
+                + Circle::new((0, 0), radius + 2, ring)
+                + Circle::new((0, 0), radius, fill);
+            let font = ("sans-serif", 13).into_font().color(&if p.on_front {
+                BLACK
+            } else {
+                RGBColor(110, 110, 110)
+            });
             chart.draw_series(std::iter::once(
-                EmptyElement::at((x.max(1.0), *y))
-                    + Circle::new((0, 0), 5, color.filled())
-                    + Text::new(name.clone(), (dx, dy), ("sans-serif", 13).into_font()),
+                marker + Text::new(p.label.clone(), (dx, dy), font),
             ))?;
         }
         Ok(())
     })
+}
+
+type LogChart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::combinators::LogCoord<f64>, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// The front's staircase (from each point, across to the next one's cost,
+/// then up to its accuracy) and its legend; nothing when no point is on it.
+fn draw_front<'a>(chart: &mut LogChart<'a, 'a>, points: &[Point]) -> Result<(), ChartError> {
+    let mut front: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|p| p.on_front)
+        .map(|p| (p.x.max(1.0), p.y))
+        .collect();
+    if front.is_empty() {
+        return Ok(());
+    }
+    front.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut stairs = vec![front[0]];
+    for pair in front.windows(2) {
+        stairs.push((pair[1].0, pair[0].1));
+        stairs.push(pair[1]);
+    }
+    let style = BLACK.mix(0.7).stroke_width(2);
+    chart
+        .draw_series(LineSeries::new(stairs, style))?
+        .label("Pareto front: no other point is both cheaper and more accurate")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()?;
+    Ok(())
+}
+
+/// Where a point's label goes: right, left, above or below it, then
+/// further out, the first place that overlaps no label already `placed`.
+fn label_offset(
+    label: &str,
+    (px, py): (i32, i32),
+    width: u32,
+    placed: &mut Vec<(i32, i32, i32, i32)>,
+) -> (i32, i32) {
+    let text_w = 7 * label.chars().count() as i32;
+    let candidates = [
+        (10, -20),
+        (10, 6),
+        (-text_w - 10, -20),
+        (-text_w - 10, 6),
+        (10, -36),
+        (10, 22),
+        (-text_w - 10, -36),
+        (-text_w - 10, 22),
+    ];
+    let (dx, dy) = candidates
+        .iter()
+        .copied()
+        .find(|&(dx, dy)| {
+            let b = (px + dx, py + dy, px + dx + text_w, py + dy + 15);
+            b.0 >= 0
+                && b.2 <= width as i32
+                && !placed
+                    .iter()
+                    .any(|p| b.0 < p.2 && p.0 < b.2 && b.1 < p.3 && p.1 < b.3)
+        })
+        .unwrap_or(candidates[0]);
+    placed.push((px + dx, py + dy, px + dx + text_w, py + dy + 15));
+    (dx, dy)
 }
 
 /// Pixels per character of a 14-pixel label, and the least space between two labels.

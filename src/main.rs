@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             device,
         } => predict(&model, &weights, &images, top, json, &device),
         Command::Compare(command) => compare(command),
+        Command::Search(command) => cli::search::search(command),
         Command::Bench(command) => bench(&command),
         Command::Tune {
             model,

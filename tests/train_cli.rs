@@ -306,6 +306,71 @@ fn interrupt_then_resume_equals_an_uninterrupted_run() {
     );
 }
 
+/// What a search does to the configurations it keeps: train to a rung's
+/// epochs, pause, continue from the checkpoint to the next rung's. With a
+/// schedule and augmentation that depend on the epoch and the step, the
+/// continued run must be the uninterrupted one, bit for bit.
+#[test]
+fn paused_and_continued_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
+    let args = [
+        "--epochs",
+        "4",
+        "--seed",
+        "5",
+        "--lr-schedule",
+        "cosine",
+        "--augment",
+        "shift:1",
+    ];
+    ok(&train(&whole, &args));
+
+    let epochs_done = || {
+        std::fs::read_to_string(parts.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            - 1
+    };
+    let status = || std::fs::read_to_string(parts.join("status.json")).unwrap();
+    let paused = ok(&train(&parts, &[&args[..], &["--until-epoch", "1"]].concat()));
+    assert!(paused.contains("paused after epoch 1"), "{paused}");
+    assert_eq!(epochs_done(), 1);
+    assert!(
+        status().contains("\"paused\"") && status().contains("\"epochs\": 1"),
+        "{}",
+        status()
+    );
+    let parts_arg = parts.to_str().unwrap();
+    ok(&cnnc(&["train", "--resume", parts_arg, "--until-epoch", "3"]));
+    assert_eq!(epochs_done(), 3);
+    // Asked to pause where it already is, it trains nothing.
+    ok(&cnnc(&["train", "--resume", parts_arg, "--until-epoch", "2"]));
+    assert_eq!(epochs_done(), 3);
+    ok(&cnnc(&["train", "--resume", parts_arg]));
+    assert_eq!(epochs_done(), 4);
+    assert!(status().contains("\"finished\""), "{}", status());
+    for weights in ["model.safetensors", "best.safetensors"] {
+        assert!(
+            std::fs::read(whole.join(weights)).unwrap() == std::fs::read(parts.join(weights)).unwrap(),
+            "{weights}: the continued run's equal the uninterrupted run's"
+        );
+    }
+    // The figures too, but for the seconds and speeds.
+    let untimed = |run: &Path| -> Vec<String> {
+        std::fs::read_to_string(run.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                format!("{:?}", [&cells[..5], &cells[7..]].concat())
+            })
+            .collect()
+    };
+    assert_eq!(untimed(&whole), untimed(&parts));
+}
+
 #[test]
 fn resume_refuses_a_changed_model() {
     let dir = tempfile::tempdir().unwrap();

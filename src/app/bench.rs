@@ -105,33 +105,24 @@ pub fn run(
     let started = Instant::now();
     let plan = plan_for(gpu, source, model, b, options.optimizer)?;
     let exe = Executable::new(gpu, plan)?;
-    exe.write_params(&exe.plan.params.init(1));
-    let data = synthetic(model, 4 * b);
-    let split = DeviceSplit::upload(&exe, &data)?;
-    let mut t = 0u64;
-    let mut step = |exe: &Executable| {
-        t += 1;
-        let batch: Vec<usize> = (0..b).map(|i| (i + t as usize * b) % data.len()).collect();
-        write_batch(exe, &split, &batch);
-        exe.write_step(&step_uniform(&train_options, t, b, train_options.lr));
-        exe.run(Pass::Train, Some(&split.data));
-    };
-    step(&exe);
+    let mut steps = SyntheticSteps::new(&exe, model, &train_options)?;
+    steps.step(&exe);
     gpu.wait()?;
     let first_step_ms = started.elapsed().as_secs_f64() * 1e3;
     for _ in 0..options.warmup {
-        step(&exe);
+        steps.step(&exe);
     }
-    let train_step_ms = time_ms(gpu, options.steps, || step(&exe))?;
+    let train_step_ms = time_ms(gpu, options.steps, || steps.step(&exe))?;
     exe.write_step(&StepUniform {
         samples: b as u32,
         ..StepUniform::default()
     });
-    exe.run(Pass::Eval, Some(&split.data));
-    let infer_batch_ms = time_ms(gpu, options.steps, || exe.run(Pass::Eval, Some(&split.data)))?;
+    let split = &steps.split.data;
+    exe.run(Pass::Eval, Some(split));
+    let infer_batch_ms = time_ms(gpu, options.steps, || exe.run(Pass::Eval, Some(split)))?;
 
-    exe.write_step(&step_uniform(&train_options, t + 1, b, train_options.lr));
-    let (times, timestamps) = exe.profile(gpu, Pass::Train, Some(&split.data))?;
+    exe.write_step(&step_uniform(&train_options, steps.t + 1, b, train_options.lr));
+    let (times, timestamps) = exe.profile(gpu, Pass::Train, Some(split))?;
     let (layers, other_ms) = per_layer(model, &exe, &times);
 
     let gemm_gflops = if options.gemm { Some(gemm(gpu)?) } else { None };
@@ -164,6 +155,56 @@ pub fn run(
         other_ms,
         gemm_gflops,
     })
+}
+
+/// Training steps of an executable on random data shaped for its model,
+/// with fresh weights: what a bench times.
+pub struct SyntheticSteps {
+    split: DeviceSplit,
+    samples: usize,
+    options: TrainOptions,
+    /// Steps taken.
+    t: u64,
+}
+
+impl SyntheticSteps {
+    pub fn new(exe: &Executable, model: &Model, options: &TrainOptions) -> Result<SyntheticSteps, Failure> {
+        exe.write_params(&exe.plan.params.init(1));
+        let data = synthetic(model, 4 * options.batch);
+        Ok(SyntheticSteps {
+            split: DeviceSplit::upload(exe, &data)?,
+            samples: data.len(),
+            options: options.clone(),
+            t: 0,
+        })
+    }
+
+    /// One training step (submitted, not waited for).
+    pub fn step(&mut self, exe: &Executable) {
+        let b = self.options.batch;
+        self.t += 1;
+        let batch: Vec<usize> = (0..b).map(|i| (i + self.t as usize * b) % self.samples).collect();
+        write_batch(exe, &self.split, &batch);
+        exe.write_step(&step_uniform(&self.options, self.t, b, self.options.lr));
+        exe.run(Pass::Train, Some(&self.split.data));
+    }
+}
+
+/// Milliseconds per training step of `exe` (planned for `options`), over
+/// `steps` steps after `warmup` untimed ones.
+pub fn train_step_ms(
+    gpu: &Gpu,
+    exe: &Executable,
+    model: &Model,
+    options: &TrainOptions,
+    warmup: usize,
+    steps: usize,
+) -> Result<f64, Failure> {
+    let mut synthetic = SyntheticSteps::new(exe, model, options)?;
+    for _ in 0..warmup {
+        synthetic.step(exe);
+    }
+    time_ms(gpu, steps, || synthetic.step(exe))
 }
 
 /// Milliseconds per call of `work`, over `count` calls, after the GPU has

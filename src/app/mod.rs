@@ -8,6 +8,8 @@
 //! - [`bench`], [`tune`], [`tiles`]: speed, and the register tiles that give
 //!   it, cached per adapter;
 //! - [`inference`]: evaluation and prediction on the GPU;
+//! - [`pareto`]: the Pareto front of accuracy against a cost, and its chart;
+//! - [`search`]: the best configuration for a budget, by successive halving;
 //! - [`summary`]: the Keras-style table and its JSON;
 //! - [`fmt`]: the files `cnnc fmt` rewrites.
 
@@ -15,6 +17,8 @@ pub mod bench;
 pub mod compare;
 pub mod fmt;
 pub mod inference;
+pub mod pareto;
+pub mod search;
 pub mod summary;
 pub mod tiles;
 pub mod tune;

@@ -13,14 +13,20 @@ use crate::runtime::Gpu;
 pub type Cache = BTreeMap<String, BTreeMap<String, Tile>>;
 
 pub fn cache_path() -> PathBuf {
+    cache_dir().join("tiles.json")
+}
+
+/// cnnc's cache directory: `$CNNC_CACHE_DIR`, else `$XDG_CACHE_HOME/cnnc`
+/// or `~/.cache/cnnc`.
+pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CNNC_CACHE_DIR") {
-        return PathBuf::from(dir).join("tiles.json");
+        return PathBuf::from(dir);
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(|| PathBuf::from("."));
-    base.join("cnnc").join("tiles.json")
+    base.join("cnnc")
 }
 
 /// What tunings are valid for: this adapter and driver, these kernels.

@@ -112,6 +112,10 @@ pub enum Command {
     /// Train several models, or one over a sweep of its parameters, and compare them
     #[command(group = clap::ArgGroup::new("mode").args(["plan", "collect"]))]
     Compare(CompareCommand),
+    /// The best configuration for a budget: successive halving over a model's parameters,
+    /// with the Pareto front of accuracy against parameters, FLOPs and time
+    #[command(group = clap::ArgGroup::new("mode").args(["plan", "collect", "resume"]))]
+    Search(super::search::SearchCommand),
     /// Training and inference throughput, first-step time, per-layer kernel times
     Bench(BenchCommand),
     /// Time candidate register tiles for each layer shape on this adapter; cache the fastest
@@ -200,9 +204,13 @@ pub struct TrainCommand {
     /// Start from these weights (safetensors)
     #[arg(long, value_name = "W.safetensors")]
     pub init: Option<PathBuf>,
-    /// Continue the interrupted run in DIR, with its own settings
+    /// Continue the interrupted (or paused) run in DIR, with its own settings
     #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "data", "out", "init"])]
     pub resume: Option<PathBuf>,
+    /// Pause once N epochs are done, checkpointed: `--resume DIR` continues
+    /// exactly as if the run had not stopped (with --resume: pause again at N)
+    #[arg(long, value_name = "N")]
+    pub until_epoch: Option<usize>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -269,14 +277,36 @@ pub struct CompareCommand {
     /// Build the report of the sweep in DIR from its finished runs
     #[arg(long, value_name = "DIR", conflicts_with_all = ["files", "data", "sweeps", "input", "binary", "slurm_gpus"])]
     pub collect: Option<PathBuf>,
+    #[command(flatten)]
+    pub sweep: SweepArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// How planned jobs run elsewhere (`compare --plan`, `search --plan`).
+#[derive(Args)]
+pub struct SweepArgs {
     /// The cnnc that the planned commands run (default: this one)
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
     /// GPUs each array task of slurm.sbatch asks for (0 for a cluster without GPUs)
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub slurm_gpus: u32,
-    #[command(flatten)]
-    pub device: DeviceArgs,
+}
+
+impl SweepArgs {
+    /// The cnnc the jobs run: `--binary`, made absolute when it is a path
+    /// (a bare name is looked up on each node's PATH), or this one.
+    pub fn binary(&self) -> Result<PathBuf, Failure> {
+        match self.binary.clone() {
+            Some(b) if b.components().count() > 1 => {
+                std::path::absolute(&b).map_err(|e| Failure::Usage(format!("--binary {}: {e}", b.display())))
+            }
+            Some(b) => Ok(b),
+            None => std::env::current_exe()
+                .map_err(|e| Failure::Usage(format!("cannot tell where this cnnc is ({e}); give --binary"))),
+        }
+    }
 }
 
 /// `cnnc bench`'s arguments.
@@ -340,8 +370,9 @@ pub struct ShapeArgs {
 /// Flags shared by `train` (and `compare`).
 #[derive(Args)]
 pub struct TrainArgs {
-    #[arg(long, default_value_t = 1)]
-    pub epochs: usize,
+    /// Epochs to train [default: 1]
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     #[arg(long, value_enum, default_value = "adam")]
@@ -405,7 +436,7 @@ impl TrainArgs {
             }
         };
         Ok(TrainOptions {
-            epochs: self.epochs,
+            epochs: self.epochs.unwrap_or(1),
             batch: self.batch,
             optimizer: self.optimizer.into(),
             lr: self.lr.unwrap_or(match self.optimizer.into() {

@@ -143,7 +143,7 @@ pub fn compile(
 }
 
 /// Ctrl-C sets this; the training loop stops after the current step.
-static STOP: AtomicBool = AtomicBool::new(false);
+pub static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Ctrl-C sets [`STOP`]: the run finishes its step and checkpoints. A second
 /// Ctrl-C (the handler is already set) quits at once.
@@ -165,6 +165,7 @@ pub fn run_train(command: TrainCommand) -> Result<(), Failure> {
         out,
         init,
         resume,
+        until_epoch,
         device,
     } = command;
     if args.augment.len() > 1 {
@@ -179,7 +180,7 @@ pub fn run_train(command: TrainCommand) -> Result<(), Failure> {
     eprintln!("adapter: {}", gpu.describe());
     let mut progress = ConsoleProgress::default();
     let result = match resume {
-        Some(dir) => workflow::resume(&gpu, &dir, &mut progress, &STOP)?,
+        Some(dir) => workflow::resume(&gpu, &dir, until_epoch, &mut progress, &STOP)?,
         None => {
             let request = TrainRequest {
                 model: ModelRequest {
@@ -191,6 +192,7 @@ pub fn run_train(command: TrainCommand) -> Result<(), Failure> {
                 options,
                 out,
                 init,
+                until_epoch,
             };
             workflow::train(&gpu, &request, &mut progress, &STOP)?
         }
@@ -200,6 +202,10 @@ pub fn run_train(command: TrainCommand) -> Result<(), Failure> {
         Outcome::Interrupted => {
             println!("interrupted; continue with: cnnc train --resume {dir}");
             return Err(Failure::Failed("interrupted".into()));
+        }
+        Outcome::Paused { epochs } => {
+            println!("paused after epoch {epochs}; continue with: cnnc train --resume {dir}");
+            return Ok(());
         }
         Outcome::Finished { .. } => {}
     }
@@ -296,23 +302,14 @@ pub fn compare(args: CompareCommand) -> Result<(), Failure> {
         let report = compare::collect(dir)?;
         return finish_report(&report, dir);
     }
-    let binary = match args.binary.clone() {
-        // A bare name is looked up on each node's PATH; a path must name the
-        // same file from whatever directory a job starts in.
-        Some(b) if b.components().count() > 1 => {
-            std::path::absolute(&b).map_err(|e| Failure::Usage(format!("--binary {}: {e}", b.display())))?
-        }
-        Some(b) => b,
-        None => std::env::current_exe()
-            .map_err(|e| Failure::Usage(format!("cannot tell where this cnnc is ({e}); give --binary")))?,
-    };
+    let binary = args.sweep.binary()?;
     let plan = compare::PlanRequest {
         variants: compare::variants(&args.files, &args.sweeps, &train.augment),
         input: args.input,
         data: train.data(args.data.clone().expect("clap requires --data without --collect")),
         options: train.options()?,
         binary,
-        gpus_per_task: args.slurm_gpus,
+        gpus_per_task: args.sweep.slurm_gpus,
     };
     if let Some(dir) = &args.plan {
         let sweep = compare::plan::write(&plan, dir)?;

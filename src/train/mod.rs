@@ -142,6 +142,9 @@ pub enum Outcome {
     Finished { stopped_early: bool },
     /// Ctrl-C: a checkpoint was written; `--resume` continues.
     Interrupted,
+    /// `--until-epoch`: these epochs are done and checkpointed; `--resume`
+    /// continues as if the run had never stopped.
+    Paused { epochs: usize },
 }
 
 /// A dataset on the device with its labels on the host (the host writes

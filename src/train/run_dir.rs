@@ -107,6 +107,9 @@ pub enum RunStatus {
     Finished { stopped_early: bool },
     /// Ctrl-C: the checkpoint is written; `--resume` continues.
     Interrupted,
+    /// Stopped by `--until-epoch` after these epochs, checkpointed;
+    /// `--resume` continues exactly.
+    Paused { epochs: usize },
     /// Stopped by an error (an invalid model, missing data, a non-finite
     /// loss): the message as `cnnc train` printed it.
     Failed { error: String },
@@ -395,6 +398,7 @@ mod tests {
         for status in [
             RunStatus::Finished { stopped_early: true },
             RunStatus::Interrupted,
+            RunStatus::Paused { epochs: 3 },
             RunStatus::Failed {
                 error: "the loss became NaN".into(),
             },

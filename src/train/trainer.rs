@@ -27,6 +27,9 @@ pub struct Trainer<'a> {
     pub stop: &'a AtomicBool,
     /// Saved with the weights, for `predict`.
     pub class_names: Option<Vec<String>>,
+    /// Pause once this many epochs are done (`--until-epoch`): the
+    /// checkpoint of that epoch's end is what `--resume` continues from.
+    pub pause_after: Option<usize>,
 }
 
 /// How often the running totals are read back (each read waits for the GPU).
@@ -74,9 +77,18 @@ impl EpochClock {
 impl Trainer<'_> {
     /// Trains from `state` (fresh, or loaded from a checkpoint) until the
     /// epochs are done, `--steps` is reached, early stopping, a non-finite
-    /// loss (an error) or an interruption.
+    /// loss (an error), an interruption or the pause.
     pub fn run(&self, state: &mut TrainState, progress: &mut dyn Progress) -> Result<Outcome, TrainError> {
         while state.epoch < self.options.epochs {
+            if self.pause_after.is_some_and(|p| state.epoch >= p) {
+                progress.note(&format!(
+                    "paused after epoch {} of {}; `cnnc train --resume {}` continues it",
+                    state.epoch,
+                    self.options.epochs,
+                    self.dir.path.display()
+                ));
+                return Ok(Outcome::Paused { epochs: state.epoch });
+            }
             let epoch = state.epoch;
             let lr = self.options.lr_at(epoch);
             let (clock, stopped_by_steps) = match self.train_epoch(state, lr, progress)? {

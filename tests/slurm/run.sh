@@ -3,7 +3,9 @@
 # this machine (munged, slurmctld, slurmd; Debian's slurm-wlm and munge),
 # plans a small sweep with `cnnc compare --plan`, submits its slurm.sbatch
 # with `sbatch --wait`, collects it with `cnnc compare --collect` and
-# checks the report: every variant finished, with its numbers. Cleans up
+# checks the report: every variant finished, with its numbers. Then a
+# search, `cnnc search --plan`, each rung an array job collected by
+# `cnnc search --collect`, must give the in-process search's numbers. Cleans up
 # what it started (daemons, state) however it ends. Skips, saying why,
 # where the packages cannot be installed or the daemons cannot start.
 #
@@ -140,4 +142,35 @@ for row in rows:
     assert len(row["epochs"]) == 1 and row["train_images_per_s"] > 0, row["name"]
 print("slurm test: report:", ", ".join(f'{r["name"]} {100 * r["final_val_accuracy"]:.1f}%' for r in rows))
 EOF
-echo "slurm test: passed: 4 array tasks ran under slurmctld/slurmd, collected and checked, in $(($(date +%s) - started)) s"
+# A search: 4 widths, rungs of 4 x 1 and 1 x 3 epochs, each an array job.
+search_args=("$state/tiny.cnn" --param width=1..4 --data "mnist:$repo/data/mnist" --limit 64 --val-limit 32
+  --batch 16 --max-epochs 3)
+"$cnnc" search "${search_args[@]}" --plan "$state/search" --slurm-gpus 0 >/dev/null || fail "cnnc search --plan"
+rungs=0
+while [ -e "$state/search/slurm.sbatch" ]; do
+  [ "$rungs" -lt 4 ] || fail "the search does not end"
+  timeout 300 sbatch --wait --quiet "$state/search/slurm.sbatch" || fail "rung $((rungs + 1))'s array job failed"
+  "$cnnc" search --collect "$state/search" >"$state/collect.out" 2>&1 || fail "search collect: $(cat "$state/collect.out")"
+  rungs=$((rungs + 1))
+done
+[ "$rungs" -eq 2 ] || fail "the search ran $rungs rungs, not 2"
+[ -f "$state/search/logs/rung2-0.out" ] || fail "rung 2's array task left no log"
+"$cnnc" search "${search_args[@]}" --out "$state/here" >/dev/null 2>&1 || fail "the in-process search"
+python3 - "$state/search/report.json" "$state/here/report.json" <<'EOF' || fail "the planned search's report is not the in-process one's"
+import json, sys
+def untimed(path):
+    report = json.load(open(path))
+    for row in report["rows"]:
+        for key in ("train_seconds", "train_images_per_s", "seconds_per_epoch"):
+            row.pop(key)
+        row["front"].pop("time")
+        for epoch in row["epochs"]:
+            epoch.pop("seconds"), epoch.pop("images_per_s")
+    return report
+slurm, here = untimed(sys.argv[1]), untimed(sys.argv[2])
+assert slurm["done"] and slurm["best"] is not None, slurm["best"]
+assert slurm == here, "the reports differ"
+print("slurm test: search:", slurm["best"]["name"], f'{100 * slurm["best"]["val_accuracy"]:.1f}%,',
+      slurm["spent"]["epochs"], "of", slurm["spent"]["grid_epochs"], "epochs")
+EOF
+echo "slurm test: passed: a sweep's 4 array tasks and a search's 2 rungs ran under slurmctld/slurmd, collected and checked, in $(($(date +%s) - started)) s"

@@ -94,6 +94,14 @@ fn collect_run(dir: &Path, sweep: &Sweep, variant: &PlannedVariant) -> (Row, Opt
                 run.path.display()
             ),
         ),
+        Some(RunStatus::Paused { epochs }) => row.with(
+            RowStatus::Paused,
+            format!(
+                "paused after {epochs} of {} epochs; `cnnc train --resume {}` continues it",
+                sweep.options.epochs,
+                run.path.display()
+            ),
+        ),
         None => row.with(
             RowStatus::Unfinished,
             format!(
@@ -159,26 +167,12 @@ fn model_of(config: &RunConfig) -> Result<Model, String> {
 impl Row {
     /// A row with the variant's name and nothing measured.
     fn empty(variant: &PlannedVariant) -> Row {
-        Row {
-            name: variant.name.clone(),
-            file: variant.variant.file.display().to_string(),
-            settings: variant.variant.settings.iter().cloned().collect(),
-            run_dir: variant.run_dir.clone(),
-            status: RowStatus::Finished,
-            error: None,
-            filters: Vec::new(),
-            params: 0,
-            flops_per_image: 0,
-            activation_bytes_per_image: 0,
-            train_seconds: 0.0,
-            train_images_per_s: 0.0,
-            final_train_accuracy: 0.0,
-            final_val_accuracy: None,
-            best_val_accuracy: None,
-            best_epoch: None,
-            generalisation_gap: None,
-            epochs: Vec::new(),
-        }
+        Row::unmeasured(
+            &variant.name,
+            &variant.variant.file.display().to_string(),
+            variant.variant.settings.iter().cloned().collect(),
+            &variant.run_dir,
+        )
     }
 
     fn with(mut self, status: RowStatus, error: String) -> Row {

@@ -14,14 +14,14 @@
 
 mod collect;
 pub mod plan;
-mod report;
+pub(crate) mod report;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::workflow::{self, Failure, LoadedData};
+use crate::app::workflow::{self, DataCache, Failure};
 use crate::augment::Augment;
 use crate::runtime::Gpu;
 use crate::train::{ConsoleProgress, Outcome};
@@ -123,42 +123,31 @@ pub fn run(gpu: &Gpu, plan: &PlanRequest, dir: &Path, stop: &AtomicBool) -> Resu
     let sweep = plan::write(plan, dir)?;
     let dir = std::path::absolute(dir).map_err(|e| Failure::Usage(format!("{}: {e}", dir.display())))?;
     let total = sweep.variants.len();
-    let mut data_cache: Option<LoadedData> = None;
+    let mut data_cache = DataCache::default();
     for (i, variant) in sweep.variants.iter().enumerate() {
         let name = &variant.name;
         eprintln!("[{}/{total}] {name}", i + 1);
         let request = sweep.train_request(&dir, variant)?;
         let run_dir = request.out.clone().expect("a planned run has its directory");
         let mut progress = ConsoleProgress::with_prefix(format!("[{}/{total} {name}] ", i + 1));
-        let result = (|| {
-            // Every variant trains on the same data: load it once, and
-            // hold each variant to it as `cnnc train` would.
-            let (source, checked) = match &data_cache {
-                Some(data) => {
-                    let source = workflow::read_source(&request.model.path)?;
-                    let checked = workflow::check_model(&source, &request.model, Some(data.train.shape))?;
-                    workflow::model_fits_data(&source, &checked, data)?;
-                    (source, checked)
-                }
-                None => {
-                    let (source, checked, data) = workflow::model_and_data(&request.model, &request.data)?;
-                    data_cache = Some(data);
-                    (source, checked)
-                }
-            };
-            let data = data_cache.as_ref().expect("loaded above");
-            workflow::train_loaded(
-                gpu,
-                &request,
-                &source,
-                &checked,
-                data,
-                &run_dir,
-                None,
-                &mut progress,
-                stop,
-            )
-        })();
+        // Every variant trains on the same data: loaded once, and each
+        // variant held to it as `cnnc train` would.
+        let result =
+            data_cache
+                .model_and_data(&request.model, &request.data)
+                .and_then(|(source, checked, data)| {
+                    workflow::train_loaded(
+                        gpu,
+                        &request,
+                        &source,
+                        &checked,
+                        data,
+                        &run_dir,
+                        None,
+                        &mut progress,
+                        stop,
+                    )
+                });
         // As `cnnc train --out` does, so that collecting reads it alike.
         match workflow::record_status(&run_dir, result) {
             Ok(r) if r.outcome == Outcome::Interrupted => break,

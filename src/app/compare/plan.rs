@@ -87,6 +87,20 @@ fn usage(path: &Path) -> impl Fn(std::io::Error) -> Failure + '_ {
 /// again is harmless; planning another into a directory that holds one is
 /// refused, since its runs would be collected as the new sweep's.
 pub fn write(request: &PlanRequest, dir: &Path) -> Result<Sweep, Failure> {
+    let sweep = freeze(request, dir)?;
+    let jobs = Jobs {
+        commands: sweep.variants.iter().map(|v| v.command.clone()).collect(),
+        collect_with: "compare",
+        log_prefix: String::new(),
+        gpus_per_task: request.gpus_per_task,
+    };
+    jobs.write(dir)?;
+    Ok(sweep)
+}
+
+/// Writes the sweep's `sweep.json`, its frozen models and empty `runs/`
+/// and `logs/` into `dir`, but no jobs: a search writes each rung's.
+pub fn freeze(request: &PlanRequest, dir: &Path) -> Result<Sweep, Failure> {
     let dir = std::path::absolute(dir).map_err(usage(dir))?;
     let (sweep, texts) = sweep(request, &dir)?;
     let sweep_path = dir.join(SWEEP_FILE);
@@ -106,12 +120,32 @@ pub fn write(request: &PlanRequest, dir: &Path) -> Result<Sweep, Failure> {
     }
     let json = serde_json::to_string_pretty(&sweep).expect("a sweep serialises") + "\n";
     crate::atomic::write(&sweep_path, json.as_bytes()).map_err(usage(&sweep_path))?;
-    let jobs = dir.join(JOBS_FILE);
-    crate::atomic::write(&jobs, jobs_text(&sweep)?.as_bytes()).map_err(usage(&jobs))?;
-    let sbatch = dir.join(SBATCH_FILE);
-    let script = sbatch_text(&sweep, &dir, request.gpus_per_task)?;
-    crate::atomic::write(&sbatch, script.as_bytes()).map_err(usage(&sbatch))?;
     Ok(sweep)
+}
+
+/// A list of commands to run, each by itself, in any order: `jobs.txt`
+/// and the Slurm array job `slurm.sbatch` that runs it.
+pub struct Jobs {
+    /// Each command as words.
+    pub commands: Vec<Vec<String>>,
+    /// The cnnc command that collects the results (`compare`, `search`).
+    pub collect_with: &'static str,
+    /// Before each array task's log name (`logs/<prefix><task>.out`).
+    pub log_prefix: String,
+    /// GPUs each array task asks Slurm for; 0 asks for none.
+    pub gpus_per_task: u32,
+}
+
+impl Jobs {
+    /// Writes `jobs.txt` and `slurm.sbatch` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), Failure> {
+        let dir = std::path::absolute(dir).map_err(usage(dir))?;
+        let jobs = dir.join(JOBS_FILE);
+        crate::atomic::write(&jobs, self.jobs_text()?.as_bytes()).map_err(usage(&jobs))?;
+        let sbatch = dir.join(SBATCH_FILE);
+        let script = self.sbatch_text(&dir)?;
+        crate::atomic::write(&sbatch, script.as_bytes()).map_err(usage(&sbatch))
+    }
 }
 
 /// Reads `dir/sweep.json`.
@@ -281,6 +315,7 @@ impl Sweep {
             options,
             out: Some(dir.join(&variant.run_dir)),
             init: None,
+            until_epoch: None,
         })
     }
 }
@@ -334,6 +369,9 @@ pub fn command(binary: &str, request: &TrainRequest) -> Vec<String> {
     words.push(path(
         request.out.as_deref().expect("a planned run has its directory"),
     ));
+    if let Some(epochs) = request.until_epoch {
+        words.extend(["--until-epoch".into(), epochs.to_string()]);
+    }
     words
 }
 
@@ -349,16 +387,18 @@ fn optimizer_name(o: OptimizerKind) -> &'static str {
     }
 }
 
-/// One shell-quoted command per line.
-fn jobs_text(sweep: &Sweep) -> Result<String, Failure> {
-    let mut out = String::new();
-    for v in &sweep.variants {
-        let line = shlex::try_join(v.command.iter().map(String::as_str))
-            .map_err(|e| Failure::Usage(format!("cannot write the command of {}: {e}", v.name)))?;
-        out += &line;
-        out += "\n";
+impl Jobs {
+    /// One shell-quoted command per line.
+    fn jobs_text(&self) -> Result<String, Failure> {
+        let mut out = String::new();
+        for words in &self.commands {
+            let line = shlex::try_join(words.iter().map(String::as_str))
+                .map_err(|e| Failure::Usage(format!("cannot write the command {words:?}: {e}")))?;
+            out += &line;
+            out += "\n";
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// `path` for inside a shell's double quotes (where `$SLURM_ARRAY_TASK_ID`
@@ -374,30 +414,31 @@ fn shell_double_quoted(path: &Path) -> String {
     out
 }
 
-/// The array job: one task per line of `jobs.txt`.
-fn sbatch_text(sweep: &Sweep, dir: &Path, gpus: u32) -> Result<String, Failure> {
-    let quote = |p: PathBuf| -> Result<String, Failure> {
-        let text = p.display().to_string();
-        shlex::try_quote(&text)
-            .map(|q| q.into_owned())
-            .map_err(|e| Failure::Usage(format!("{text}: {e}")))
-    };
-    let last = sweep.variants.len().saturating_sub(1);
-    // `--gres=gpu:N` rather than `--gpus=N`: it works with select/linear
-    // and with Slurm before 19.05 as well as with cons_tres.
-    let gres = if gpus == 0 {
-        "##SBATCH --gres=gpu:1  (planned with --slurm-gpus 0: no GPU asked for; remove one # to ask)"
-            .to_string()
-    } else {
-        format!("#SBATCH --gres=gpu:{gpus}")
-    };
-    Ok(format!(
-        "#!/bin/bash
+impl Jobs {
+    /// The array job: one task per line of `jobs.txt`.
+    fn sbatch_text(&self, dir: &Path) -> Result<String, Failure> {
+        let quote = |p: PathBuf| -> Result<String, Failure> {
+            let text = p.display().to_string();
+            shlex::try_quote(&text)
+                .map(|q| q.into_owned())
+                .map_err(|e| Failure::Usage(format!("{text}: {e}")))
+        };
+        let last = self.commands.len().saturating_sub(1);
+        // `--gres=gpu:N` rather than `--gpus=N`: it works with select/linear
+        // and with Slurm before 19.05 as well as with cons_tres.
+        let gres = if self.gpus_per_task == 0 {
+            "##SBATCH --gres=gpu:1  (planned with --slurm-gpus 0: no GPU asked for; remove one # to ask)"
+                .to_string()
+        } else {
+            format!("#SBATCH --gres=gpu:{}", self.gpus_per_task)
+        };
+        Ok(format!(
+            "#!/bin/bash
 # cnnc sweep: {n} runs, one array task each. Submit with
 #   sbatch {sbatch}
 # (options given to sbatch override these, e.g. --partition=P --time=1:00:00,
 # or --array=0-{last}%4 to run at most 4 at once); then collect with
-#   cnnc compare --collect {dir_q}
+#   cnnc {collect_with} --collect {dir_q}
 #SBATCH --job-name=cnnc-sweep
 #SBATCH --array=0-{last}
 {gres}
@@ -405,7 +446,7 @@ fn sbatch_text(sweep: &Sweep, dir: &Path, gpus: u32) -> Result<String, Failure> 
 set -euo pipefail
 # The task logs itself: sbatch's own --output does not take a shell-quoted
 # path, and the sweep's directory may have spaces in its name.
-exec >\"{logs}/$SLURM_ARRAY_TASK_ID.out\" 2>&1
+exec >\"{logs}/{log_prefix}$SLURM_ARRAY_TASK_ID.out\" 2>&1
 # Slurm gives the task its GPU in CUDA_VISIBLE_DEVICES (ROCR_VISIBLE_DEVICES
 # on AMD); cnnc picks that adapter when several are visible (README,
 # \"Sweeps on a cluster\"). Set CNNC_ADAPTER to choose one yourself.
@@ -416,13 +457,16 @@ if [ -z \"$line\" ]; then
 fi
 exec bash -c \"$line\"
 ",
-        n = sweep.variants.len(),
-        sbatch = quote(dir.join(SBATCH_FILE))?,
-        dir_q = quote(dir.to_path_buf())?,
-        logs = shell_double_quoted(&dir.join("logs")),
-        jobs = quote(dir.join(JOBS_FILE))?,
-        jobs_name = JOBS_FILE,
-    ))
+            n = self.commands.len(),
+            collect_with = self.collect_with,
+            log_prefix = shell_double_quoted(Path::new(&self.log_prefix)),
+            sbatch = quote(dir.join(SBATCH_FILE))?,
+            dir_q = quote(dir.to_path_buf())?,
+            logs = shell_double_quoted(&dir.join("logs")),
+            jobs = quote(dir.join(JOBS_FILE))?,
+            jobs_name = JOBS_FILE,
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use crate::chart::{self, ChartError, PALETTE, Series};
+use crate::app::pareto::{self, Labelled};
+use crate::chart::{self, ChartError, PALETTE, Point, Series};
 use crate::train::EpochMetrics;
 use crate::units::{human_bytes, thousands};
 
@@ -47,6 +48,8 @@ pub enum RowStatus {
     Finished,
     /// Ctrl-C: `cnnc train --resume` continues it.
     Interrupted,
+    /// Stopped by `--until-epoch` (a search's rung): `--resume` continues it.
+    Paused,
     Failed,
     /// Started, not ended: still running, or killed without a word.
     Unfinished,
@@ -64,7 +67,7 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
-const COLUMNS: [&str; 13] = [
+pub(crate) const COLUMNS: [&str; 13] = [
     "variant",
     "filters",
     "params",
@@ -85,7 +88,32 @@ fn pct(v: Option<f64>) -> String {
 }
 
 impl Row {
-    fn cells(&self) -> [String; 13] {
+    /// A finished row with nothing measured yet.
+    pub(crate) fn unmeasured(name: &str, file: &str, settings: BTreeMap<String, i64>, run_dir: &str) -> Row {
+        Row {
+            name: name.into(),
+            file: file.into(),
+            settings,
+            run_dir: run_dir.into(),
+            status: RowStatus::Finished,
+            error: None,
+            filters: Vec::new(),
+            params: 0,
+            flops_per_image: 0,
+            activation_bytes_per_image: 0,
+            train_seconds: 0.0,
+            train_images_per_s: 0.0,
+            final_train_accuracy: 0.0,
+            final_val_accuracy: None,
+            best_val_accuracy: None,
+            best_epoch: None,
+            generalisation_gap: None,
+            epochs: Vec::new(),
+        }
+    }
+
+    /// The row's cells under [`COLUMNS`].
+    pub(crate) fn cells(&self) -> [String; 13] {
         let ok = self.error.is_none() || !self.epochs.is_empty();
         let num = |s: String| if ok { s } else { "-".into() };
         [
@@ -114,6 +142,81 @@ impl Row {
     }
 }
 
+pub(crate) const CSV_COLUMNS: &str = "variant,file,settings,filters,params,flops_per_image,activation_bytes_per_image,train_seconds,train_images_per_s,final_train_accuracy,final_val_accuracy,best_val_accuracy,best_epoch,generalisation_gap,error";
+
+impl Row {
+    /// The row's fields under [`CSV_COLUMNS`], comma-separated.
+    pub(crate) fn csv_fields(&self) -> String {
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        let settings: Vec<String> = self.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!(
+            "\"{}\",\"{}\",\"{}\",\"{}\",{},{},{},{:.3},{:.2},{:.6},{},{},{},{},{}",
+            self.name,
+            self.file,
+            settings.join(" "),
+            self.filters
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("/"),
+            self.params,
+            self.flops_per_image,
+            self.activation_bytes_per_image,
+            self.train_seconds,
+            self.train_images_per_s,
+            self.final_train_accuracy,
+            opt(self.final_val_accuracy),
+            opt(self.best_val_accuracy),
+            self.best_epoch.map_or(String::new(), |e| e.to_string()),
+            opt(self.generalisation_gap),
+            csv_text(self.error.as_deref().unwrap_or("")),
+        )
+    }
+}
+
+/// Text as one quoted CSV field on one line.
+pub(crate) fn csv_text(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "'").replace('\n', " "))
+}
+
+/// A table as text: columns aligned, those in `left` to the left, the
+/// rest to the right.
+pub(crate) fn text_table(header: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|c| c.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.zip(&widths).enumerate() {
+            let pad = w.saturating_sub(c.chars().count());
+            if left.contains(&i) {
+                s += &format!("{c}{}  ", " ".repeat(pad));
+            } else {
+                s += &format!("{}{c}  ", " ".repeat(pad));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&mut header.iter().copied());
+    for r in rows {
+        out += &line(&mut r.iter().map(String::as_str));
+    }
+    out
+}
+
+/// A Markdown table, a cell's newlines made spaces.
+pub(crate) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = format!("| {} |\n", header.join(" | "));
+    out += &format!("|{}\n", "---|".repeat(header.len()));
+    for r in rows {
+        out += &format!("| {} |\n", r.join(" | ").replace('\n', " "));
+    }
+    out
+}
+
 impl Report {
     /// Whether every variant finished.
     pub fn complete(&self) -> bool {
@@ -122,29 +225,8 @@ impl Report {
 
     /// The table as text, columns aligned.
     pub fn to_text(&self) -> String {
-        let rows: Vec<[String; 13]> = self.rows.iter().map(Row::cells).collect();
-        let mut widths = COLUMNS.map(|c| c.len());
-        for r in &rows {
-            for (w, c) in widths.iter_mut().zip(r) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-        let line = |cells: [&str; 13]| {
-            let mut s = String::new();
-            for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-                if i == 0 || i == 12 {
-                    s += &format!("{c:<w$}  ");
-                } else {
-                    s += &format!("{c:>w$}  ");
-                }
-            }
-            s.trim_end().to_string() + "\n"
-        };
-        let mut out = line(COLUMNS);
-        for r in &rows {
-            out += &line(r.each_ref().map(String::as_str));
-        }
-        out
+        let rows: Vec<Vec<String>> = self.rows.iter().map(|r| r.cells().to_vec()).collect();
+        text_table(&COLUMNS, &rows, &[0, COLUMNS.len() - 1])
     }
 
     pub fn to_markdown(&self) -> String {
@@ -166,11 +248,8 @@ impl Report {
             "# cnnc compare\n\nData `{}`, {} epoch(s), batch {}, {:?} lr {}{extras}, seed {}, on {}.\n\n",
             self.data, o.epochs, o.batch, o.optimizer, o.lr, o.seed, self.adapter
         );
-        out += &format!("| {} |\n", COLUMNS.join(" | "));
-        out += &format!("|{}\n", "---|".repeat(COLUMNS.len()));
-        for r in &self.rows {
-            out += &format!("| {} |\n", r.cells().join(" | ").replace('\n', " "));
-        }
+        let rows: Vec<Vec<String>> = self.rows.iter().map(|r| r.cells().to_vec()).collect();
+        out += &markdown_table(&COLUMNS, &rows);
         out += "\nTrain images/s are of the last epoch (the first also compiles the kernels).\n\n";
         out += "![validation accuracy per epoch](val_accuracy.png)\n\n";
         out += "![validation accuracy against parameters](accuracy_vs_params.png)\n\n";
@@ -179,38 +258,10 @@ impl Report {
     }
 
     pub fn to_csv(&self) -> String {
-        let mut out = String::from(
-            "variant,file,settings,filters,params,flops_per_image,activation_bytes_per_image,train_seconds,train_images_per_s,final_train_accuracy,final_val_accuracy,best_val_accuracy,best_epoch,generalisation_gap,error\n",
-        );
-        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        let mut out = format!("{CSV_COLUMNS}\n");
         for r in &self.rows {
-            let settings: Vec<String> = r.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            out += &format!(
-                "\"{}\",\"{}\",\"{}\",\"{}\",{},{},{},{:.3},{:.2},{:.6},{},{},{},{},\"{}\"\n",
-                r.name,
-                r.file,
-                settings.join(" "),
-                r.filters
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                r.params,
-                r.flops_per_image,
-                r.activation_bytes_per_image,
-                r.train_seconds,
-                r.train_images_per_s,
-                r.final_train_accuracy,
-                opt(r.final_val_accuracy),
-                opt(r.best_val_accuracy),
-                r.best_epoch.map_or(String::new(), |e| e.to_string()),
-                opt(r.generalisation_gap),
-                r.error
-                    .as_deref()
-                    .unwrap_or("")
-                    .replace('"', "'")
-                    .replace('\n', " "),
-            );
+            out += &r.csv_fields();
+            out += "\n";
         }
         out
     }
@@ -230,58 +281,34 @@ impl Report {
     }
 
     fn charts(&self, dir: &Path) -> Result<(), ChartError> {
-        let curves: Vec<Series> = self
-            .done()
-            .map(|(i, r)| Series {
-                name: r.name.clone(),
-                points: r
-                    .epochs
-                    .iter()
-                    .filter_map(|m| Some((m.epoch as f64, 100.0 * m.val_accuracy?)))
-                    .collect(),
-                thin: false,
-                color: PALETTE[i % PALETTE.len()],
-            })
-            .collect();
-        chart::render(&dir.join("val_accuracy.png"), (900, 560), |root| {
-            chart::lines(
-                root,
-                "Validation accuracy per epoch",
-                "epoch",
-                "validation accuracy (%)",
-                &curves,
-                None,
-                SeriesLabelPosition::LowerRight,
-            )
-        })?;
-
-        let acc_points: Vec<(String, f64, f64, RGBColor)> = self
+        let done: Vec<&Row> = self.done().map(|(_, r)| r).collect();
+        val_accuracy_chart(&dir.join("val_accuracy.png"), &done)?;
+        let acc_points: Vec<Labelled> = self
             .done()
             .filter_map(|(i, r)| {
-                Some((
-                    r.name.clone(),
-                    r.params as f64,
-                    100.0 * r.final_val_accuracy?,
-                    PALETTE[i % 8],
-                ))
+                Some(Labelled {
+                    label: r.name.clone(),
+                    cost: r.params as f64,
+                    accuracy: 100.0 * r.final_val_accuracy?,
+                    color: PALETTE[i % 8],
+                })
             })
             .collect();
-        chart::scatter(
+        pareto::accuracy_chart(
             &dir.join("accuracy_vs_params.png"),
             "Final validation accuracy against parameters",
             "parameters (log scale)",
             "validation accuracy (%)",
             &acc_points,
         )?;
-        let speed_points: Vec<(String, f64, f64, RGBColor)> = self
+        let speed_points: Vec<Point> = self
             .done()
-            .map(|(i, r)| {
-                (
-                    r.name.clone(),
-                    r.flops_per_image as f64,
-                    r.train_images_per_s,
-                    PALETTE[i % 8],
-                )
+            .map(|(i, r)| Point {
+                label: r.name.clone(),
+                x: r.flops_per_image as f64,
+                y: r.train_images_per_s,
+                color: PALETTE[i % 8],
+                on_front: false,
             })
             .collect();
         chart::scatter(
@@ -292,4 +319,34 @@ impl Report {
             &speed_points,
         )
     }
+}
+
+/// Validation accuracy per epoch, a line per row (a row's colour is its
+/// place among `rows`).
+pub(crate) fn val_accuracy_chart(path: &Path, rows: &[&Row]) -> Result<(), ChartError> {
+    let curves: Vec<Series> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Series {
+            name: r.name.clone(),
+            points: r
+                .epochs
+                .iter()
+                .filter_map(|m| Some((m.epoch as f64, 100.0 * m.val_accuracy?)))
+                .collect(),
+            thin: false,
+            color: PALETTE[i % PALETTE.len()],
+        })
+        .collect();
+    chart::render(path, (900, 560), |root| {
+        chart::lines(
+            root,
+            "Validation accuracy per epoch",
+            "epoch",
+            "validation accuracy (%)",
+            &curves,
+            None,
+            SeriesLabelPosition::LowerRight,
+        )
+    })
 }

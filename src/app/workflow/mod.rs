@@ -23,7 +23,8 @@ mod web;
 pub use evaluation::{Prediction, WithWeights, eval, predict};
 pub use export::{OnnxExport, export_onnx, trained_model};
 pub use training::{
-    TrainRequest, TrainResult, default_run_dir, kernels_changed, record_status, resume, train, train_loaded,
+    TrainRequest, TrainResult, default_run_dir, kernels_changed, record_status, resume, resume_cached, train,
+    train_loaded,
 };
 pub use web::{WebExport, export_web, serve};
 
@@ -135,7 +136,7 @@ pub fn check_model(
 }
 
 /// Whether the file declares its input shape (an `input` line).
-fn declares_input(source: &Source) -> Result<bool, Failure> {
+pub fn declares_input(source: &Source) -> Result<bool, Failure> {
     let program = syntax::parse(&source.text).map_err(|d| invalid(source, d.0))?;
     Ok(program
         .statements
@@ -145,7 +146,7 @@ fn declares_input(source: &Source) -> Result<bool, Failure> {
 
 /// `--data`, `--limit`, `--val-split`, `--val-limit`, and the `--seed`
 /// that chooses the samples (see [`data::select`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DataRequest {
     pub spec: DataSpec,
     pub limit: Option<usize>,
@@ -190,6 +191,39 @@ pub fn load_data(request: &DataRequest, channels: Option<usize>) -> Result<Loade
         class_names: splits.class_names,
         samples_sha256: selected.digest,
     })
+}
+
+/// Data loaded once for several runs on the same data (compare's variants,
+/// search's configurations and their continuations), each model held to it
+/// as `cnnc train` would hold it.
+#[derive(Default)]
+pub struct DataCache {
+    loaded: Option<(DataRequest, LoadedData)>,
+}
+
+impl DataCache {
+    /// The model checked against the data `data` asks for: loaded the
+    /// first time, or when another is asked for, and kept.
+    pub fn model_and_data(
+        &mut self,
+        model: &ModelRequest,
+        data: &DataRequest,
+    ) -> Result<(Source, Model, &LoadedData), Failure> {
+        match &self.loaded {
+            Some((request, loaded)) if request == data => {
+                let source = read_source(&model.path)?;
+                let checked = check_model(&source, model, Some(loaded.train.shape))?;
+                model_fits_data(&source, &checked, loaded)?;
+                let loaded = &self.loaded.as_ref().expect("matched above").1;
+                Ok((source, checked, loaded))
+            }
+            _ => {
+                let (source, checked, loaded) = model_and_data(model, data)?;
+                let loaded = &self.loaded.insert((data.clone(), loaded)).1;
+                Ok((source, checked, loaded))
+            }
+        }
+    }
 }
 
 /// Checks a model against its data: shapes (or the data supplies the

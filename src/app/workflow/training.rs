@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use super::{DataRequest, Failure, LoadedData, ModelRequest, model_and_data, plan_for_training, read_source};
+use super::{
+    DataCache, DataRequest, Failure, LoadedData, ModelRequest, model_and_data, plan_for_training, read_source,
+};
 use crate::Model;
 use crate::data::Dataset;
 use crate::params::ParamLayout;
@@ -22,6 +24,10 @@ pub struct TrainRequest {
     pub options: TrainOptions,
     pub out: Option<PathBuf>,
     pub init: Option<PathBuf>,
+    /// `--until-epoch`: pause once this many epochs are done, for
+    /// `--resume` to continue. Not part of what the run computes, so not
+    /// recorded in its config.
+    pub until_epoch: Option<usize>,
 }
 
 /// What a finished (or interrupted) run leaves.
@@ -72,6 +78,7 @@ pub fn record_status(dir: &Path, result: Result<TrainResult, Failure>) -> Result
         Ok(r) => match r.outcome {
             Outcome::Finished { stopped_early } => RunStatus::Finished { stopped_early },
             Outcome::Interrupted => RunStatus::Interrupted,
+            Outcome::Paused { epochs } => RunStatus::Paused { epochs },
         },
         Err(failure) => RunStatus::Failed {
             error: failure.message(),
@@ -84,10 +91,25 @@ pub fn record_status(dir: &Path, result: Result<TrainResult, Failure>) -> Result
     }
 }
 
-/// Continues the run in `dir` from its checkpoint, with its own settings.
+/// Continues the run in `dir` from its checkpoint, with its own settings,
+/// pausing again after `until_epoch` epochs when given.
 pub fn resume(
     gpu: &Gpu,
     dir: &Path,
+    until_epoch: Option<usize>,
+    progress: &mut dyn Progress,
+    stop: &AtomicBool,
+) -> Result<TrainResult, Failure> {
+    resume_cached(gpu, dir, until_epoch, &mut DataCache::default(), progress, stop)
+}
+
+/// [`resume`] with data that may already be loaded (a search continues
+/// many runs on the same data).
+pub fn resume_cached(
+    gpu: &Gpu,
+    dir: &Path,
+    until_epoch: Option<usize>,
+    data_cache: &mut DataCache,
     progress: &mut dyn Progress,
     stop: &AtomicBool,
 ) -> Result<TrainResult, Failure> {
@@ -95,8 +117,9 @@ pub fn resume(
         path: dir.to_path_buf(),
     };
     let config = run.read_config().map_err(Failure::Usage)?;
-    let path = PathBuf::from(&config.model.file);
-    let source = read_source(&path)?;
+    let mut request = resume_request(dir, &config)?;
+    request.until_epoch = until_epoch;
+    let source = read_source(&request.model.path)?;
     if sha256(source.text.as_bytes()) != config.model.sha256 {
         return Err(Failure::Usage(format!(
             "{} has changed since the run in {} started; --resume continues only the same model (start a new run, or use --init {}/model.safetensors)",
@@ -105,9 +128,37 @@ pub fn resume(
             dir.display()
         )));
     }
-    let request = TrainRequest {
+    let (source, model, data) = data_cache.model_and_data(&request.model, &request.data)?;
+    if data.samples_sha256 != config.samples_sha256 {
+        return Err(Failure::Usage(format!(
+            "the samples chosen now from {} differ from those the run in {} trained on (the dataset changed, or an older cnnc chose them); --resume continues only on the same samples",
+            config.data,
+            dir.display()
+        )));
+    }
+    let checkpoint = run
+        .load_checkpoint(ParamLayout::new(&model).len)
+        .map_err(Failure::Usage)?;
+    // A refusal above leaves the run as it was; a resumed run records anew.
+    let result = train_loaded(
+        gpu,
+        &request,
+        &source,
+        &model,
+        data,
+        dir,
+        Some(checkpoint),
+        progress,
+        stop,
+    );
+    record_status(dir, result)
+}
+
+/// The request a run's config records: what `--resume` trains.
+fn resume_request(dir: &Path, config: &RunConfig) -> Result<TrainRequest, Failure> {
+    Ok(TrainRequest {
         model: ModelRequest {
-            path,
+            path: PathBuf::from(&config.model.file),
             overrides: config.model.overrides.clone(),
             input: (config.model.input.len() == 3).then(|| {
                 [
@@ -130,31 +181,8 @@ pub fn resume(
         options: config.options.clone(),
         out: Some(dir.to_path_buf()),
         init: None,
-    };
-    let (source, model, data) = model_and_data(&request.model, &request.data)?;
-    if data.samples_sha256 != config.samples_sha256 {
-        return Err(Failure::Usage(format!(
-            "the samples chosen now from {} differ from those the run in {} trained on (the dataset changed, or an older cnnc chose them); --resume continues only on the same samples",
-            config.data,
-            dir.display()
-        )));
-    }
-    let checkpoint = run
-        .load_checkpoint(ParamLayout::new(&model).len)
-        .map_err(Failure::Usage)?;
-    // A refusal above leaves the run as it was; a resumed run records anew.
-    let result = train_loaded(
-        gpu,
-        &request,
-        &source,
-        &model,
-        &data,
-        dir,
-        Some(checkpoint),
-        progress,
-        stop,
-    );
-    record_status(dir, result)
+        until_epoch: None,
+    })
 }
 
 /// Trains a checked model on loaded data into `dir` (used by `train`,
@@ -209,6 +237,7 @@ pub fn train_loaded(
         dir: &run,
         stop,
         class_names: data.class_names.clone(),
+        pause_after: request.until_epoch,
     };
     let outcome = trainer.run(&mut state, progress).map_err(|e| match e {
         train::TrainError::Io(m) => Failure::Usage(m),
