@@ -99,17 +99,59 @@ fn summary_prints_the_table() {
 
 /// A layer whose output nothing reads is legal but likely a slip (here
 /// `main` names the conv, not the batchnorm after it): a located warning,
-/// once per line however often a block repeats it, and exit 0.
+/// once per line however often a block repeats it, naming each use's
+/// layer, and exit 0.
 #[test]
 fn unused_outputs_are_warned_about_once_per_line() {
     let out = cnnc(&["check", "tests/warnings/unused_output.cnn"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert_eq!(
-        err.matches("warning: the output of `batchnorm").count(),
+        err.matches(
+            "warning: the outputs of `batchnorm1` and `batchnorm2` (each use of this line) are never used"
+        )
+        .count(),
         1,
-        "{err}"
+        "one warning for the line, naming the layer of each use: {err}"
     );
+    assert!(err.contains("help: name it and read it"), "{err}");
     assert!(err.contains("--> tests/warnings/unused_output.cnn:5:3"), "{err}");
     assert!(text(&out.stdout).starts_with("ok: "));
+}
+
+/// `depth` blocks, each using the one before it, and a model that uses
+/// the last.
+fn nested_blocks(depth: usize) -> String {
+    let mut text = String::from("input 4x4x1\nblock b0()\n  relu\nend\n");
+    for i in 1..depth {
+        text += &format!("block b{i}()\n  b{}()\nend\n", i - 1);
+    }
+    text + &format!("b{}()\ndense 2\n", depth - 1)
+}
+
+/// 6,000 blocks each using the one before aborted `cnnc check` with a
+/// stack overflow (issue 21); now a located error, and `fmt` and
+/// `summary` answer too.
+#[test]
+fn six_thousand_nested_blocks_are_a_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.cnn");
+    std::fs::write(&path, nested_blocks(6000)).unwrap();
+    let file = path.to_str().unwrap();
+
+    let out = cnnc(&["check", file]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("blocks are used inside each other more than 64 deep"),
+        "{err}"
+    );
+    // Located at the use that went one block too deep.
+    assert!(err.contains(&format!("--> {file}:")), "{err}");
+
+    let out = cnnc(&["summary", file]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+
+    let out = cnnc(&["fmt", "--check", file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

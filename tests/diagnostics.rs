@@ -95,3 +95,41 @@ fn set_value_that_makes_a_count_zero() {
         options
     ));
 }
+
+/// `depth` blocks, each using the one before it (`twice`: two times).
+fn nested_blocks(depth: usize, twice: bool) -> String {
+    let mut text = String::from("input 4x4x1\nblock b0()\n  relu\nend\n");
+    for i in 1..depth {
+        let body = format!("  b{}()\n", i - 1);
+        let body = if twice { body.repeat(2) } else { body };
+        text += &format!("block b{i}()\n{body}end\n");
+    }
+    text + &format!("b{}()\ndense 2\n", depth - 1)
+}
+
+/// The first line of what `check` says.
+fn first_error(text: &str) -> String {
+    let source = Source::new("deep.cnn", text);
+    let errors = cnnc::load(&source, &CheckOptions::default()).unwrap_err();
+    errors.0[0].message.clone()
+}
+
+/// 6,000 nested uses overflowed the checker's stack (on this test's
+/// thread, 2 MiB, as on the main thread at 30,000); now a located error.
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    assert_eq!(
+        first_error(&nested_blocks(6000, false)),
+        "blocks are used inside each other more than 64 deep"
+    );
+}
+
+/// Forty blocks that each use the one before twice expand to 2^40 layers:
+/// the expansion stops at the layer limit instead of running for ever.
+#[test]
+fn doubling_blocks_stop_at_the_layer_limit() {
+    assert_eq!(
+        first_error(&nested_blocks(40, true)),
+        "the model expands to more than 10000 layers"
+    );
+}

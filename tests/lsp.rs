@@ -106,6 +106,32 @@ impl Client {
         self.request(method, params)
     }
 
+    /// The next frame that is not a notification, as JSON: a reply whose
+    /// id may be null, which [`Message`] does not read.
+    fn raw_reply(&mut self) -> Value {
+        use std::io::{BufRead, Read};
+        loop {
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                self.stdout.read_line(&mut line).unwrap();
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some(n) = line.strip_prefix("Content-Length: ") {
+                    length = n.parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            self.stdout.read_exact(&mut body).unwrap();
+            let reply: Value = serde_json::from_slice(&body).unwrap();
+            if reply.get("method").is_none() {
+                return reply;
+            }
+        }
+    }
+
     fn finish(mut self) {
         assert_eq!(self.request("shutdown", Value::Null), Value::Null);
         self.notify("exit", Value::Null);
@@ -358,4 +384,47 @@ fn every_example_opens_clean_with_hover_shapes() {
 
 fn crate_thousands(n: usize) -> String {
     cnnc::units::thousands(n as u64)
+}
+
+/// 6,000 blocks each using the one before overflowed the server's stack,
+/// and a malformed message ended the server: the editor lost it either
+/// way (issue 21). Now the deep file gets its located error and every
+/// request on it an answer, and a bad frame gets JSON-RPC's parse error
+/// while the session carries on.
+#[test]
+fn the_server_survives_deep_nesting_and_malformed_messages() {
+    let mut client = Client::start(Value::Null);
+    let mut text = String::from("input 4x4x1\nblock b0()\n  relu\nend\n");
+    for i in 1..6000 {
+        text += &format!("block b{i}()\n  b{}()\nend\n", i - 1);
+    }
+    text += "b5999()\ndense 2\n";
+    let uri = "file:///tmp/deep.cnn";
+    let diagnostics = client.open(uri, &text);
+    let deep = diagnostics.iter().find(|d| {
+        d["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("more than 64 deep"))
+    });
+    assert!(deep.is_some(), "{diagnostics:?}");
+    let last_use = text.lines().count() as u32 - 2;
+    client.at("textDocument/hover", uri, last_use, 1);
+    client.at("textDocument/definition", uri, last_use, 1);
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert!(symbols.as_array().is_some_and(|s| s.len() >= 6000), "{symbols}");
+    client.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+
+    client.stdin.write_all(b"Content-Length: 5\r\n\r\n{oops").unwrap();
+    client.stdin.flush().unwrap();
+    let reply = client.raw_reply();
+    assert_eq!(reply["error"]["code"], json!(-32700), "{reply}");
+    assert_eq!(reply["id"], Value::Null, "{reply}");
+    client.at("textDocument/hover", uri, 0, 1);
+    client.finish();
 }

@@ -81,3 +81,16 @@ proptest! {
         prop_assert!(cnnc::lsp::exercise(&text) > 0);
     }
 }
+
+/// 6,000 blocks each using the one before overflowed the server's stack
+/// (the editor lost its server); now the file has a diagnostic and every
+/// request is answered.
+#[test]
+fn six_thousand_nested_blocks() {
+    let mut text = String::from("input 4x4x1\nblock b0()\n  relu\nend\n");
+    for i in 1..6000 {
+        text += &format!("block b{i}()\n  b{}()\nend\n", i - 1);
+    }
+    text += "b5999()\ndense 2\n";
+    assert!(cnnc::lsp::exercise(&text) > 1000);
+}

@@ -24,12 +24,12 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use cnnc::Model;
 use cnnc::export::onnx::proto::ModelProto;
 use cnnc::model::{CheckOptions, Shape};
-use cnnc::params::{ParamLayout, ParamRole};
+use cnnc::params::ParamLayout;
 use cnnc::rng::SplitMix64;
 use cnnc::source::Source;
-use cnnc::{LayerKind, Model};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -237,27 +237,6 @@ fn written(work: &Path, models: &[(&str, &str)]) -> Vec<Case> {
         .collect()
 }
 
-/// Glorot weights with every other tensor random too (biases, batchnorm's
-/// scale, shift and running statistics), so that a misplaced one shows.
-fn random_weights(model: &Model, seed: u64) -> Vec<f32> {
-    let layout = ParamLayout::new(model);
-    let mut params = layout.init(seed);
-    let mut rng = SplitMix64::new(seed);
-    for t in &layout.tensors {
-        let batchnorm = model.layers[t.layer].kind == LayerKind::BatchNorm(cnnc::kinds::batchnorm::BatchNorm);
-        let (low, span) = match (t.role, batchnorm) {
-            (ParamRole::Weight, false) => continue,
-            (ParamRole::Weight | ParamRole::RunningVar, true) => (0.5, 1.0),
-            (ParamRole::RunningMean, _) => (-0.3, 0.6),
-            _ => (-0.2, 0.4),
-        };
-        for v in &mut params[t.range()] {
-            *v = low + span * rng.next_f32();
-        }
-    }
-    params
-}
-
 /// The folder for a model's input shape: MNIST digits or patterns.
 fn data_for(model: &Model, work: &Path) -> PathBuf {
     let (dir, side) = match model.input {
@@ -339,7 +318,7 @@ fn weights_for(case: &Case, work: &Path, seed: u64) -> PathBuf {
     let model = case.model();
     let layout = ParamLayout::new(&model);
     let path = work.join(format!("{}.safetensors", case.name));
-    let params = random_weights(&model, seed);
+    let params = oracle::random_weights(&model, seed);
     cnnc::weights::save(&path, &model, &layout, &params, &BTreeMap::new()).unwrap();
     path
 }

@@ -109,6 +109,19 @@ fn the_generator_writes_graphs() {
         "globalpool",
         "groups ",
         " from ",
+        // Expressions in every position that takes one: filters, units,
+        // windows (`k x k`, a square's one expression), strides, groups,
+        // repeat counts, and block parameters used for them.
+        "conv one*",
+        "dense one*",
+        ") x (",
+        "*1 same",
+        "pool max (",
+        "stride (",
+        "groups one*",
+        "repeat one*",
+        "stride s ",
+        "groups g ",
     ] {
         assert!(
             cases.iter().any(|c| c.text.contains(word)),

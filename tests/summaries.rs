@@ -45,9 +45,13 @@ fn parameter_counts_equal_keras() {
         ("cifar_model2.cnn", 2_175_626),
         ("cifar_model3.cnn", 620_362),
         ("mnist.cnn", 421_642),
+        ("resnet20.cnn", 274_442),
     ] {
         assert_eq!(example(file).params().total(), keras, "{file}");
     }
+    // ResNet-20's one residual block, with its stride as an argument, makes
+    // both kinds of stage; Keras's 1,376 running statistics are not trained.
+    assert_eq!(example("resnet20.cnn").params().non_trainable, 1_376);
 }
 
 #[test]
@@ -127,4 +131,12 @@ fn pytorch_pads_asymmetric_same_convolutions_first() {
         "{code}"
     );
     assert!(code.contains("stride=2, padding=0)"), "{code}");
+}
+
+/// A block's default may read the parameters before it.
+#[test]
+fn a_default_reads_an_earlier_parameter() {
+    let text = "input 8x8x1\nblock b(n, m = n*2)\n  conv m 3x3\nend\nb(3)\nb(2, 5)\ndense 2";
+    let model = cnnc::load(&Source::new("m.cnn", text), &CheckOptions::default()).unwrap();
+    assert_eq!(model.conv_filters(), vec![6, 5]);
 }

@@ -59,15 +59,18 @@ pub fn share_gradient_buffers(buffers: &mut Vec<BufferDecl>, kernels: &mut [Kern
 /// Groups of gradient buffers that can share one physical buffer, with
 /// the size it needs.
 fn colour(buffers: &[BufferDecl], kernels: &[Kernel]) -> Vec<(u64, Vec<BufferId>)> {
-    // Each gradient buffer's first and last use, by kernel index.
+    // Each gradient buffer's first and last use, by kernel index, in one
+    // pass over the bindings.
+    let mut uses: Vec<Option<(usize, usize)>> = vec![None; buffers.len()];
+    for (k, kernel) in kernels.iter().enumerate() {
+        for binding in &kernel.bindings {
+            let life = &mut uses[binding.buffer];
+            *life = Some(life.map_or((k, k), |(first, _)| (first, k)));
+        }
+    }
     let mut lives: Vec<(usize, usize, BufferId)> = (0..buffers.len())
         .filter(|&b| buffers[b].role == BufferRole::Gradient)
-        .filter_map(|b| {
-            let uses: Vec<usize> = (0..kernels.len())
-                .filter(|&k| kernels[k].bindings.iter().any(|binding| binding.buffer == b))
-                .collect();
-            Some((*uses.first()?, *uses.last()?, b))
-        })
+        .filter_map(|b| uses[b].map(|(first, last)| (first, last, b)))
         .collect();
     lives.sort_unstable();
     // Physical buffers: (last use so far, size, logical buffers).

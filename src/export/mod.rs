@@ -1,10 +1,12 @@
 //! The trained model for other tools: views of the checked model and its
 //! weights, so that they cannot disagree with training.
 //!
+//! - [`layout`]: where each tensor is in which order, for the NCHW exports;
 //! - [`torch`]: the equivalent PyTorch module, as Python source;
 //! - [`onnx`]: the inference graph and its weights as an ONNX file;
 //! - [`web`]: a static site that runs the generated kernels on WebGPU.
 
+pub mod layout;
 pub mod onnx;
 pub mod torch;
 pub mod web;

@@ -3,7 +3,7 @@
 //! without spaces and with only the parentheses their meaning needs.
 
 use crate::diagnostic::Spanned;
-use crate::syntax::{Block, Conv, Dense, Expr, Line, Padding, Pool, PoolKind, Statement};
+use crate::syntax::{Block, Conv, Dense, Expr, Line, Padding, Pool, PoolKind, Statement, Window};
 
 /// The canonical text of a line parsed from `text` (its spans point into
 /// it; literals such as `3x3` and `5e-4` are kept as written).
@@ -84,9 +84,9 @@ fn names_list(names: &[Spanned<String>]) -> String {
 
 /// `conv N KxK [stride S] [same|valid] [ACT] [l2 F] [groups G]`
 fn conv(c: &Conv, text: &str) -> String {
-    let mut out = format!("conv {} {}", expr(&c.filters.node), &text[c.kernel.span.range()]);
+    let mut out = format!("conv {} {}", expr(&c.filters.node), window(&c.kernel.node));
     if let Some(s) = &c.stride {
-        out.push_str(&format!(" stride {}", s.node));
+        out.push_str(&format!(" stride {}", expr(&s.node)));
     }
     if let Some(p) = &c.padding {
         out.push_str(match p.node {
@@ -101,7 +101,7 @@ fn conv(c: &Conv, text: &str) -> String {
         out.push_str(&format!(" l2 {}", option_value(&text[l2.span.range()])));
     }
     if let Some(g) = &c.groups {
-        out.push_str(&format!(" groups {}", g.node));
+        out.push_str(&format!(" groups {}", expr(&g.node)));
     }
     out
 }
@@ -114,9 +114,9 @@ fn pool(p: &Pool, text: &str) -> String {
     if kind_written {
         out.push_str(&format!(" {}", pool_kind(p.kind)));
     }
-    out.push_str(&format!(" {}", &text[p.window.span.range()]));
+    out.push_str(&format!(" {}", window(&p.window.node)));
     if let Some(s) = &p.stride {
-        out.push_str(&format!(" stride {}", s.node));
+        out.push_str(&format!(" stride {}", expr(&s.node)));
     }
     out
 }
@@ -131,6 +131,27 @@ fn dense(d: &Dense, text: &str) -> String {
         out.push_str(&format!(" l2 {}", option_value(&text[l2.span.range()])));
     }
     out
+}
+
+/// A window: `3x3` between numbers; `k x 3` with spaces where a side is a
+/// name (`kx3` would be one name) or a parenthesised expression; one
+/// expression for a square.
+fn window(w: &Window) -> String {
+    match w {
+        Window::Square(k) => expr(&k.node),
+        Window::Rect(h, w) => match (&h.node, &w.node) {
+            (Expr::Int(h), Expr::Int(w)) => format!("{h}x{w}"),
+            (h, w) => format!("{} x {}", window_side(h), window_side(w)),
+        },
+    }
+}
+
+/// A side of `H x W`: a number, a name, or an expression in parentheses.
+fn window_side(e: &Expr) -> String {
+    match e {
+        Expr::Int(_) | Expr::Param(_) => expr(e),
+        Expr::Binary { .. } => format!("({})", expr(e)),
+    }
 }
 
 /// The value of an option written as `KEYWORD VALUE`.

@@ -10,6 +10,7 @@ use super::{Kind, LayerKind};
 use crate::activation::Activation;
 use crate::codegen::{Access, BufferId, BufferRole, Header, Phase, Planner};
 use crate::diagnostic::Diagnostic;
+use crate::export::layout::{self, Layout};
 use crate::export::onnx::{self, Graph, Value};
 use crate::export::torch::{self, Step};
 use crate::model::{KindRule, Model, Shape, Site};
@@ -106,6 +107,12 @@ impl reference::Rule<LayerKind> for ActivationLayer {
 impl onnx::Lower<LayerKind> for ActivationLayer {
     fn onnx(&self, _g: &mut Graph, _model: &Model<LayerKind>, _index: usize, inputs: &[Value]) -> Value {
         inputs[0].clone()
+    }
+}
+
+impl layout::Order<LayerKind> for ActivationLayer {
+    fn layouts(&self, _model: &Model<LayerKind>, _index: usize, given: Vec<Layout>) -> (Vec<Layout>, Layout) {
+        layout::elementwise(given)
     }
 }
 

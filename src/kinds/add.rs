@@ -6,7 +6,8 @@
 use super::{Kind, LayerKind};
 use crate::codegen::{BufferId, BufferRole, Phase, Planner};
 use crate::diagnostic::Diagnostic;
-use crate::export::onnx::{self, Graph, Layout, Value, flat_inputs};
+use crate::export::layout::{self, Layout, in_cnnc_order};
+use crate::export::onnx::{self, Graph, Value};
 use crate::export::torch::{self, Step};
 use crate::model::{KindRule, Model, Producer, Shape, Site};
 use crate::reference::{self, Context};
@@ -96,9 +97,15 @@ impl reference::Rule<LayerKind> for Add {
 impl onnx::Lower<LayerKind> for Add {
     fn onnx(&self, g: &mut Graph, model: &Model<LayerKind>, index: usize, inputs: &[Value]) -> Value {
         let layer = &model.layers[index];
-        let inputs = flat_inputs(g, inputs);
         let names: Vec<&str> = inputs.iter().map(|v| v.name.as_str()).collect();
         g.node("Sum", &layer.name, &names, Vec::new(), Layout::of(layer.output))
+    }
+}
+
+/// Vectors are summed in cnnc's order, whatever made them.
+impl layout::Order<LayerKind> for Add {
+    fn layouts(&self, model: &Model<LayerKind>, index: usize, given: Vec<Layout>) -> (Vec<Layout>, Layout) {
+        (in_cnnc_order(given), Layout::of(model.layers[index].output))
     }
 }
 

@@ -12,7 +12,8 @@ use super::{Kind, LayerKind};
 use crate::codegen::gemm::weights;
 use crate::codegen::{Access, BufferId, BufferRole, Header, Phase, Planner, REDUCE_WG, dispatch};
 use crate::diagnostic::Diagnostic;
-use crate::export::onnx::{self, Graph, Value, as_saved_features, float};
+use crate::export::layout::{self, Layout, saved_feature_order};
+use crate::export::onnx::{self, Graph, Value, float};
 use crate::export::torch::{self, Step};
 use crate::model::keras::{BATCHNORM_EPSILON, BATCHNORM_MOMENTUM, python_float};
 use crate::model::{Init, KindRule, Model, ParamRole, Shape, Site, TensorSpec, TorchLayout};
@@ -299,7 +300,7 @@ impl reference::Rule<LayerKind> for BatchNorm {
 impl onnx::Lower<LayerKind> for BatchNorm {
     fn onnx(&self, g: &mut Graph, model: &Model<LayerKind>, index: usize, inputs: &[Value]) -> Value {
         let layer = &model.layers[index];
-        let x = as_saved_features(g, model, index, &inputs[0]);
+        let x = &inputs[0];
         let tensors: Vec<String> = ["weight", "bias", "running_mean", "running_var"]
             .iter()
             .map(|t| g.weight(&format!("{}.{t}", layer.name)))
@@ -313,6 +314,19 @@ impl onnx::Lower<LayerKind> for BatchNorm {
             vec![float("epsilon", BATCHNORM_EPSILON)],
             x.layout,
         )
+    }
+}
+
+/// Vectors arrive in the order its saved statistics expect, and leave so.
+impl layout::Order<LayerKind> for BatchNorm {
+    fn layouts(&self, model: &Model<LayerKind>, index: usize, given: Vec<Layout>) -> (Vec<Layout>, Layout) {
+        match model.layers[index].input {
+            Shape::Image { .. } => layout::elementwise(given),
+            Shape::Flat(_) => {
+                let order = saved_feature_order(model, index);
+                (vec![order], order)
+            }
+        }
     }
 }
 

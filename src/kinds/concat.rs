@@ -9,7 +9,8 @@
 use super::{Kind, LayerKind};
 use crate::codegen::{Access, BufferId, BufferRole, Header, Phase, Planner};
 use crate::diagnostic::Diagnostic;
-use crate::export::onnx::{self, Graph, Layout, Value, flat_inputs, int};
+use crate::export::layout::{self, Layout, in_cnnc_order};
+use crate::export::onnx::{self, Graph, Value, int};
 use crate::export::torch::{self, Step};
 use crate::model::{KindRule, Model, Operand, Producer, Shape, Site};
 use crate::reference::{self, Context, hwc};
@@ -215,7 +216,6 @@ impl reference::Rule<LayerKind> for Concat {
 impl onnx::Lower<LayerKind> for Concat {
     fn onnx(&self, g: &mut Graph, model: &Model<LayerKind>, index: usize, inputs: &[Value]) -> Value {
         let layer = &model.layers[index];
-        let inputs = flat_inputs(g, inputs);
         let names: Vec<&str> = inputs.iter().map(|v| v.name.as_str()).collect();
         g.node(
             "Concat",
@@ -224,6 +224,13 @@ impl onnx::Lower<LayerKind> for Concat {
             vec![int("axis", 1)],
             Layout::of(layer.output),
         )
+    }
+}
+
+/// Vectors are joined in cnnc's order, whatever made them.
+impl layout::Order<LayerKind> for Concat {
+    fn layouts(&self, model: &Model<LayerKind>, index: usize, given: Vec<Layout>) -> (Vec<Layout>, Layout) {
+        (in_cnnc_order(given), Layout::of(model.layers[index].output))
     }
 }
 

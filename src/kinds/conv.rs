@@ -135,10 +135,7 @@ pub(super) fn lower(c: &syntax::Conv, span: Span, cx: &mut Checker) -> Option<Sp
         l2,
         groups: groups?,
     };
-    Some(Spec {
-        focus: c.kernel.span,
-        ..Spec::new(conv.into(), span)
-    })
+    Some(Spec::new(conv.into(), span).focused(c.kernel.span))
 }
 
 impl Conv {
@@ -165,7 +162,14 @@ impl KindRule for Conv {
         ));
         let Some((oh, ow)) = out else {
             let help = "use `same` padding, a smaller kernel, or fewer pooling layers before this one";
-            return Err(window_too_large(h, w, self.kernel, "kernel", help, site));
+            return Err(window_too_large(
+                (h, w),
+                self.kernel,
+                self.stride,
+                "kernel",
+                help,
+                site,
+            ));
         };
         Ok(Shape::Image {
             h: oh,
@@ -325,6 +329,9 @@ impl onnx::Lower<LayerKind> for Conv {
         )
     }
 }
+
+/// Images stay NCHW.
+impl crate::export::layout::Order<LayerKind> for Conv {}
 
 /// An `nn.Conv2d`, after an `nn.ZeroPad2d` where TensorFlow's `same` pads
 /// unevenly (the odd pixel after), which `nn.Conv2d`'s `padding` cannot.

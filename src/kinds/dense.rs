@@ -8,7 +8,8 @@ use super::{Kind, LayerKind, suffix_activation, suffix_l2};
 use crate::codegen::gemm::{self, GemmShape};
 use crate::codegen::{BufferId, BufferRole, Planner};
 use crate::diagnostic::{Diagnostic, Span};
-use crate::export::onnx::{self, Graph, Layout, Value, as_saved_features, int};
+use crate::export::layout::{self, Layout, saved_feature_order};
+use crate::export::onnx::{self, Graph, Value, int};
 use crate::export::torch::{self, Step};
 use crate::model::{
     Activation, Checker, Init, KindRule, Model, ParamRole, Shape, Site, Spec, TensorSpec, TorchLayout,
@@ -148,7 +149,7 @@ impl reference::Rule<LayerKind> for Dense {
 impl onnx::Lower<LayerKind> for Dense {
     fn onnx(&self, g: &mut Graph, model: &Model<LayerKind>, index: usize, inputs: &[Value]) -> Value {
         let layer = &model.layers[index];
-        let x = as_saved_features(g, model, index, &inputs[0]);
+        let x = &inputs[0];
         let weight = g.weight(&format!("{}.weight", layer.name));
         let bias = g.weight(&format!("{}.bias", layer.name));
         g.node(
@@ -158,6 +159,14 @@ impl onnx::Lower<LayerKind> for Dense {
             vec![int("transB", 1)],
             Layout::of(layer.output),
         )
+    }
+}
+
+/// Its input arrives in the order its saved weight expects.
+impl layout::Order<LayerKind> for Dense {
+    fn layouts(&self, model: &Model<LayerKind>, index: usize, _given: Vec<Layout>) -> (Vec<Layout>, Layout) {
+        let output = Layout::of(model.layers[index].output);
+        (vec![saved_feature_order(model, index)], output)
     }
 }
 

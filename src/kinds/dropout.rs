@@ -7,6 +7,7 @@
 use super::{Kind, LayerKind};
 use crate::codegen::{Access, BufferId, BufferRole, Header, Phase, Planner};
 use crate::diagnostic::{Diagnostic, Span, Spanned};
+use crate::export::layout::{self, Layout};
 use crate::export::onnx::{self, Graph, Value, identity};
 use crate::export::torch::{self, Step};
 use crate::model::{Checker, KindRule, Model, Shape, Site, Spec};
@@ -164,6 +165,12 @@ impl reference::Rule<LayerKind> for Dropout {
 impl onnx::Lower<LayerKind> for Dropout {
     fn onnx(&self, g: &mut Graph, model: &Model<LayerKind>, index: usize, inputs: &[Value]) -> Value {
         identity(g, &model.layers[index].name, &inputs[0])
+    }
+}
+
+impl layout::Order<LayerKind> for Dropout {
+    fn layouts(&self, _model: &Model<LayerKind>, _index: usize, given: Vec<Layout>) -> (Vec<Layout>, Layout) {
+        layout::elementwise(given)
     }
 }
 

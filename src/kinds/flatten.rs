@@ -9,7 +9,8 @@
 use super::{Kind, LayerKind};
 use crate::codegen::{BufferId, Planner};
 use crate::diagnostic::Diagnostic;
-use crate::export::onnx::{self, Graph, Layout, Value, identity, int};
+use crate::export::layout::{self, Layout};
+use crate::export::onnx::{self, Graph, Value, identity, int};
 use crate::export::torch::{self, Step};
 use crate::model::{KindRule, Model, Shape, Site};
 use crate::reference::{self, Context};
@@ -90,6 +91,18 @@ impl onnx::Lower<LayerKind> for Flatten {
             ),
             _ => identity(g, &layer.name, x),
         }
+    }
+}
+
+/// An NCHW image flattens channel first (as the saved weights after it
+/// expect); vectors pass.
+impl layout::Order<LayerKind> for Flatten {
+    fn layouts(&self, _model: &Model<LayerKind>, _index: usize, given: Vec<Layout>) -> (Vec<Layout>, Layout) {
+        let output = match given[0] {
+            Layout::Nchw { h, w, c } => Layout::ChannelsFirst { h, w, c },
+            flat => flat,
+        };
+        (given, output)
     }
 }
 

@@ -111,6 +111,9 @@ impl onnx::Lower<LayerKind> for GlobalPool {
     }
 }
 
+/// Images stay NCHW.
+impl crate::export::layout::Order<LayerKind> for GlobalPool {}
+
 impl torch::Lower<LayerKind> for GlobalPool {
     fn torch(&self, layer: &super::Layer, s: &mut Step) {
         let pool = match self.0 {

@@ -2,8 +2,9 @@
 //! settings and how a statement makes them, its shape rule and
 //! diagnostics, parameter tensors, FLOPs and description
 //! ([`model::KindRule`]), its kernels ([`codegen::Rule`]), its CPU
-//! reference ([`reference::Rule`]), its ONNX nodes ([`onnx::Lower`]) and
-//! its PyTorch module ([`torch::Lower`]), with its tests.
+//! reference ([`reference::Rule`]), its ONNX nodes ([`onnx::Lower`]), its
+//! PyTorch module ([`torch::Lower`]) and the feature order it reads and
+//! writes vectors in those exports ([`layout::Order`]), with its tests.
 //!
 //! [`registry!`] below lists the kinds: it makes [`LayerKind`], the enum
 //! of every kind's settings that a [`Model`]'s layers hold, and the one
@@ -28,7 +29,7 @@ pub mod pool;
 
 use crate::codegen;
 use crate::diagnostic::Span;
-use crate::export::{onnx, torch};
+use crate::export::{layout, onnx, torch};
 use crate::model::{self, Checker, KindRule, Shape, Spec};
 use crate::reference;
 use crate::syntax::Statement;
@@ -40,6 +41,7 @@ pub trait Kind:
     + reference::Rule<LayerKind>
     + onnx::Lower<LayerKind>
     + torch::Lower<LayerKind>
+    + layout::Order<LayerKind>
 {
     /// A layer to insert before one of this kind for an input of this
     /// shape (a dense layer flattens an image), if any.

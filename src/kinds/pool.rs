@@ -40,10 +40,7 @@ pub(super) fn lower(p: &syntax::Pool, span: Span, cx: &mut Checker) -> Option<Sp
         window,
         stride,
     };
-    Some(Spec {
-        focus: p.window.span,
-        ..Spec::new(pool.into(), span)
-    })
+    Some(Spec::new(pool.into(), span).focused(p.window.span))
 }
 
 impl KindRule for Pool {
@@ -62,7 +59,14 @@ impl KindRule for Pool {
         ));
         let Some((oh, ow)) = out else {
             let help = "use a smaller pool window, or fewer pooling layers before this one";
-            return Err(window_too_large(h, w, self.window, "pool window", help, site));
+            return Err(window_too_large(
+                (h, w),
+                self.window,
+                self.stride,
+                "pool window",
+                help,
+                site,
+            ));
         };
         Ok(Shape::Image {
             h: oh,
@@ -326,6 +330,9 @@ impl onnx::Lower<LayerKind> for Pool {
         )
     }
 }
+
+/// Images stay NCHW.
+impl crate::export::layout::Order<LayerKind> for Pool {}
 
 impl torch::Lower<LayerKind> for Pool {
     fn torch(&self, layer: &super::Layer, s: &mut Step) {

@@ -1,8 +1,9 @@
 //! Completion from the words before the cursor on its statement: a
 //! statement's first word (keywords, layer kinds, activations, blocks),
 //! a layer's options not yet given, names after `from`/`add`/`concat`,
-//! and `param`s (with a block's own parameters inside it) where a count
-//! goes.
+//! and `param`s (with a block's own parameters inside it) wherever a size
+//! or count goes (filters, units, kernel and pool window, stride, groups,
+//! `repeat`, a block's arguments).
 
 use lsp_types::{CompletionItem, CompletionItemKind};
 
@@ -58,11 +59,20 @@ pub fn complete(doc: &Document, offset: usize) -> Vec<CompletionItem> {
     }
     let given = |w: &str| words.contains(&w);
     let has_activation = Activation::all().any(|a| given(a.keyword()));
+    // Every size of a layer is an expression: `param`s go there too.
+    let pool_window_next =
+        first == "pool" && (words.len() == 1 || words.len() == 2 && matches!(words[1], "max" | "avg"));
+    if matches!(last, "stride" | "groups") || pool_window_next && words.len() == 2 {
+        return params_with(doc, offset, out);
+    }
     let options: Vec<&str> = match first {
-        "conv" if words.len() == 1 => return params_with(doc, offset, out),
-        "dense" if words.len() == 1 => return params_with(doc, offset, out),
+        "conv" | "dense" if words.len() == 1 => return params_with(doc, offset, out),
+        "conv" if words.len() == 2 => return params_with(doc, offset, out),
         "conv" => vec!["stride", "same", "valid", "l2", "groups", "from"],
-        "pool" if words.len() == 1 => vec!["max", "avg"],
+        "pool" if words.len() == 1 => {
+            params_in_scope(doc, offset, &mut out);
+            vec!["max", "avg"]
+        }
         "pool" => vec!["stride", "from"],
         "dense" => vec!["l2", "from"],
         "globalpool" => vec!["avg", "max", "from"],
@@ -154,7 +164,6 @@ mod tests {
     fn options_not_yet_given() {
         let after_conv = offered("conv 8 3x3 stride 2 relu |");
         assert_eq!(after_conv, vec!["same", "valid", "l2", "groups", "from"]);
-        assert_eq!(offered("pool |"), vec!["max", "avg"]);
         assert_eq!(offered("dense 10 softmax l|"), vec!["l2", "from"]);
     }
 
@@ -165,6 +174,17 @@ mod tests {
         let text = "param w = 4\nblock b(f)\n  conv |\nend\n";
         assert_eq!(offered(text), vec!["w", "f"]);
         assert_eq!(offered("param w = 4\nblock b(f)\nend\nb(|"), vec!["w"]);
+    }
+
+    #[test]
+    fn params_wherever_a_size_goes() {
+        let text = "param k = 3\nblock b(s)\n  conv 8 k stride |";
+        assert_eq!(offered(text), vec!["k", "s"]);
+        assert_eq!(offered("param k = 3\nconv 8 |"), vec!["k"]);
+        assert_eq!(offered("param k = 3\nconv 8 k groups |"), vec!["k"]);
+        assert_eq!(offered("param k = 3\npool avg |"), vec!["k"]);
+        assert_eq!(offered("param k = 3\npool |"), vec!["k", "max", "avg"]);
+        assert_eq!(offered("param k = 3\npool k stride |"), vec!["k"]);
     }
 
     #[test]

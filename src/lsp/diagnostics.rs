@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn warnings_are_warnings() {
-        let text = "input 8x8x1\nx: conv 4 1x1\nconv 3 1x1\nconv 2 1x1 from x\n";
+        let text = "input 8x8x1\nx: conv 4 1x1\nconv 3 1x1\nconv 2 1x1 from x\ndense 2\n";
         let doc = Document::new(text.into(), &CheckOptions::default());
         let uri: Uri = "file:///m.cnn".parse().unwrap();
         let all = to_lsp(&uri, &doc);

@@ -149,7 +149,23 @@ impl Index {
                 self.define(SymbolKind::Param, name, shift, scope);
                 self.expr(value, shift, scope);
             }
-            Statement::Conv(c) => self.expr(&c.filters, shift, scope),
+            Statement::Conv(c) => {
+                let sizes = c
+                    .kernel
+                    .node
+                    .sides()
+                    .into_iter()
+                    .chain(&c.stride)
+                    .chain(&c.groups);
+                for e in std::iter::once(&c.filters).chain(sizes) {
+                    self.expr(e, shift, scope);
+                }
+            }
+            Statement::Pool(p) => {
+                for e in p.window.node.sides().into_iter().chain(&p.stride) {
+                    self.expr(e, shift, scope);
+                }
+            }
             Statement::Dense(d) => self.expr(&d.units, shift, scope),
             Statement::Wired { label, layer, from } => {
                 self.statement(&layer.node, shift, scope);

@@ -15,10 +15,11 @@ mod exercise;
 mod hover;
 mod index;
 mod navigation;
+mod stdio;
 
 use std::collections::HashMap;
 
-use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_server::{ErrorCode, Message, Notification, Request, Response};
 use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _, PublishDiagnostics,
 };
@@ -35,32 +36,7 @@ use serde_json::Value;
 use crate::model::CheckOptions;
 pub use document::Document;
 pub use exercise::exercise;
-
-/// Runs the server on stdio until the client says `exit`.
-pub fn serve_stdio() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (connection, io_threads) = Connection::stdio();
-    let (id, params) = connection.initialize_start()?;
-    let settings = settings(params.get("initializationOptions"));
-    let result = serde_json::json!({
-        "capabilities": capabilities(),
-        "serverInfo": { "name": "cnnc", "version": env!("CARGO_PKG_VERSION") },
-    });
-    connection.initialize_finish(id, result)?;
-    let mut server = Server::new(settings);
-    for message in &connection.receiver {
-        if let Message::Request(request) = &message
-            && connection.handle_shutdown(request)?
-        {
-            break;
-        }
-        for reply in server.handle(message) {
-            connection.sender.send(reply)?;
-        }
-    }
-    drop(connection);
-    io_threads.join()?;
-    Ok(())
-}
+pub use stdio::{serve, serve_stdio};
 
 pub fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
@@ -393,8 +369,8 @@ mod tests {
     #[test]
     fn a_model_without_input_gets_shapes_from_the_options() {
         let options = settings(Some(&serde_json::json!({"input": "8x8x3"})));
-        let doc = Document::new("conv 4 3x3 same\n".into(), &options);
+        let doc = Document::new("conv 4 3x3 same\nflatten\n".into(), &options);
         assert_eq!(doc.diagnostics, Vec::new());
-        assert_eq!(doc.model.unwrap().output().to_string(), "8x8x4");
+        assert_eq!(doc.model.unwrap().layers[0].output.to_string(), "8x8x4");
     }
 }

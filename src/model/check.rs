@@ -1,13 +1,13 @@
 //! [`Program`] to [`Model`]: resolve parameters, propagate shapes, cost
 //! every layer, and report every problem with its place in the source.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::expand::{Expander, Source, Wired};
 use super::{KindRule, Layer, Model, Operand, Producer, Registry, Shape, Site};
 use crate::activation::Activation;
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, Spanned};
-use crate::syntax::{BinOp, Expr, Program, Statement};
+use crate::syntax::{Expr, Program, Statement};
 use crate::units::human_bytes;
 
 /// What the command line adds to a model file.
@@ -31,6 +31,8 @@ pub fn check<K: Registry>(program: &Program, options: &CheckOptions) -> Result<M
         params: HashMap::new(),
         param_order: Vec::new(),
         declared_later: HashMap::new(),
+        failed_params: HashSet::new(),
+        uses: Vec::new(),
     };
     let model = checker.run(program, options);
     if checker.errors.is_empty() {
@@ -51,6 +53,9 @@ pub struct Spec<K> {
     /// The model line it comes from (see `Layer::site`); set by the
     /// expander.
     pub site: Span,
+    /// The block uses and repetitions it was made in, outermost first,
+    /// for its shape errors; set by the expander.
+    pub(super) uses: Vec<Use>,
 }
 
 impl<K> Spec<K> {
@@ -60,7 +65,13 @@ impl<K> Spec<K> {
             span,
             focus: span,
             site: span,
+            uses: Vec::new(),
         }
+    }
+
+    /// The same, its shape errors pointing at `focus` (see [`Spec::focus`]).
+    pub fn focused(self, focus: Span) -> Spec<K> {
+        Spec { focus, ..self }
     }
 }
 
@@ -69,10 +80,33 @@ impl<K> Spec<K> {
 pub struct Checker {
     errors: Vec<Diagnostic>,
     /// Parameter values, by name, with where each was declared.
-    params: HashMap<String, (i64, Span)>,
+    pub(super) params: HashMap<String, (i64, Span)>,
     param_order: Vec<String>,
     /// Every `param` in the file, to tell "declared later" from "unknown".
-    declared_later: HashMap<String, Span>,
+    pub(super) declared_later: HashMap<String, Span>,
+    /// Parameters whose value could not be computed (and was reported):
+    /// their uses are not reported again.
+    pub(super) failed_params: HashSet<String>,
+    /// The uses of blocks (and repetitions) that the statement being
+    /// checked is inside, outermost first: each error gets their labels.
+    pub(super) uses: Vec<Use>,
+}
+
+/// Where a layer statement is being expanded: a block's use (its call) or
+/// one repetition of a `repeat`, as a label for the errors that arise there.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Use {
+    pub span: Span,
+    pub label: String,
+}
+
+/// `d` with a label on each use it arose in, innermost first.
+pub(super) fn in_uses(mut d: Diagnostic, uses: &[Use]) -> Diagnostic {
+    for (i, u) in uses.iter().rev().enumerate() {
+        let within = if i == 0 { "in" } else { "which is in" };
+        d = d.label(u.span, format!("{within} {}", u.label));
+    }
+    d
 }
 
 impl Checker {
@@ -113,6 +147,9 @@ impl Checker {
             return None;
         }
         let layers = self.propagate(input?, &layers)?;
+        if !self.ends_in_scores(&layers) {
+            return None;
+        }
         if !self.weights_fit(&layers) {
             return None;
         }
@@ -122,7 +159,7 @@ impl Checker {
             .iter()
             .map(|n| (n.clone(), self.params[n].0))
             .collect();
-        let warnings = unused_outputs(&layers);
+        let warnings = super::warnings::unused_outputs(&layers, &super::warnings::labels(program));
         Some(Model {
             name,
             input: input?,
@@ -190,28 +227,25 @@ impl Checker {
         walk
     }
 
-    /// Binds a block's parameters for one call, shadowing any `param` of
-    /// the same name; returns what they shadowed, for [`Self::unbind_params`].
-    pub(super) fn bind_params(
-        &mut self,
-        bindings: Vec<(String, i64, Span)>,
-    ) -> Vec<(String, Option<(i64, Span)>)> {
-        bindings
-            .into_iter()
-            .map(|(name, value, span)| {
-                let old = self.params.insert(name.clone(), (value, span));
-                (name, old)
-            })
-            .collect()
-    }
-
-    pub(super) fn unbind_params(&mut self, shadowed: Vec<(String, Option<(i64, Span)>)>) {
-        for (name, old) in shadowed.into_iter().rev() {
-            match old {
-                Some(old) => self.params.insert(name, old),
-                None => self.params.remove(&name),
-            };
+    /// A model's last layer gives its class scores, a vector: one that
+    /// ends with an image cannot be trained or evaluated (what `compile`
+    /// and `train` refuse, `check` and the language server refuse too).
+    fn ends_in_scores<K: Registry>(&mut self, layers: &[Layer<K>]) -> bool {
+        let Some(last) = layers.last() else {
+            return true;
+        };
+        if let Shape::Flat(_) = last.output {
+            return true;
         }
+        self.errors.push(
+            Diagnostic::error(format!(
+                "the model ends with an image ({}), not class scores",
+                last.output
+            ))
+            .label(last.span, format!("`{}` outputs {}, the model's last tensor", last.name, last.output))
+            .help("end the model with its class scores, such as `dense 10 softmax` (or `globalpool` when the last conv has one filter per class)"),
+        );
+        false
     }
 
     /// Refuses a model whose weights no GPU binding could hold.
@@ -267,117 +301,27 @@ impl Checker {
             Some((_, v)) => Some(*v),
             None => self.eval(value),
         };
-        if let Some(v) = value {
-            self.params.insert(name.node.clone(), (v, name.span));
-            self.param_order.push(name.node.clone());
-        }
-    }
-
-    /// Evaluates an integer expression with overflow and division checks.
-    pub fn eval(&mut self, expr: &Spanned<Expr>) -> Option<i64> {
-        match &expr.node {
-            Expr::Int(v) => Some(*v),
-            Expr::Param(name) => {
-                if let Some((v, _)) = self.params.get(name) {
-                    return Some(*v);
-                }
-                let mut d = Diagnostic::error(format!("unknown parameter `{name}`"))
-                    .label(expr.span, "not declared before this point");
-                if let Some(later) = self.declared_later.get(name) {
-                    d = d
-                        .label(*later, "declared here, after its use")
-                        .help("declare a parameter before the first line that uses it");
-                } else {
-                    let known: Vec<&str> = self.params.keys().map(String::as_str).collect();
-                    d = match crate::diagnostic::closest(name, known.iter().copied()) {
-                        Some(s) => d.help(format!("did you mean `{s}`?")),
-                        None => d.help(format!("declare it first: `param {name} = 32`")),
-                    };
-                }
-                self.errors.push(d);
-                None
-            }
-            Expr::Binary { op, lhs, rhs } => {
-                let (a, b) = (self.eval(lhs)?, self.eval(rhs)?);
-                let result = match op {
-                    BinOp::Add => a.checked_add(b),
-                    BinOp::Sub => a.checked_sub(b),
-                    BinOp::Mul => a.checked_mul(b),
-                    BinOp::Div if b == 0 => {
-                        self.errors.push(
-                            Diagnostic::error("division by zero")
-                                .label(rhs.span, "this is 0")
-                                .label(expr.span, "in this expression"),
-                        );
-                        return None;
-                    }
-                    BinOp::Div => a.checked_div(b),
-                };
-                let result = result.filter(|r| r.unsigned_abs() <= i32::MAX as u64);
-                if result.is_none() {
-                    self.errors.push(Diagnostic::error("integer overflow").label(
-                        expr.span,
-                        format!("{a} {} {b} does not fit in 31 bits", op.symbol()),
-                    ));
-                }
-                result
-            }
-        }
-    }
-
-    /// A count (filters, units): an expression that must be at least 1.
-    pub fn count(&mut self, expr: &Spanned<Expr>, what: &str) -> Option<usize> {
-        let value = self.eval(expr)?;
-        if value < 1 {
-            let shown = match expr.node {
-                Expr::Int(_) => format!("{value}"),
-                _ => format!("this evaluates to {value}"),
-            };
-            self.errors.push(
-                Diagnostic::error(format!("{what} must be at least 1"))
-                    .label(expr.span, shown)
-                    .help(format!("a layer needs one or more {what}")),
-            );
-            return None;
-        }
-        Some(value as usize)
-    }
-
-    pub fn positive(&mut self, value: &Spanned<u64>, what: &str) -> Option<usize> {
-        if value.node == 0 {
-            self.errors
-                .push(Diagnostic::error(format!("{what} must be at least 1")).label(value.span, "0"));
-            return None;
-        }
-        Some(value.node as usize)
-    }
-
-    pub fn window(&mut self, value: &Spanned<[u64; 2]>, what: &str) -> Option<[usize; 2]> {
-        if value.node.contains(&0) {
-            self.errors.push(
-                Diagnostic::error(format!("a {what} cannot have a zero size")).label(value.span, "0 here"),
-            );
-            return None;
-        }
-        Some([value.node[0] as usize, value.node[1] as usize])
-    }
-
-    pub fn l2(&mut self, value: &Option<Spanned<f64>>) -> f32 {
         match value {
-            Some(v) if v.node < 0.0 => {
-                self.errors.push(
-                    Diagnostic::error("the l2 factor cannot be negative")
-                        .label(v.span, format!("{}", v.node)),
-                );
-                0.0
+            Some(v) => {
+                self.params.insert(name.node.clone(), (v, name.span));
+                self.param_order.push(name.node.clone());
             }
-            Some(v) => v.node as f32,
-            None => 0.0,
+            None => {
+                self.failed_params.insert(name.node.clone());
+            }
         }
     }
 
     /// Reports a problem found while lowering a statement.
+    /// Inside a block or a repetition, the diagnostic also says which use.
     pub fn error(&mut self, diagnostic: Diagnostic) {
+        let d = in_uses(diagnostic, &self.uses);
+        self.errors.push(d);
+    }
+
+    /// A diagnostic that names the uses it concerns itself (a block that
+    /// uses itself), without the labels of [`Self::error`].
+    pub(super) fn error_about_uses(&mut self, diagnostic: Diagnostic) {
         self.errors.push(diagnostic);
     }
 
@@ -425,12 +369,11 @@ impl Checker {
         let count = layers.len();
         for (i, spec) in layers.iter().map(|w| &w.spec).enumerate() {
             if spec.kind.rule().activation() == Activation::SOFTMAX && i + 1 != count {
-                self.errors.push(
-                    Diagnostic::error("`softmax` is only allowed on the last layer")
-                        .label(spec.span, "softmax here")
-                        .label(layers[count - 1].spec.span, "the last layer")
-                        .help("softmax turns scores into class probabilities; use `relu` (or another activation) on inner layers"),
-                );
+                let d = Diagnostic::error("`softmax` is only allowed on the last layer")
+                    .label(spec.span, "softmax here")
+                    .label(layers[count - 1].spec.span, "the last layer")
+                    .help("softmax turns scores into class probabilities; use `relu` (or another activation) on inner layers");
+                self.errors.push(in_uses(d, &spec.uses));
             }
         }
     }
@@ -493,11 +436,11 @@ impl Checker {
             let output = match spec.kind.rule().output(&shapes, &site) {
                 Ok(output) => output,
                 Err(d) => {
-                    self.errors.push(d);
+                    self.errors.push(in_uses(d, &spec.uses));
                     return None;
                 }
             };
-            if !self.fits(&spec.kind, shapes[0], output, spec.span) {
+            if !self.fits(spec, shapes[0], output) {
                 return None;
             }
             let kind = spec.kind.clone();
@@ -517,7 +460,8 @@ impl Checker {
 
     /// Refuses tensors that no GPU binding could hold (and whose sizes
     /// would overflow 64-bit arithmetic further on).
-    fn fits<K: Registry>(&mut self, kind: &K, input: Shape, output: Shape, span: Span) -> bool {
+    fn fits<K: Registry>(&mut self, spec: &Spec<K>, input: Shape, output: Shape) -> bool {
+        let (kind, span) = (&spec.kind, spec.span);
         let elements = |s: Shape| s.dims().iter().fold(1u128, |a, &d| a.saturating_mul(d as u128));
         let weights = kind.rule().largest_weight(input);
         let limit = MAX_TENSOR_BYTES as u128 / 4;
@@ -528,43 +472,19 @@ impl Checker {
         } else {
             return true;
         };
-        self.errors.push(
-            Diagnostic::error(format!(
-                "this layer's {what} would take {} of memory",
-                human_bytes(n * 4)
-            ))
-            .label(span, format!("{n} values of f32"))
-            .note(format!(
-                "cnnc holds every tensor in one GPU buffer of at most {}",
-                human_bytes(limit * 4)
-            ))
-            .help("use fewer filters or units, or a smaller input"),
-        );
+        let d = Diagnostic::error(format!(
+            "this layer's {what} would take {} of memory",
+            human_bytes(n * 4)
+        ))
+        .label(span, format!("{n} values of f32"))
+        .note(format!(
+            "cnnc holds every tensor in one GPU buffer of at most {}",
+            human_bytes(limit * 4)
+        ))
+        .help("use fewer filters or units, or a smaller input");
+        self.errors.push(in_uses(d, &spec.uses));
         false
     }
-}
-
-/// A warning for each layer (but the last) whose output nothing reads:
-/// it costs time and memory and changes nothing. One per line of source,
-/// however many times a block repeats it.
-fn unused_outputs<K>(layers: &[Layer<K>]) -> Vec<Diagnostic> {
-    let mut read = vec![false; layers.len()];
-    for operand in layers.iter().flat_map(|l| &l.inputs) {
-        if let Operand::Layer(j) = operand {
-            read[*j] = true;
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    layers[..layers.len().saturating_sub(1)]
-        .iter()
-        .zip(&read)
-        .filter(|(l, read)| !**read && seen.insert(l.span))
-        .map(|(l, _)| {
-            Diagnostic::warning(format!("the output of `{}` is never used", l.name))
-                .label(l.span, "nothing reads this layer's output")
-                .help("name it and read it (`add`, `concat`, `from NAME`), or remove the line")
-        })
-        .collect()
 }
 
 /// The layer that produced a tensor; `None` for the model's input.

@@ -21,10 +21,14 @@
 //!   [`Registry::prelude`]);
 //! - only the last layer may use `softmax`.
 
+mod blocks;
 mod check;
+mod eval;
 mod expand;
 pub mod keras;
+mod names;
 mod rule;
+mod warnings;
 
 pub use check::{CheckOptions, Checker, Spec, check};
 pub use rule::{

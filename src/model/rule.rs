@@ -221,16 +221,18 @@ pub fn image_input(input: Shape, what: &str, site: &Site) -> Result<(usize, usiz
     }
 }
 
-/// A kernel or pool window (`what`) that does not fit an `h` x `w` input,
-/// with the arithmetic.
+/// A kernel or pool window (`what`, moved by `stride`) that does not fit
+/// an `h` x `w` input, with the arithmetic.
 pub fn window_too_large(
-    h: usize,
-    w: usize,
+    (h, w): (usize, usize),
     window: [usize; 2],
+    stride: usize,
     what: &str,
     help: &str,
     site: &Site,
 ) -> Diagnostic {
+    // Without padding: floor((size - window) / stride) + 1 where it fits.
+    let out = |size: usize, k: usize| size.checked_sub(k).map_or(0, |rest| rest / stride.max(1) + 1);
     let mut d = Diagnostic::error(format!(
         "a {}x{} {what} does not fit a {h}x{w} input",
         window[0], window[1]
@@ -241,8 +243,8 @@ pub fn window_too_large(
             "{}x{} is larger than {h}x{w}; without padding the output would be {}x{}",
             window[0],
             window[1],
-            (h as i64 - window[0] as i64 + 1).max(0),
-            (w as i64 - window[1] as i64 + 1).max(0)
+            out(h, window[0]),
+            out(w, window[1])
         ),
     );
     if let Some(layer) = site.from {

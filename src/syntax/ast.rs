@@ -22,7 +22,8 @@ pub enum Statement {
         name: Spanned<String>,
         value: Spanned<Expr>,
     },
-    Conv(Conv),
+    /// Boxed: with its expressions it is the largest statement by far.
+    Conv(Box<Conv>),
     Pool(Pool),
     Dense(Dense),
     Flatten,
@@ -72,26 +73,58 @@ pub struct Block {
     pub end: Span,
 }
 
-/// `conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F]`
+impl Block {
+    /// A block without name or body that starts at `span`: what a header
+    /// that does not parse opens, so that its `end` finds it.
+    pub(crate) fn opened_at(span: Span) -> Block {
+        Block {
+            name: Spanned::new(String::new(), span),
+            params: Vec::new(),
+            body: Vec::new(),
+            end: span,
+        }
+    }
+}
+
+/// `conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F] [groups G]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conv {
     pub filters: Spanned<Expr>,
     /// Kernel height and width (`3` means `3x3`).
-    pub kernel: Spanned<[u64; 2]>,
-    pub stride: Option<Spanned<u64>>,
+    pub kernel: Spanned<Window>,
+    pub stride: Option<Spanned<Expr>>,
     pub padding: Option<Spanned<Padding>>,
     pub activation: Option<Spanned<Activation>>,
     pub l2: Option<Spanned<f64>>,
     /// `groups G`: a grouped convolution (G = input channels: depthwise).
-    pub groups: Option<Spanned<u64>>,
+    pub groups: Option<Spanned<Expr>>,
+}
+
+/// A kernel or pool window: one size for a square (`3`, `k`), or height
+/// and width (`3x5`, `k x 1`). Each size is an expression; the spans of
+/// `Option`s of a layer (`stride`, `groups`) are their expressions'.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Window {
+    Square(Spanned<Expr>),
+    Rect(Spanned<Expr>, Spanned<Expr>),
+}
+
+impl Window {
+    /// Height and width.
+    pub fn sides(&self) -> [&Spanned<Expr>; 2] {
+        match self {
+            Window::Square(k) => [k, k],
+            Window::Rect(h, w) => [h, w],
+        }
+    }
 }
 
 /// `pool [max|avg] K[xK] [stride S]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pool {
     pub kind: PoolKind,
-    pub window: Spanned<[u64; 2]>,
-    pub stride: Option<Spanned<u64>>,
+    pub window: Spanned<Window>,
+    pub stride: Option<Spanned<Expr>>,
 }
 
 /// `dense UNITS [ACTIVATION] [l2 F]`

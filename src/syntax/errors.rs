@@ -7,7 +7,7 @@
 use pest::Parser as _;
 use pest::error::{ErrorVariant, InputLocation};
 
-use super::{CnnParser, Rule};
+use super::{CnnParser, Rule, hints};
 use crate::diagnostic::{Diagnostic, Span, closest};
 
 /// The statements, their usage lines, and words users coming from other
@@ -98,17 +98,33 @@ const ACTIVATIONS: &[&str] = &["relu", "leaky_relu", "sigmoid", "tanh", "softmax
 /// Explains why `text`, a whole line starting at byte `offset` of the file,
 /// is not a statement.
 pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
-    // A named layer (`skip: conv …`) is explained as its layer.
+    // A named layer (`skip: conv …`) is explained as its layer, unless
+    // the name itself is what is wrong.
     if let Some(colon) = label_end(text) {
+        if let Some(d) = hints::bad_label(text, colon, offset) {
+            return d;
+        }
         return explain_bad_line(&text[colon..], offset + colon);
     }
     let first = first_word(text);
     let first_span = Span::new(offset + first.0, offset + first.0 + first.1.len());
     let statement = STATEMENTS.iter().find(|(kw, _, _)| *kw == first.1);
     let is_activation = ACTIVATIONS.contains(&first.1);
+    // `NAME(…)`: a block's use, whatever its name.
+    let is_use = statement.is_none()
+        && !is_activation
+        && text[first.0 + first.1.len()..].trim_start().starts_with('(');
 
-    if statement.is_none() && !is_activation {
+    if statement.is_none() && !is_activation && !is_use {
         return unknown_statement(first.1, first_span);
+    }
+    let special = match first.1 {
+        "block" => hints::block_header(text, offset),
+        "repeat" => hints::repeat_without_layer(text, offset),
+        _ => None,
+    };
+    if let Some(d) = special {
+        return d;
     }
 
     if let Some(d) = conv_without_filters(text, first.0 + first.1.len(), offset, first.1) {
@@ -133,20 +149,28 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
 
-    let (found, found_len) = token_at(text, pos);
-    let span = Span::new(offset + pos, offset + pos + found_len);
-    let statement_name = if is_activation {
-        first.1
-    } else {
-        statement.unwrap().0
+    let statement_name = statement.map_or(first.1, |s| s.0);
+    let usage = match statement {
+        Some(s) => s.1,
+        None if is_use => {
+            "NAME(ARGS), a block's use: each argument an expression over `param`s, for example `basic(32)`"
+        }
+        None => "an activation alone on a line takes no arguments",
     };
-    let expected = describe(&positives, statement_name);
-    let usage = statement
-        .map(|s| s.1)
-        .unwrap_or("an activation alone on a line takes no arguments");
+    let at = Span::new(offset + pos, offset + pos);
+    failure(text, at, pos, &positives, statement_name).note(format!("usage: {usage}"))
+}
+
+/// What the grammar wanted at byte `pos` of `text` (at `at` in the file),
+/// in a `statement` line: what was found there, what was expected, and a
+/// "did you mean" for a misspelt keyword.
+fn failure(text: &str, at: Span, pos: usize, positives: &[Rule], statement: &str) -> Diagnostic {
+    let (found, found_len) = token_at(text, pos);
+    let span = Span::new(at.start, at.start + found_len);
+    let expected = describe(positives, statement);
 
     // A misspelt keyword: suggest the closest one the grammar accepts here.
-    let candidates = keywords_for(&positives);
+    let candidates = keywords_for(positives);
     let suggestion = if found_len > 0 && found.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         closest(found, candidates.iter().copied())
     } else {
@@ -156,7 +180,7 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
     let title = match suggestion {
         Some(s) if ACTIVATIONS.contains(&s) => format!("unknown activation `{found}`"),
         _ if found_len == 0 => {
-            format!("`{statement_name}` statement ends too early: expected {expected}")
+            format!("`{statement}` statement ends too early: expected {expected}")
         }
         _ => format!("expected {expected}, found `{found}`"),
     };
@@ -167,17 +191,33 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
     } else {
         format!("expected {expected}")
     };
-    let mut d = Diagnostic::error(title).label(span, label);
-    if let Some(s) = suggestion {
-        d = d.help(format!("did you mean `{s}`?"));
-    } else if statement_name == "param" && positives.is_empty() {
-        d = d.help("a parameter is declared as `param NAME = VALUE`");
-    } else if positives.contains(&Rule::ident) && is_keyword(found) {
-        d = d.help(format!(
-            "`{found}` is a keyword of the language; choose another name"
-        ));
+    let d = Diagnostic::error(title).label(span, label);
+    match suggestion {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => with_help(d, found, positives, statement),
     }
-    d.note(format!("usage: {usage}"))
+}
+
+/// The advice for what was `found` where the grammar wanted `positives`.
+fn with_help(d: Diagnostic, found: &str, positives: &[Rule], statement: &str) -> Diagnostic {
+    let wants_a_value = positives
+        .iter()
+        .any(|r| matches!(r, Rule::expr | Rule::term | Rule::int));
+    if statement == "param" && positives.is_empty() {
+        d.help("a parameter is declared as `param NAME = VALUE`")
+    } else if positives.contains(&Rule::ident) && is_keyword(found) {
+        d.help(format!(
+            "`{found}` is a keyword of the language; choose another name"
+        ))
+    } else if is_keyword(found) && wants_a_value {
+        d.help(format!(
+            "`{found}` is a keyword of the language, not a parameter; a parameter needs another name"
+        ))
+    } else if positives.contains(&Rule::name_ref) {
+        d.help("name a layer's output first (`skip: conv 8 3x3`), then read it by that name (`add skip`, `from skip`); in a block, `in` is its input")
+    } else {
+        d
+    }
 }
 
 /// `conv 3x3 relu`: the filter count is missing, and pest alone would say
@@ -277,9 +317,9 @@ fn describe(positives: &[Rule], statement: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for rule in positives {
         let part = match rule {
-            Rule::dims if statement == "input" => "a shape like `28x28x1`",
-            Rule::dims if statement == "pool" => "a pool size like `2` or `2x2`",
-            Rule::dims => "a kernel size like `3x3`",
+            Rule::dims => "a shape like `28x28x1`",
+            Rule::window if statement == "pool" => "a pool size like `2` or `2x2`",
+            Rule::window => "a kernel size like `3x3`",
             Rule::expr | Rule::term | Rule::int if statement == "stride" => "a number",
             Rule::expr | Rule::term | Rule::int | Rule::ident if statement != "param" => {
                 "a count (a number or a parameter)"
@@ -288,10 +328,12 @@ fn describe(positives: &[Rule], statement: &str) -> String {
             Rule::expr | Rule::term | Rule::int => "a value (a number or an expression)",
             Rule::add_op | Rule::mul_op => "an operator (`+ - * /`)",
             Rule::number => "a number",
+            Rule::name_ref | Rule::kw_in => "the name of a layer's output",
             Rule::model_name => "a model name",
             Rule::stride | Rule::kw_stride => "`stride`",
             Rule::padding | Rule::kw_same | Rule::kw_valid => "padding (`same` or `valid`)",
             Rule::l2 | Rule::kw_l2 => "`l2`",
+            Rule::groups | Rule::kw_groups => "`groups`",
             Rule::pool_kind | Rule::kw_max | Rule::kw_avg => "`max` or `avg`",
             Rule::activation
             | Rule::kw_relu
@@ -327,6 +369,7 @@ fn keywords_for(positives: &[Rule]) -> Vec<&'static str> {
             Rule::stride | Rule::kw_stride => words.push("stride"),
             Rule::padding | Rule::kw_same | Rule::kw_valid => words.extend(["same", "valid"]),
             Rule::l2 | Rule::kw_l2 => words.push("l2"),
+            Rule::groups | Rule::kw_groups => words.push("groups"),
             Rule::pool_kind | Rule::kw_max | Rule::kw_avg => words.extend(["max", "avg"]),
             Rule::activation
             | Rule::kw_relu
@@ -343,14 +386,17 @@ fn keywords_for(positives: &[Rule]) -> Vec<&'static str> {
     words
 }
 
-fn is_keyword(word: &str) -> bool {
+pub(super) fn is_keyword(word: &str) -> bool {
     STATEMENTS.iter().any(|s| s.0 == word)
         || ACTIVATIONS.contains(&word)
-        || ["stride", "same", "valid", "max", "avg", "l2"].contains(&word)
+        || [
+            "stride", "same", "valid", "max", "avg", "l2", "groups", "from", "in",
+        ]
+        .contains(&word)
 }
 
 /// Where the layer starts after a leading `name:`, if the line has one.
-fn label_end(text: &str) -> Option<usize> {
+pub(super) fn label_end(text: &str) -> Option<usize> {
     let trimmed = text.trim_start();
     let lead = text.len() - trimmed.len();
     let word = trimmed.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;

@@ -70,6 +70,22 @@ pub(super) fn parse(pair: Pair<'_, Rule>) -> Parsed<Option<Statement>> {
                 from,
             }
         }
+        Rule::named_repeat => {
+            let label = name(
+                inner
+                    .next()
+                    .expect("label")
+                    .into_inner()
+                    .next()
+                    .expect("label name"),
+            );
+            let repeat = parse_statement(inner.next().expect("the repeat"))?;
+            Statement::Wired {
+                label: Some(label),
+                layer: Box::new(repeat),
+                from: None,
+            }
+        }
         Rule::add_stmt => Statement::Add(inner.skip(1).map(name).collect()),
         Rule::concat_stmt => Statement::Concat(inner.skip(1).map(name).collect()),
         Rule::globalpool_stmt => {

@@ -5,6 +5,7 @@
 pub mod ast;
 mod errors;
 mod graph;
+mod hints;
 
 use pest::Parser as _;
 use pest::iterators::Pair;
@@ -39,7 +40,17 @@ pub fn parse(source: &str) -> Result<Program, Diagnostics> {
     for pair in program.into_inner() {
         match pair.as_rule() {
             Rule::EOI => {}
-            Rule::bad_line => errors.push(errors::explain_bad_line(pair.as_str(), pair.as_span().start())),
+            Rule::bad_line => {
+                errors.push(errors::explain_bad_line(pair.as_str(), pair.as_span().start()));
+                // A block header that does not parse still opens a block,
+                // so that its `end` is not reported as well.
+                if pair.as_str().trim_start().starts_with("block ") {
+                    lines.push(Line::BlockStart(Spanned::new(
+                        Block::opened_at(span_of(&pair)),
+                        span_of(&pair),
+                    )));
+                }
+            }
             _ => match graph::parse_line(pair) {
                 Ok(line) => lines.push(line),
                 Err(d) => errors.push(d),
@@ -103,7 +114,7 @@ fn parse_statement(pair: Pair<'_, Rule>) -> Parsed<Spanned<Statement>> {
                 value,
             }
         }
-        Rule::conv_stmt => Statement::Conv(parse_conv(inner)?),
+        Rule::conv_stmt => Statement::Conv(Box::new(parse_conv(inner)?)),
         Rule::pool_stmt => Statement::Pool(parse_pool(inner)?),
         Rule::dense_stmt => Statement::Dense(parse_dense(inner)?),
         Rule::flatten_stmt => Statement::Flatten,
@@ -117,14 +128,22 @@ fn parse_statement(pair: Pair<'_, Rule>) -> Parsed<Spanned<Statement>> {
     Ok(Spanned::new(statement, span))
 }
 
-/// Options after a layer's required arguments, in any order, each once.
+/// Options after a layer's required arguments, in any order, each once;
+/// each with the span of the whole option (`stride 2`), for "given twice".
 #[derive(Default)]
 struct Options {
-    stride: Option<Spanned<u64>>,
-    padding: Option<Spanned<Padding>>,
-    activation: Option<Spanned<Activation>>,
-    l2: Option<Spanned<f64>>,
-    groups: Option<Spanned<u64>>,
+    stride: Option<(Span, Spanned<Expr>)>,
+    padding: Option<(Span, Spanned<Padding>)>,
+    activation: Option<(Span, Spanned<Activation>)>,
+    l2: Option<(Span, Spanned<f64>)>,
+    groups: Option<(Span, Spanned<Expr>)>,
+}
+
+impl Options {
+    /// The `stride`, `padding`, … as the syntax tree keeps them.
+    fn take<T>(option: Option<(Span, T)>) -> Option<T> {
+        option.map(|(_, value)| value)
+    }
 }
 
 fn parse_options<'a>(pairs: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Options> {
@@ -133,8 +152,8 @@ fn parse_options<'a>(pairs: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Opti
         let span = span_of(&pair);
         match pair.as_rule() {
             Rule::stride => {
-                let value = parse_int(pair.into_inner().nth(1).expect("stride value"))?;
-                set_once(&mut options.stride, Spanned::new(value.node, span), "stride")?;
+                let value = parse_expr(pair.into_inner().nth(1).expect("stride value"), &mut 0)?;
+                set_once(&mut options.stride, span, value, "stride")?;
             }
             Rule::padding => {
                 let padding = match pair.into_inner().next().expect("padding keyword").as_rule() {
@@ -142,19 +161,19 @@ fn parse_options<'a>(pairs: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Opti
                     Rule::kw_valid => Padding::Valid,
                     other => unreachable!("unexpected {other:?} in parse_options"),
                 };
-                set_once(&mut options.padding, Spanned::new(padding, span), "padding")?;
+                set_once(&mut options.padding, span, Spanned::new(padding, span), "padding")?;
             }
             Rule::activation => {
                 let activation = parse_activation(pair);
-                set_once(&mut options.activation, activation, "activation")?;
+                set_once(&mut options.activation, span, activation, "activation")?;
             }
             Rule::l2 => {
                 let value = parse_number(pair.into_inner().nth(1).expect("l2 value"))?;
-                set_once(&mut options.l2, Spanned::new(value.node, span), "l2")?;
+                set_once(&mut options.l2, span, Spanned::new(value.node, span), "l2")?;
             }
             Rule::groups => {
-                let value = parse_int(pair.into_inner().nth(1).expect("groups value"))?;
-                set_once(&mut options.groups, Spanned::new(value.node, span), "groups")?;
+                let value = parse_expr(pair.into_inner().nth(1).expect("groups value"), &mut 0)?;
+                set_once(&mut options.groups, span, value, "groups")?;
             }
             other => unreachable!("unexpected {other:?} in parse_options"),
         }
@@ -162,14 +181,14 @@ fn parse_options<'a>(pairs: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Opti
     Ok(options)
 }
 
-fn set_once<T>(slot: &mut Option<Spanned<T>>, value: Spanned<T>, what: &str) -> Parsed<()> {
-    if let Some(first) = slot {
+fn set_once<T>(slot: &mut Option<(Span, T)>, span: Span, value: T, what: &str) -> Parsed<()> {
+    if let Some((first, _)) = slot {
         return Err(Diagnostic::error(format!("{what} given twice"))
-            .label(value.span, format!("second {what}"))
-            .label(first.span, format!("first {what}"))
+            .label(span, format!("second {what}"))
+            .label(*first, format!("first {what}"))
             .help(format!("a layer takes one {what}; remove one of them")));
     }
-    *slot = Some(value);
+    *slot = Some((span, value));
     Ok(())
 }
 
@@ -180,11 +199,11 @@ fn parse_conv<'a>(mut inner: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Con
     Ok(Conv {
         filters,
         kernel,
-        stride: options.stride,
-        padding: options.padding,
-        activation: options.activation,
-        l2: options.l2,
-        groups: options.groups,
+        stride: Options::take(options.stride),
+        padding: Options::take(options.padding),
+        activation: Options::take(options.activation),
+        l2: Options::take(options.l2),
+        groups: Options::take(options.groups),
     })
 }
 
@@ -211,7 +230,7 @@ fn parse_pool<'a>(inner: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Pool> {
     Ok(Pool {
         kind,
         window,
-        stride: options.stride,
+        stride: Options::take(options.stride),
     })
 }
 
@@ -220,8 +239,8 @@ fn parse_dense<'a>(mut inner: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<De
     let options = parse_options(inner)?;
     Ok(Dense {
         units,
-        activation: options.activation,
-        l2: options.l2,
+        activation: Options::take(options.activation),
+        l2: Options::take(options.l2),
     })
 }
 
@@ -259,23 +278,26 @@ fn parse_input_dims(pair: Pair<'_, Rule>) -> Parsed<Spanned<[u64; 3]>> {
     }
 }
 
-/// A kernel or pool window: `3` (square) or `3x5` (height x width).
-fn parse_window(pair: Pair<'_, Rule>, what: &str) -> Parsed<Spanned<[u64; 2]>> {
+/// A kernel or pool window: one expression (square) or `H x W`, each side
+/// a number, a name or a parenthesised expression.
+fn parse_window(pair: Pair<'_, Rule>, what: &str) -> Parsed<Spanned<Window>> {
+    // pest's span of a repetition keeps the blanks it skipped after it.
     let span = span_of(&pair);
-    match parse_dims(&pair)?[..] {
-        [k] => Ok(Spanned::new([k, k], span)),
-        [h, w] => Ok(Spanned::new([h, w], span)),
-        ref other => Err(Diagnostic::error(format!(
-            "a {what} has one or two sizes (`3` or `3x3`); found {}",
-            other.len()
+    let span = Span::new(span.start, span.start + pair.as_str().trim_end().len());
+    let sides = pair
+        .into_inner()
+        .map(|side| parse_operand(side, &mut 0))
+        .collect::<Parsed<Vec<_>>>()?;
+    let count = sides.len();
+    let mut sides = sides.into_iter();
+    match (sides.next(), sides.next(), count) {
+        (Some(k), None, 1) => Ok(Spanned::new(Window::Square(k), span)),
+        (Some(h), Some(w), 2) => Ok(Spanned::new(Window::Rect(h, w), span)),
+        _ => Err(Diagnostic::error(format!(
+            "a {what} has one or two sizes (`3` or `3x3`); found {count}"
         ))
         .label(span, format!("expected a {what} like `3x3`"))),
     }
-}
-
-fn parse_int(pair: Pair<'_, Rule>) -> Parsed<Spanned<u64>> {
-    let span = span_of(&pair);
-    Ok(Spanned::new(int_value(pair.as_str(), span)?, span))
 }
 
 /// Integers are at most 2^31 - 1: every size must fit the GPU's 32-bit
@@ -332,14 +354,14 @@ fn parse_operand(pair: Pair<'_, Rule>, operands: &mut usize) -> Parsed<Spanned<E
     let span = span_of(&pair);
     match pair.as_rule() {
         Rule::expr | Rule::term => parse_expr(pair, operands),
-        Rule::int | Rule::ident => {
+        Rule::int | Rule::digits | Rule::ident => {
             *operands += 1;
             if *operands > MAX_OPERANDS {
                 return Err(Diagnostic::error("expression is too long")
                     .label(span, format!("more than {MAX_OPERANDS} operands"))
                     .help("give the value a `param` of its own"));
             }
-            if pair.as_rule() == Rule::int {
+            if pair.as_rule() != Rule::ident {
                 Ok(Spanned::new(
                     Expr::Int(int_value(pair.as_str(), span)? as i64),
                     span,

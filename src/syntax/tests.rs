@@ -19,6 +19,14 @@ fn int(v: i64) -> Expr {
     Expr::Int(v)
 }
 
+/// A window's sides as [`shape_of`] writes them; one for a square.
+fn window_of(w: &Window) -> Vec<String> {
+    match w {
+        Window::Square(k) => vec![shape_of(k)],
+        Window::Rect(h, w) => vec![shape_of(h), shape_of(w)],
+    }
+}
+
 /// An expression with spans dropped, for comparison.
 fn shape_of(e: &Spanned<Expr>) -> String {
     match &e.node {
@@ -59,19 +67,23 @@ fn conv_forms() {
         panic!()
     };
     assert_eq!(c.filters.node, int(32));
-    assert_eq!(c.kernel.node, [3, 3]);
+    assert_eq!(window_of(&c.kernel.node), ["3", "3"]);
     assert!(c.stride.is_none() && c.padding.is_none() && c.activation.is_none() && c.l2.is_none());
 
     let Statement::Conv(c) = one("conv 16 5") else {
         panic!()
     };
-    assert_eq!(c.kernel.node, [5, 5], "a single size is a square kernel");
+    assert_eq!(
+        window_of(&c.kernel.node),
+        ["5"],
+        "a single size is a square kernel"
+    );
 
     let Statement::Conv(c) = one("conv 8 1x7 stride 2 same leaky_relu l2 0.0005") else {
         panic!()
     };
-    assert_eq!(c.kernel.node, [1, 7]);
-    assert_eq!(c.stride.unwrap().node, 2);
+    assert_eq!(window_of(&c.kernel.node), ["1", "7"]);
+    assert_eq!(c.stride.unwrap().node, int(2));
     assert_eq!(c.padding.unwrap().node, Padding::Same);
     assert_eq!(
         c.activation.unwrap().node,
@@ -85,7 +97,61 @@ fn conv_forms() {
     };
     assert_eq!(shape_of(&c.filters), "(width * 2)");
     assert_eq!(c.padding.unwrap().node, Padding::Valid);
-    assert_eq!(c.stride.unwrap().node, 3);
+    assert_eq!(c.stride.unwrap().node, int(3));
+}
+
+#[test]
+fn every_size_of_a_layer_is_an_expression() {
+    let Statement::Conv(c) = one("conv f k x k stride s same groups c/2") else {
+        panic!()
+    };
+    assert_eq!(window_of(&c.kernel.node), ["k", "k"]);
+    assert_eq!(shape_of(c.stride.as_ref().unwrap()), "s");
+    assert_eq!(shape_of(c.groups.as_ref().unwrap()), "(c / 2)");
+    let Statement::Conv(c) = one("conv 8 (k+1)x3 stride 2*s") else {
+        panic!()
+    };
+    assert_eq!(window_of(&c.kernel.node), ["(k + 1)", "3"]);
+    assert_eq!(shape_of(c.stride.as_ref().unwrap()), "(2 * s)");
+    let Statement::Conv(c) = one("conv 8 2*k+1 relu") else {
+        panic!()
+    };
+    assert_eq!(
+        window_of(&c.kernel.node),
+        ["((2 * k) + 1)"],
+        "one expression: a square"
+    );
+    let Statement::Conv(c) = one("conv 8 3xk") else {
+        panic!()
+    };
+    assert_eq!(window_of(&c.kernel.node), ["3", "k"]);
+    // A name runs on through `x`: `kxk` is one name, a square kernel.
+    let Statement::Conv(c) = one("conv 8 kxk") else {
+        panic!()
+    };
+    assert_eq!(window_of(&c.kernel.node), ["kxk"]);
+    let Statement::Pool(p) = one("pool avg w stride w-1") else {
+        panic!()
+    };
+    assert_eq!(window_of(&p.window.node), ["w"]);
+    assert_eq!(shape_of(p.stride.as_ref().unwrap()), "(w - 1)");
+    let Statement::Repeat { count, .. } = one("repeat n*2 relu") else {
+        panic!()
+    };
+    assert_eq!(shape_of(&count), "(n * 2)");
+    // A number ends at a word boundary: `3x3` without a filter count is
+    // no conv of 3 filters with a kernel named `x3`.
+    assert!(parse("conv 3x3 relu").is_err());
+}
+
+#[test]
+fn a_repeat_can_be_named() {
+    let Statement::Wired { label, layer, from } = one("short: repeat s-1 conv 8 1x1") else {
+        panic!()
+    };
+    assert_eq!(label.unwrap().node, "short");
+    assert!(from.is_none());
+    assert!(matches!(layer.node, Statement::Repeat { .. }));
 }
 
 #[test]
@@ -93,12 +159,18 @@ fn pool_forms() {
     let Statement::Pool(p) = one("pool 2") else {
         panic!()
     };
-    assert_eq!((p.kind, p.window.node, p.stride), (PoolKind::Max, [2, 2], None));
+    assert_eq!(
+        (p.kind, window_of(&p.window.node), p.stride),
+        (PoolKind::Max, vec!["2".to_string()], None)
+    );
     let Statement::Pool(p) = one("pool avg 3x2 stride 1") else {
         panic!()
     };
-    assert_eq!((p.kind, p.window.node), (PoolKind::Avg, [3, 2]));
-    assert_eq!(p.stride.unwrap().node, 1);
+    assert_eq!(
+        (p.kind, window_of(&p.window.node)),
+        (PoolKind::Avg, vec!["3".to_string(), "2".into()])
+    );
+    assert_eq!(p.stride.unwrap().node, int(1));
     let Statement::Pool(p) = one("pool max 2x2") else {
         panic!()
     };

@@ -314,7 +314,16 @@ impl RunDir {
 
     pub fn load_checkpoint(&self, params_len: usize) -> Result<Checkpoint, String> {
         let path = self.path.join("checkpoint.safetensors");
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let bytes = match std::fs::read(&path) {
+            // Stopped (Ctrl-C twice, a kill) before its first checkpoint.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!(
+                    "the run in {0} never reached a checkpoint (it was stopped before its first one was written), so there is nothing to resume; start it again with the same `cnnc train` command (its settings are in {0}/config.json), or with `--out` another folder",
+                    self.path.display()
+                ));
+            }
+            other => other.map_err(io(&path))?,
+        };
         let bad = |m: String| format!("{}: {m}", path.display());
         let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
@@ -369,6 +378,8 @@ mod tests {
             optimizer: vec![vec![0.1, 0.2, 0.3], vec![4.0, 5.0, 6.0]],
         };
         assert_eq!(run.read_state().unwrap(), None, "no checkpoint yet");
+        let never = run.load_checkpoint(3).unwrap_err();
+        assert!(never.contains("never reached a checkpoint"), "{never}");
         run.save_checkpoint(&c).unwrap();
         assert_eq!(run.load_checkpoint(3).unwrap(), c);
         assert_eq!(run.read_state().unwrap(), Some(c.state.clone()));

@@ -399,3 +399,24 @@ pub fn export(dir: &Path, name: &str, model: &Model, steps: &Steps, description:
     let text = serde_json::to_string_pretty(&description).unwrap();
     std::fs::write(dir.join(format!("{name}.json")), text).unwrap();
 }
+
+/// Glorot weights with every other tensor random too (biases, batchnorm's
+/// scale, shift and running statistics), so that a misplaced one shows.
+pub fn random_weights(model: &Model, seed: u64) -> Vec<f32> {
+    let layout = ParamLayout::new(model);
+    let mut params = layout.init(seed);
+    let mut rng = SplitMix64::new(seed);
+    for t in &layout.tensors {
+        let batchnorm = model.layers[t.layer].kind_name() == "batchnorm";
+        let (low, span) = match (t.role, batchnorm) {
+            (ParamRole::Weight, false) => continue,
+            (ParamRole::Weight | ParamRole::RunningVar, true) => (0.5, 1.0),
+            (ParamRole::RunningMean, _) => (-0.3, 0.6),
+            _ => (-0.2, 0.4),
+        };
+        for v in &mut params[t.range()] {
+            *v = low + span * rng.next_f32();
+        }
+    }
+    params
+}

@@ -99,7 +99,8 @@ pub fn gen_layer() -> impl Strategy<Value = Gen> {
 const BLOCKS: [&str; 6] = ["unit", "res", "down", "mix", "grp", "stack"];
 
 /// How this model's blocks are written: one kernel size, activation,
-/// batchnorm or not, stride and group count for all of them.
+/// batchnorm or not, stride and group count for all of them; and how its
+/// numbers are spelt ([`Spell`]).
 #[derive(Debug, Clone)]
 pub struct Style {
     k: usize,
@@ -107,16 +108,59 @@ pub struct Style {
     bn: bool,
     stride: usize,
     groups: usize,
+    spell: Spell,
+}
+
+/// Every size and count of a layer may be an expression: a model writes
+/// its numbers as literals, as arithmetic, or through a `param`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Spell {
+    /// `3`, `3x3`.
+    Literal,
+    /// `(3+1)-1`, `3*1` for a square window, `(3+0)x2`.
+    Arithmetic,
+    /// `one*3`, `(one*3) x (one*2)`, with `param one = 1`.
+    Param,
+}
+
+impl Spell {
+    /// A number where an expression goes.
+    fn n(self, v: usize) -> String {
+        match self {
+            Spell::Literal => v.to_string(),
+            Spell::Arithmetic => format!("({v}+1)-1"),
+            Spell::Param => format!("one*{v}"),
+        }
+    }
+
+    /// A kernel or pool window of `h` x `w`.
+    fn window(self, h: usize, w: usize) -> String {
+        match self {
+            Spell::Literal => format!("{h}x{w}"),
+            Spell::Arithmetic if h == w => format!("{h}*1"),
+            Spell::Arithmetic => format!("({h}+0)x{w}"),
+            Spell::Param => format!("({}) x ({})", self.n(h), self.n(w)),
+        }
+    }
 }
 
 pub fn style() -> impl Strategy<Value = Style> {
-    (1usize..4, 0usize..5, any::<bool>(), 1usize..3, 2usize..4).prop_map(|(k, a, bn, stride, groups)| Style {
-        k,
-        act: ACTS[a],
-        bn,
-        stride,
-        groups,
-    })
+    (
+        1usize..4,
+        0usize..5,
+        any::<bool>(),
+        1usize..3,
+        2usize..4,
+        0usize..3,
+    )
+        .prop_map(|(k, a, bn, stride, groups, spell)| Style {
+            k,
+            act: ACTS[a],
+            bn,
+            stride,
+            groups,
+            spell: [Spell::Literal, Spell::Arithmetic, Spell::Param][spell],
+        })
 }
 
 /// A model, written as text, with its expected parameter and FLOP counts
@@ -265,12 +309,16 @@ impl Builder {
                 let filters = g * filters.div_ceil(g);
                 let padding = if same { "same" } else { "valid" };
                 let groups = if g > 1 {
-                    format!(" groups {g}")
+                    format!(" groups {}", self.style.spell.n(g))
                 } else {
                     String::new()
                 };
+                let sp = self.style.spell;
                 self.line(format!(
-                    "conv {filters} {kh}x{kw} stride {stride} {padding} {act}{groups}"
+                    "conv {} {} stride {} {padding} {act}{groups}",
+                    sp.n(filters),
+                    sp.window(kh, kw),
+                    sp.n(stride)
                 ));
                 self.t = self.conv(t, filters, (kh, kw), stride, same, g);
             }
@@ -278,9 +326,12 @@ impl Builder {
                 if !img || k > h || k > w {
                     return;
                 }
+                let sp = self.style.spell;
                 self.line(format!(
-                    "pool {} {k} stride {stride}",
-                    if avg { "avg" } else { "max" }
+                    "pool {} {} stride {}",
+                    if avg { "avg" } else { "max" },
+                    sp.window(k, k),
+                    sp.n(stride)
                 ));
                 self.t = self.seen(T::Img((h - k) / stride + 1, (w - k) / stride + 1, c));
             }
@@ -291,7 +342,7 @@ impl Builder {
                 self.batchnorm(t);
             }
             Gen::Dense { units, act } => {
-                self.line(format!("dense {units} {act}"));
+                self.line(format!("dense {} {act}", self.style.spell.n(units)));
                 self.t = self.dense(t, units);
             }
             Gen::GlobalPool { avg } => {
@@ -307,7 +358,7 @@ impl Builder {
                     return;
                 }
                 let a = self.name_current();
-                self.line(format!("conv {c} {k}x{k} same {act}"));
+                self.line(format!("conv {c} {} same {act}", self.style.spell.window(k, k)));
                 self.conv(t, c, (k, k), 1, true, 1);
                 let b = if twice {
                     format!(" {}", self.name_current())
@@ -332,7 +383,13 @@ impl Builder {
                     return;
                 }
                 let a = self.name_current();
-                self.line(format!("conv {filters} {k}x{k} stride {stride} same {act}"));
+                let sp = self.style.spell;
+                self.line(format!(
+                    "conv {} {} stride {} same {act}",
+                    sp.n(filters),
+                    sp.window(k, k),
+                    sp.n(stride)
+                ));
                 let out = self.conv(t, filters, (k, k), stride, true, 1);
                 if bn {
                     self.line("batchnorm".into());
@@ -342,7 +399,10 @@ impl Builder {
                     self.conv(out, filters, (k, k), 1, true, 1);
                 }
                 let m = self.name_current();
-                self.line(format!("conv {filters} 1x1 same stride {stride} from {a}"));
+                self.line(format!(
+                    "conv {filters} 1x1 same stride {} from {a}",
+                    self.style.spell.n(stride)
+                ));
                 self.conv(t, filters, (1, 1), stride, true, 1);
                 self.line(format!("add {m}"));
                 self.t = out;
@@ -404,7 +464,7 @@ impl Builder {
                 self.used[which] = true;
                 let call = format!("{}({args})", BLOCKS[which]);
                 if repeat > 1 {
-                    self.line(format!("repeat {repeat} {call}"));
+                    self.line(format!("repeat {} {call}", self.style.spell.n(repeat)));
                     self.lines.last_mut().unwrap().labelable = false;
                 } else {
                     self.line(call);
@@ -473,25 +533,28 @@ impl Builder {
             bn,
             stride,
             groups,
+            spell,
         } = self.style;
+        // The kernel, the stride and the groups as the blocks write them.
+        let (kk, stride, groups) = (spell.window(k, k), spell.n(stride), spell.n(groups));
         let mut text = String::new();
         for (i, name) in BLOCKS.iter().enumerate().filter(|&(i, _)| self.used[i]) {
             text += &match *name {
-                "unit" if bn => format!("block unit(f)\n  conv f {k}x{k} same\n  batchnorm\n  {act}\nend\n"),
-                "unit" => format!("block unit(f)\n  conv f {k}x{k} same {act}\nend\n"),
+                "unit" if bn => format!("block unit(f)\n  conv f {kk} same\n  batchnorm\n  {act}\nend\n"),
+                "unit" => format!("block unit(f)\n  conv f {kk} same {act}\nend\n"),
                 "res" => format!(
-                    "block res(f)\n  unit(f)\n  conv f {k}x{k} same\n{}  add in\n  relu\nend\n",
+                    "block res(f)\n  unit(f)\n  conv f {kk} same\n{}  add in\n  relu\nend\n",
                     if bn { "  batchnorm\n" } else { "" }
                 ),
                 "down" => format!(
-                    "block down(f, m = 2)\n  conv f*m {k}x{k} stride {stride} same {act}\n  \
-                     main: conv f*m {k}x{k} same\n  conv f * m 1x1 stride {stride} same from in\n  add main\nend\n"
+                    "block down(f, m = 2, s = {stride})\n  conv f*m {kk} stride s same {act}\n  \
+                     main: conv f*m {kk} same\n  conv f * m 1x1 stride s same from in\n  add main\nend\n"
                 ),
                 "mix" => format!(
-                    "block mix(a, b = 2)\n  x: conv a 1x1 same {act}\n  conv b {k}x{k} same from in\n  concat x in\nend\n"
+                    "block mix(a, b = 2)\n  x: conv a 1x1 same {act}\n  conv b {kk} same from in\n  concat x in\nend\n"
                 ),
                 "grp" => format!(
-                    "block grp(f)\n  conv f {k}x{k} same groups {groups} {act}\n  conv f 1x1 same\nend\n"
+                    "block grp(f, g = {groups})\n  conv f {kk} same groups g {act}\n  conv f 1x1 same\nend\n"
                 ),
                 "stack" => "block stack(f, n = 2)\n  repeat n unit(f)\nend\n".to_string(),
                 _ => unreachable!("{i}"),
@@ -530,7 +593,12 @@ pub fn case() -> impl Strategy<Value = Case> {
             let act = if softmax { "softmax" } else { "linear" };
             let t = b.t;
             b.dense(t, units);
-            let mut text = format!("input {h0}x{w0}x{c0}\n{}", b.blocks());
+            let one = if b.style.spell == Spell::Param {
+                "param one = 1\n"
+            } else {
+                ""
+            };
+            let mut text = format!("{one}input {h0}x{w0}x{c0}\n{}", b.blocks());
             for line in &b.lines {
                 if let Some(label) = &line.label {
                     text += &format!("{label}: ");

@@ -174,6 +174,15 @@ fn sweep(request: &PlanRequest, dir: &Path) -> Result<(Sweep, Vec<String>), Fail
         }
     }
     let (models, texts) = model_copies(&request.variants)?;
+    for variant in &request.variants {
+        let source = variant.file.display().to_string();
+        let text = models
+            .iter()
+            .zip(&texts)
+            .find(|(m, _)| m.source == source)
+            .map(|(_, t)| t);
+        refuse_unknown_settings(variant, text.expect("every file has its copy"))?;
+    }
     let data = request
         .data
         .spec
@@ -210,6 +219,40 @@ fn sweep(request: &PlanRequest, dir: &Path) -> Result<(Sweep, Vec<String>), Fail
         sweep.variants.push(planned);
     }
     Ok((sweep, texts))
+}
+
+/// A `--set` of a parameter that the variant's model file does not declare
+/// would plan a job that must fail: refused now, naming the file.
+fn refuse_unknown_settings(variant: &Variant, text: &str) -> Result<(), Failure> {
+    // A file that does not parse is reported by its run, as any bad model.
+    let Ok(program) = crate::syntax::parse(text) else {
+        return Ok(());
+    };
+    let declared: Vec<&str> = program
+        .statements
+        .iter()
+        .filter_map(|s| match &s.node {
+            crate::syntax::Statement::Param { name, .. } => Some(name.node.as_str()),
+            _ => None,
+        })
+        .collect();
+    match variant
+        .settings
+        .iter()
+        .find(|(name, _)| !declared.contains(&name.as_str()))
+    {
+        None => Ok(()),
+        Some((name, _)) => Err(Failure::Usage(format!(
+            "`--set {name}=…` names no parameter of {}, so its variant `{}` could not train; {}",
+            variant.file.display(),
+            variant.name(),
+            if declared.is_empty() {
+                "it declares no parameters".to_string()
+            } else {
+                format!("its parameters are: {}", declared.join(", "))
+            }
+        ))),
+    }
 }
 
 /// Each distinct model file's copy under `models/`, named by its stem
@@ -543,5 +586,35 @@ mod tests {
             panic!("two files of one name")
         };
         assert!(m.contains("would share the run directory"), "{m}");
+    }
+
+    /// `--set width=…` over two files, one without `width`: refused when
+    /// planning, not as jobs that must fail.
+    #[test]
+    fn a_setting_a_file_does_not_declare_is_refused_at_plan_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plain = tmp.path().join("plain.cnn");
+        std::fs::write(
+            &plain,
+            "input 8x8x1
+conv 2 3x3
+dense 2
+",
+        )
+        .unwrap();
+        let mut both = request(tmp.path());
+        let files = [tmp.path().join("my model.cnn"), plain];
+        both.variants = super::super::variants(&files, &[("width".into(), vec![4, 8])], &[]);
+        let Err(Failure::Usage(m)) = write(&both, &tmp.path().join("both")) else {
+            panic!("a variant that cannot train was planned")
+        };
+        assert!(
+            m.contains("`--set width=…` names no parameter of") && m.contains("plain.cnn"),
+            "{m}"
+        );
+        assert!(
+            !tmp.path().join("both").join(JOBS_FILE).exists(),
+            "nothing planned"
+        );
     }
 }

@@ -4,39 +4,7 @@
 use std::collections::HashMap;
 
 use super::proto::{self, AttributeProto, NodeProto, TensorProto};
-use crate::model::Shape;
-
-/// How a tensor's values lie in the ONNX graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Layout {
-    /// An image, `[N, C, H, W]`.
-    Nchw { h: usize, w: usize, c: usize },
-    /// Vectors `[N, F]` in cnnc's feature order: an image's features row,
-    /// column, channel (NHWC), a dense layer's in its units' order.
-    Features(usize),
-    /// Vectors `[N, H·W·C]` flattened from an NCHW image (channel, row,
-    /// column), as ONNX's and PyTorch's `Flatten` order them and as cnnc's
-    /// saved dense and batchnorm tensors expect after a flatten.
-    ChannelsFirst { h: usize, w: usize, c: usize },
-}
-
-impl Layout {
-    /// The layout ONNX gives a tensor of this shape, flat ones in cnnc's order.
-    pub fn of(shape: Shape) -> Layout {
-        match shape {
-            Shape::Image { h, w, c } => Layout::Nchw { h, w, c },
-            Shape::Flat(n) => Layout::Features(n),
-        }
-    }
-
-    /// Values per sample.
-    pub fn elements(self) -> usize {
-        match self {
-            Layout::Nchw { h, w, c } | Layout::ChannelsFirst { h, w, c } => h * w * c,
-            Layout::Features(n) => n,
-        }
-    }
-}
+pub use crate::export::layout::Layout;
 
 /// An activation's nodes (see `activation::Row::onnx`), added to a graph
 /// with the layout of the value they apply to.

@@ -4,10 +4,9 @@
 //! node is named after it (`conv1`), the activation it carries after both
 //! (`conv1_relu`), and every node's one output is a value of its own name.
 
-use super::graph::{ActivationSink, Graph, Layout, Value};
-use super::order::as_flat;
+use super::graph::{ActivationSink, Graph, Value};
 use crate::activation::Activation;
-use crate::model::{KindRule, Model, Registry, Shape};
+use crate::model::{KindRule, Model, Registry};
 
 /// How one layer kind is written as ONNX nodes: implemented by each kind's
 /// settings type, for its own layers.
@@ -53,34 +52,4 @@ fn apply(g: &mut Graph, name: &str, a: Activation, x: &Value) -> Option<Value> {
 /// The value unchanged, under a node of its own name.
 pub fn identity(g: &mut Graph, name: &str, x: &Value) -> Value {
     g.node("Identity", name, &[&x.name], Vec::new(), x.layout)
-}
-
-/// The flat layout in which the saved tensors of `model.layers[index]` (a
-/// dense or batchnorm on vectors) expect their input features.
-pub fn saved_feature_order<K: Registry>(model: &Model<K>, index: usize) -> Layout {
-    match crate::weights::flattened_image(model, index) {
-        Some((h, w, c)) => Layout::ChannelsFirst { h, w, c },
-        None => Layout::Features(model.layers[index].input.elements()),
-    }
-}
-
-/// A layer's input as vectors in the order its saved tensors expect (see
-/// [`saved_feature_order`]); an image passes unchanged.
-pub fn as_saved_features<K: Registry>(g: &mut Graph, model: &Model<K>, index: usize, x: &Value) -> Value {
-    match model.layers[index].input {
-        Shape::Image { .. } => x.clone(),
-        Shape::Flat(_) => as_flat(g, x, saved_feature_order(model, index)),
-    }
-}
-
-/// Vectors in cnnc's order, so that they line up whatever made them;
-/// images pass unchanged.
-pub fn flat_inputs(g: &mut Graph, inputs: &[Value]) -> Vec<Value> {
-    inputs
-        .iter()
-        .map(|v| match v.layout {
-            Layout::Nchw { .. } => v.clone(),
-            flat => as_flat(g, v, Layout::Features(flat.elements())),
-        })
-        .collect()
 }

@@ -24,10 +24,11 @@ pub mod proto;
 
 use prost::Message;
 
+use crate::export::layout::Order;
 use crate::model::{Model, Operand, Registry, Shape};
 use crate::params::ParamLayout;
 pub use graph::{Graph, Layout, Value, float, int, ints};
-pub use layers::{Lower, as_saved_features, flat_inputs, identity, saved_feature_order};
+pub use layers::{Lower, identity};
 use proto::{
     Dimension, GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TensorTypeProto, TypeProto,
     ValueInfoProto,
@@ -44,7 +45,7 @@ pub const OUTPUT: &str = "probabilities";
 /// The ONNX model of `model` with weights `params` (cnnc's flat layout).
 pub fn to_proto<K: Registry>(model: &Model<K>, layout: &ParamLayout, params: &[f32]) -> ModelProto
 where
-    K::Kind: Lower<K>,
+    K::Kind: Lower<K> + Order<K>,
 {
     let Shape::Image { h, w, c } = model.input else {
         unreachable!("a model's input is an image")
@@ -54,22 +55,30 @@ where
         name: INPUT.to_string(),
         layout: Layout::Nchw { h, w, c },
     };
+    // Where vectors are reordered: the account the PyTorch module follows too.
+    let layouts = crate::export::layout::layouts(model);
     let mut outputs: Vec<Value> = Vec::with_capacity(model.layers.len());
     for (i, layer) in model.layers.iter().enumerate() {
         let inputs: Vec<Value> = layer
             .inputs
             .iter()
-            .map(|&o| match o {
-                Operand::Input => input.clone(),
-                Operand::Layer(j) => outputs[j].clone(),
+            .zip(&layouts.reads[i])
+            .map(|(&o, &read)| {
+                let value = match o {
+                    Operand::Input => input.clone(),
+                    Operand::Layer(j) => outputs[j].clone(),
+                };
+                order::as_flat(&mut g, &value, read)
             })
             .collect();
-        outputs.push(layers::lower(&mut g, model, i, &inputs));
+        let output = layers::lower(&mut g, model, i, &inputs);
+        debug_assert_eq!(output.layout, layouts.outputs[i], "{}", layer.name);
+        outputs.push(output);
     }
     let scores = outputs.last().expect("a model has layers");
     let classes = model.output().elements();
     // cnnc's classes are its last tensor's values in its own order.
-    let scores = order::as_flat(&mut g, scores, Layout::Features(classes));
+    let scores = order::as_flat(&mut g, scores, layouts.scores);
     g.node(
         "Softmax",
         OUTPUT,
@@ -105,7 +114,7 @@ where
 /// The ONNX file's bytes.
 pub fn to_bytes<K: Registry>(model: &Model<K>, layout: &ParamLayout, params: &[f32]) -> Vec<u8>
 where
-    K::Kind: Lower<K>,
+    K::Kind: Lower<K> + Order<K>,
 {
     to_proto(model, layout, params).encode_to_vec()
 }

@@ -1,16 +1,14 @@
-//! Feature order. cnnc keeps images NHWC, so its flatten orders an image's
-//! features row, column, channel; ONNX's images are NCHW, and its `Flatten`
-//! orders them channel, row, column, as PyTorch's does. cnnc's saved dense
-//! and batchnorm tensors after a flatten are already in the latter order
-//! ([`crate::weights::flattened_image`] says where), so a flatten exports
-//! as a plain `Flatten`; any other reader of such vectors (a concat, an
-//! add, the output) gets them back in cnnc's order through the nodes here.
+//! Reordering vectors between cnnc's feature order and ONNX's flatten, as
+//! nodes, where [`crate::export::layout`] says a layer reads a tensor in
+//! another layout than its own (the PyTorch module reorders at the same
+//! places).
 
 use super::graph::{Graph, Layout, Value, int, ints};
 
 /// `value` as vectors `[N, F]` laid out as `want` (one of the flat
 /// layouts), with the nodes that reorder it when it is not already so.
 pub fn as_flat(g: &mut Graph, value: &Value, want: Layout) -> Value {
+    // An image read as an image, or vectors already in order.
     if value.layout == want {
         return value.clone();
     }

@@ -8,6 +8,7 @@
 
 mod steps;
 
+use crate::export::layout::{Layout, Layouts, Order, layouts};
 use crate::model::{Model, Operand, Registry, Shape};
 use steps::step;
 pub use steps::{Lower, Step};
@@ -38,11 +39,14 @@ const FOOTER: &str = "model.load_state_dict(load_file(\"model.safetensors\"))\n\
 /// probabilities'.
 pub fn sequential<K: Registry>(model: &Model<K>) -> String
 where
-    K::Kind: Lower<K>,
+    K::Kind: Lower<K> + Order<K>,
 {
     let steps: Vec<Step> = model.layers.iter().map(step).collect();
-    if !crate::export::is_chain(model) || steps.iter().any(|s| s.merge.is_some()) {
-        return module_of(model, &steps);
+    let layouts = layouts(model);
+    // An `nn.Sequential` cannot merge tensors, nor reorder a flattened one.
+    let merges = steps.iter().any(|s| s.merge.is_some());
+    if !crate::export::is_chain(model) || merges || layouts.reorders(model) {
+        return module_of(model, &steps, &layouts);
     }
     let mut out = header(model);
     out += "from collections import OrderedDict\n\
@@ -62,13 +66,18 @@ where
 /// after it (`x` is the model's input), in the model's order.
 pub fn module<K: Registry>(model: &Model<K>) -> String
 where
-    K::Kind: Lower<K>,
+    K::Kind: Lower<K> + Order<K>,
 {
     let steps: Vec<Step> = model.layers.iter().map(step).collect();
-    module_of(model, &steps)
+    module_of(model, &steps, &layouts(model))
 }
 
-fn module_of<K>(model: &Model<K>, steps: &[Step]) -> String {
+/// The `nn.Module` form. Vectors are reordered exactly where the ONNX
+/// export reorders them ([`crate::export::layout`]): `nn.Flatten` orders an
+/// image channel, row, column, as the saved dense and batchnorm weights
+/// expect, while a sum, a concatenation and the scores take cnnc's row,
+/// column, channel.
+fn module_of<K>(model: &Model<K>, steps: &[Step], layouts: &Layouts) -> String {
     let mut out = header(model);
     out += "import torch\n\
             from safetensors.torch import load_file\n\
@@ -80,29 +89,84 @@ fn module_of<K>(model: &Model<K>, steps: &[Step]) -> String {
         out += &format!("        self.{} = {}\n", m.name, m.constructor);
     }
     out += "\n    def forward(self, x):\n";
-    for (layer, s) in model.layers.iter().zip(steps) {
-        out += &format!("        {} = {}", layer.name, forward(model, &layer.inputs, s));
+    let mut reordered = Reordered::default();
+    for (i, (layer, s)) in model.layers.iter().zip(steps).enumerate() {
+        let names: Vec<String> = layer
+            .inputs
+            .iter()
+            .zip(&layouts.reads[i])
+            .map(|(&o, &read)| {
+                let name = match o {
+                    Operand::Input => "x".to_string(),
+                    Operand::Layer(j) => model.layers[j].name.clone(),
+                };
+                reordered.variable(&mut out, name, layouts.of(model, o), read)
+            })
+            .collect();
+        out += &format!("        {} = {}", layer.name, forward(&names, s));
         if let Some(note) = s.note {
             out += &format!("  # {note}");
         }
         out += "\n";
     }
-    let last = model.layers.last().map_or("x", |l| l.name.as_str());
+    let last = match model.layers.last() {
+        Some(l) => {
+            let have = layouts.outputs[model.layers.len() - 1];
+            reordered.variable(&mut out, l.name.clone(), have, layouts.scores)
+        }
+        None => "x".to_string(),
+    };
     out += &format!("        return {last}\n\n\nmodel = Model()\n");
     out + FOOTER
 }
 
+/// The variables of reordered tensors written so far: a tensor that
+/// several layers read in another order is reordered once.
+#[derive(Default)]
+struct Reordered(std::collections::HashMap<(String, Layout), String>);
+
+impl Reordered {
+    /// The variable holding `name` (in layout `have`) in layout `want`:
+    /// `name` itself, or a new variable whose line it writes to `out`.
+    fn variable(&mut self, out: &mut String, name: String, have: Layout, want: Layout) -> String {
+        if have == want {
+            return name;
+        }
+        if let Some(done) = self.0.get(&(name.clone(), want)) {
+            return done.clone();
+        }
+        let (variable, expr) = match (have, want) {
+            (Layout::Nchw { .. }, Layout::ChannelsFirst { .. }) => {
+                (format!("{name}_chw"), format!("{name}.flatten(1)"))
+            }
+            (Layout::Nchw { .. }, Layout::Features(_)) => (
+                format!("{name}_hwc"),
+                format!("{name}.permute(0, 2, 3, 1).flatten(1)"),
+            ),
+            (Layout::ChannelsFirst { h, w, c }, Layout::Features(_)) => (
+                format!("{name}_hwc"),
+                format!("{name}.unflatten(1, ({c}, {h}, {w})).permute(0, 2, 3, 1).flatten(1)"),
+            ),
+            (Layout::Features(_), Layout::ChannelsFirst { h, w, c }) => (
+                format!("{name}_chw"),
+                format!("{name}.unflatten(1, ({h}, {w}, {c})).permute(0, 3, 1, 2).flatten(1)"),
+            ),
+            (from, to) => unreachable!("no reordering from {from:?} to {to:?}"),
+        };
+        let order = match want {
+            Layout::Features(_) => "cnnc's order: row, column, channel",
+            _ => "nn.Flatten's order: channel, row, column",
+        };
+        *out += &format!("        {variable} = {expr}  # {order}\n");
+        self.0.insert((name, want), variable.clone());
+        variable
+    }
+}
+
 /// The expression of one layer's output, from its inputs' variables.
-fn forward<K>(model: &Model<K>, inputs: &[Operand], s: &Step) -> String {
-    let names: Vec<String> = inputs
-        .iter()
-        .map(|&o| match o {
-            Operand::Input => "x".to_string(),
-            Operand::Layer(j) => model.layers[j].name.clone(),
-        })
-        .collect();
+fn forward(names: &[String], s: &Step) -> String {
     let mut expr = match s.merge {
-        Some(merge) => merge(&names),
+        Some(merge) => merge(names),
         None => {
             debug_assert_eq!(names.len(), 1, "a layer without a merge reads one tensor");
             names[0].clone()

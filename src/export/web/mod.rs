@@ -80,8 +80,39 @@ pub fn site(plan: &Plan, shaders: &[String], params: &[f32], classes: Vec<String
     }
 }
 
-/// Writes the site into `dir` (created if missing), each file whole.
+/// Writes the site as the folder `dir`, replacing an earlier export there
+/// whole (no stale kernel stays beside the new ones): the site is written
+/// into a sibling folder, which then takes `dir`'s place. A folder that
+/// holds anything but an export is refused, not emptied.
 pub fn write(site: &Site, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let dir = dir.canonicalize()?;
+    let holds_export = dir.join("model.json").is_file();
+    if !holds_export && std::fs::read_dir(&dir)?.next().is_some() {
+        return Err(std::io::Error::other(
+            "the folder holds files but no cnnc export (no model.json); export into a new or empty folder",
+        ));
+    }
+    let sibling = |what: &str| {
+        let name = dir
+            .file_name()
+            .map_or("site".into(), |n| n.to_string_lossy().into_owned());
+        dir.with_file_name(format!(".{name}.cnnc-{what}"))
+    };
+    let (staging, old) = (sibling("new"), sibling("old"));
+    for leftover in [&staging, &old] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(leftover)?;
+        }
+    }
+    write_files(site, &staging)?;
+    std::fs::rename(&dir, &old)?;
+    std::fs::rename(&staging, &dir)?;
+    std::fs::remove_dir_all(&old)
+}
+
+/// Writes the site's files into `dir`, each file whole.
+fn write_files(site: &Site, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir.join("kernels"))?;
     let json = serde_json::to_string_pretty(&site.manifest).expect("a manifest serialises");
     crate::atomic::write(&dir.join("model.json"), (json + "\n").as_bytes())?;
@@ -133,5 +164,40 @@ mod tests {
             assert_eq!(&k.file, file);
             assert!(wgsl.starts_with(&format!("// {}:", k.name)), "{file}");
         }
+    }
+
+    /// A second export replaces the first whole; a folder of other files
+    /// is refused and left as it was.
+    #[test]
+    fn an_export_replaces_an_earlier_one_whole() {
+        let model = tiny();
+        let (plan, shaders) = lower(&model).unwrap();
+        let site = site(
+            &plan,
+            &shaders,
+            &vec![0.5; plan.params.len],
+            vec!["a".into(), "b".into(), "c".into()],
+            "{}".into(),
+        );
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path().join("site");
+        write(&site, &dir).unwrap();
+        std::fs::write(dir.join("kernels/99_stale.wgsl"), "stale").unwrap();
+        write(&site, &dir).unwrap();
+        assert!(
+            !dir.join("kernels/99_stale.wgsl").exists(),
+            "a stale kernel stayed"
+        );
+        assert!(dir.join("model.json").is_file());
+        let leftovers: Vec<_> = std::fs::read_dir(work.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, ["site"], "no staging folder stays");
+        let other = work.path().join("notes");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("todo.txt"), "keep").unwrap();
+        assert!(write(&site, &other).is_err());
+        assert_eq!(std::fs::read_to_string(other.join("todo.txt")).unwrap(), "keep");
     }
 }
