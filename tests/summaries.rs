@@ -128,3 +128,17 @@ fn pytorch_pads_asymmetric_same_convolutions_first() {
     );
     assert!(code.contains("stride=2, padding=0)"), "{code}");
 }
+
+/// Each activation's module, fused into a layer or alone on a line (issue
+/// 22's: `nn.ReLU6`, `nn.GELU` exact as Keras's default, `nn.SiLU` for
+/// `silu` and `swish`, `nn.ELU`, `nn.Softplus`, `nn.Hardsigmoid`,
+/// `nn.Hardswish`).
+#[test]
+fn pytorch_modules_of_the_activations() {
+    let source = Source::new(
+        "activations.cnn",
+        "input 8x8x3; conv 4 3x3 same relu6; conv 4 3x3 gelu; silu; pool 2; dense 6 swish; dense 5 elu; softplus; dense 4 hard_sigmoid; dense 3 hard_swish",
+    );
+    let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
+    insta::assert_snapshot!(cnnc::export::torch::sequential(&model));
+}
