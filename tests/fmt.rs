@@ -235,7 +235,7 @@ fn every_activation_formats_to_its_keyword() {
     assert_eq!(cnnc::format::format(&formatted).unwrap(), formatted);
     assert!(formatted.contains("conv 4 3x3 same silu\nsilu\n"), "{formatted}");
     assert!(
-        !formatted.contains("swish\n") && formatted.contains("hard_swish\n"),
+        !formatted.contains("\nswish\n") && formatted.contains("\nhard_swish\n"),
         "{formatted}"
     );
 }

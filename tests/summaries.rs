@@ -137,7 +137,7 @@ fn pytorch_pads_asymmetric_same_convolutions_first() {
 fn pytorch_modules_of_the_activations() {
     let source = Source::new(
         "activations.cnn",
-        "input 8x8x3; conv 4 3x3 same relu6; conv 4 3x3 gelu; silu; pool 2; dense 6 swish; dense 5 elu; softplus; dense 4 hard_sigmoid; dense 3 hard_swish",
+        "model activations; input 8x8x3; conv 4 3x3 same relu6; conv 4 3x3 gelu; silu; pool 2; dense 6 swish; dense 5 elu; softplus; dense 4 hard_sigmoid; dense 3 hard_swish",
     );
     let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
     insta::assert_snapshot!(cnnc::export::torch::sequential(&model));
