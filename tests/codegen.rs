@@ -151,7 +151,10 @@ fn inference_plan_is_forward_and_loss_only() {
 /// the readers apply none. Evaluation keeps the forward kernel only.
 #[test]
 fn activations_of_the_input_get_kernels_of_their_own() {
-    let source = Source::new("m.cnn", "input 6x6x1; conv 4 3x3 gelu; pool 2; dense 3 hard_swish");
+    let source = Source::new(
+        "m.cnn",
+        "input 6x6x1; conv 4 3x3 gelu; pool 2; dense 3 hard_swish",
+    );
     let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
     let options = |purpose| LowerOptions {
         batch: 2,
@@ -173,6 +176,9 @@ fn activations_of_the_input_get_kernels_of_their_own() {
     }
     let infer = cnnc::codegen::plan(&model, &options(Purpose::Infer)).unwrap();
     let names: Vec<&str> = infer.kernels.iter().map(|k| k.name.as_str()).collect();
-    assert!(names.contains(&"conv1_gelu") && names.contains(&"dense1_hard_swish"), "{names:?}");
+    assert!(
+        names.contains(&"conv1_gelu") && names.contains(&"dense1_hard_swish"),
+        "{names:?}"
+    );
     assert!(!names.iter().any(|n| n.ends_with("_derivative")), "{names:?}");
 }
