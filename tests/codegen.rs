@@ -144,3 +144,41 @@ fn inference_plan_is_forward_and_loss_only() {
     assert!(i.gradients < t.gradients / 10, "{i:?} vs {t:?}");
     emit(&infer).unwrap();
 }
+
+/// An activation whose slope needs its input (gelu, silu, hard_swish) runs
+/// in a kernel of its own after its layer's, keeping the layer's raw
+/// output, and its derivative in one before the layer's backward kernels;
+/// the readers apply none. Evaluation keeps the forward kernel only.
+#[test]
+fn activations_of_the_input_get_kernels_of_their_own() {
+    let source = Source::new(
+        "m.cnn",
+        "input 6x6x1; conv 4 3x3 gelu; pool 2; dense 3 hard_swish",
+    );
+    let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
+    let options = |purpose| LowerOptions {
+        batch: 2,
+        purpose,
+        optimizer: OptimizerKind::Sgd,
+        ..LowerOptions::default()
+    };
+    let train = cnnc::codegen::plan(&model, &options(Purpose::Train)).unwrap();
+    let kernels: Vec<String> = train
+        .kernels
+        .iter()
+        .map(|k| format!("{:?} {}", k.phase, k.name))
+        .collect();
+    insta::assert_snapshot!("of_input_kernels", kernels.join("\n"));
+    for (k, wgsl) in train.kernels.iter().zip(emit(&train).unwrap()) {
+        if k.name.contains("gelu") {
+            insta::assert_snapshot!(format!("of_input_{}", k.name), strip_prelude(&wgsl));
+        }
+    }
+    let infer = cnnc::codegen::plan(&model, &options(Purpose::Infer)).unwrap();
+    let names: Vec<&str> = infer.kernels.iter().map(|k| k.name.as_str()).collect();
+    assert!(
+        names.contains(&"conv1_gelu") && names.contains(&"dense1_hard_swish"),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with("_derivative")), "{names:?}");
+}

@@ -214,3 +214,28 @@ fn stdin_to_stdout_and_refusal_of_a_broken_file() {
         "input 8x8x1;conv 3 3x3 rellu\n"
     );
 }
+
+/// Every activation, fused and alone, formats to its keyword (`swish` to
+/// `silu`, its other name) without changing what the model is.
+#[test]
+fn every_activation_formats_to_its_keyword() {
+    let mut text = String::from("input 8x8x3\n");
+    for word in cnnc::activation::Activation::words().filter(|&w| w != "softmax") {
+        text.push_str(&format!("conv 4 3x3 {word} same\n{word}\n"));
+    }
+    text.push_str("dense 3 softmax\n");
+    let formatted = cnnc::format::format(&text).unwrap();
+    let options = CheckOptions::default();
+    assert!(
+        meaning(&text, &options).contains("silu"),
+        "{}",
+        meaning(&text, &options)
+    );
+    assert_eq!(meaning(&formatted, &options), meaning(&text, &options));
+    assert_eq!(cnnc::format::format(&formatted).unwrap(), formatted);
+    assert!(formatted.contains("conv 4 3x3 same silu\nsilu\n"), "{formatted}");
+    assert!(
+        !formatted.contains("\nswish\n") && formatted.contains("\nhard_swish\n"),
+        "{formatted}"
+    );
+}

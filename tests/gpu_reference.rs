@@ -10,6 +10,7 @@ mod common;
 
 use std::sync::OnceLock;
 
+use cnnc::activation::Activation;
 use cnnc::codegen::{LowerOptions, OptimizerKind, Phase};
 use cnnc::model::CheckOptions;
 use cnnc::params::ParamRole;
@@ -172,7 +173,12 @@ fn compare_with_decay(
         .kernels
         .iter()
         .enumerate()
-        .map(|(k, kernel)| (k, kernel.phase, kernel.layer, kernel.name.ends_with("_grad_sum")))
+        // A sum of readers' gradients, or the derivative of an activation
+        // that does not fuse, completes a layer's output gradient.
+        .map(|(k, kernel)| {
+            let completes = kernel.name.ends_with("_grad_sum") || kernel.name.ends_with("_derivative");
+            (k, kernel.phase, kernel.layer, completes)
+        })
         .collect();
     let mut forward_checked = false;
     let mut unchecked = model.layers.len();
@@ -335,10 +341,36 @@ fn tiled_kernels() {
 
 #[test]
 fn every_activation() {
-    for a in ["relu", "leaky_relu", "sigmoid", "tanh", "linear"] {
+    for a in Activation::all().filter(|&a| a != Activation::SOFTMAX) {
         both_optimizers(&format!(
             "input 5x5x2; conv 3 3x3 {a}; dense 6 {a}; dense 3 softmax"
         ));
+        // Alone on a line; and on the vec4 kernels (channels a multiple of 4).
+        both_optimizers(&format!(
+            "input 5x5x2; conv 4 3x3 tanh; {a}; dense 5; {a}; dense 3"
+        ));
+        both_optimizers(&format!(
+            "input 6x6x4; conv 8 3x3 same {a}; conv 4 3x3 {a}; dense 8 {a}; dense 4"
+        ));
+    }
+}
+
+/// The activations whose derivative needs their input run in a kernel of
+/// their own: before every kind of reader (pools, batchnorm, dropout,
+/// flatten, add, concat, the loss) and fed by an activation layer
+/// (evaluation: `predict` in tests/onnx_export.rs).
+#[test]
+fn activations_of_the_input_before_every_reader() {
+    let unfused: Vec<Activation> = Activation::all().filter(|a| !a.fuses()).collect();
+    assert!(unfused.len() >= 3, "{unfused:?}");
+    for a in unfused {
+        both_optimizers(&format!(
+            "input 6x6x2; conv 4 3x3 same {a}; pool max 2; conv 4 1 {a}; batchnorm; {a}; dropout 0.3; flatten; dense 5 {a}; dense 3 {a}"
+        ));
+        both_optimizers(&format!(
+            "input 5x5x2; p: conv 3 3x3 same {a}; q: conv 3 3x3 same relu from p; add p; conv 2 1 {a}; concat q; globalpool; dense 3"
+        ));
+        both_optimizers(&format!("input 5x5x2; conv 3 3x3; tanh; {a}; {a}; dense 3; {a}"));
     }
 }
 
@@ -461,7 +493,7 @@ fn every_example_at_a_small_batch() {
 /// `tanh`); a final `softmax` is the loss's own.
 #[test]
 fn every_activation_in_last_position() {
-    for a in ["relu", "leaky_relu", "sigmoid", "tanh", "linear", "softmax"] {
+    for a in Activation::all() {
         both_optimizers(&format!("input 5x5x2; conv 3 3x3 relu; dense 3 {a}"));
         both_optimizers(&format!("input 5x5x2; conv 3 3x3 relu; dense 3; {a}"));
     }

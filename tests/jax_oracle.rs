@@ -110,6 +110,36 @@ fn jax_agrees_on_loss_gradients_and_adam_steps() {
     ]);
 }
 
+/// Issue 22's activations, fused into a layer and alone on a line, hidden
+/// and last: one Adam step, then one SGD step with momentum.
+#[test]
+fn jax_agrees_on_relu6_gelu_silu_elu_softplus_hard_sigmoid_and_hard_swish() {
+    let models = [
+        (
+            "fused",
+            "input 6x6x2; conv 4 3x3 same relu6; conv 3 3x3 gelu; pool 2; dense 6 silu; dense 5 elu; dense 4 softplus; dense 3 hard_sigmoid",
+        ),
+        (
+            "alone",
+            "input 5x5x2; conv 3 3x3; hard_swish; dense 4; gelu; swish; dense 3; relu6",
+        ),
+        ("last_gelu", "input 5x5x2; conv 3 3x3 elu; dense 4 gelu"),
+        (
+            "last_hard_swish",
+            "input 5x5x2; conv 3 3x3 softplus; dense 4 hard_swish",
+        ),
+    ];
+    assert_oracle_agrees(&models);
+    let models: Vec<(&str, Model)> = models.iter().map(|&(name, src)| (name, model(src))).collect();
+    assert_models_agree(
+        &models,
+        Optimizer::Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+        },
+    );
+}
+
 /// The last layer's meaning (its activation applies, except a final
 /// softmax, which is the loss's), and a batchnorm after a flatten, whose
 /// exported vectors follow PyTorch's feature order.

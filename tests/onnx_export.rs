@@ -92,6 +92,22 @@ const MODELS: &[(&str, &str)] = &[
         "alone_linear_relu_tanh",
         "input 8x8x3; conv 2 3x3; linear; relu; dense 3; tanh",
     ),
+    // Issue 22's activations: fused where their output gives their slope,
+    // in a kernel of their own where it does not (gelu, silu, hard_swish).
+    (
+        "relu6_gelu_silu_elu_softplus_hard_sigmoid",
+        "input 8x8x3; conv 4 3x3 same relu6; conv 4 3x3 gelu; pool 2; dense 6 silu; dense 5 elu; dense 4 softplus; dense 3 hard_sigmoid",
+    ),
+    (
+        "alone_hard_swish_gelu_swish_relu6",
+        "input 8x8x3; conv 4 3x3 same; hard_swish; conv 4 3x3; gelu; dense 5; swish; dense 3; relu6",
+    ),
+    ("last_gelu", "input 8x8x3; conv 2 3x3 relu; dense 3 gelu"),
+    (
+        "last_hard_swish",
+        "input 8x8x3; conv 2 3x3 relu; dense 3 hard_swish",
+    ),
+    ("last_elu", "input 8x8x3; conv 2 3x3 relu; dense 3 elu"),
 ];
 
 const PATTERN_CLASSES: [&str; 3] = ["bars", "diagonal", "top"];

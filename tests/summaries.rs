@@ -140,3 +140,17 @@ fn a_default_reads_an_earlier_parameter() {
     let model = cnnc::load(&Source::new("m.cnn", text), &CheckOptions::default()).unwrap();
     assert_eq!(model.conv_filters(), vec![6, 5]);
 }
+
+/// Each activation's module, fused into a layer or alone on a line (issue
+/// 22's: `nn.ReLU6`, `nn.GELU` exact as Keras's default, `nn.SiLU` for
+/// `silu` and `swish`, `nn.ELU`, `nn.Softplus`, `nn.Hardsigmoid`,
+/// `nn.Hardswish`).
+#[test]
+fn pytorch_modules_of_the_activations() {
+    let source = Source::new(
+        "activations.cnn",
+        "model activations; input 8x8x3; conv 4 3x3 same relu6; conv 4 3x3 gelu; silu; pool 2; dense 6 swish; dense 5 elu; softplus; dense 4 hard_sigmoid; dense 3 hard_swish",
+    );
+    let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
+    insta::assert_snapshot!(cnnc::export::torch::sequential(&model));
+}

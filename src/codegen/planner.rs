@@ -336,8 +336,14 @@ impl<'m, K: Registry> Planner<'m, K> {
         if a.fuses() {
             return dy;
         }
-        let name = format!("{}_{}_backward", layer.name, a.keyword());
-        let dz = self.tensor(format!("{}_grad", layer.name), layer.output, BufferRole::Gradient);
+        // Named `…_derivative`: it completes the layer's output gradient
+        // before the layer's own backward kernels.
+        let name = format!("{}_{}_derivative", layer.name, a.keyword());
+        let dz = self.tensor(
+            format!("{}_pre_grad", layer.name),
+            layer.output,
+            BufferRole::Gradient,
+        );
         let z = self.saved(i, "pre_activation");
         let n = self.options.batch * layer.output.elements();
         let header = Header::default().u32("N", n).input_derivative(a);

@@ -1,6 +1,7 @@
 //! The reference's gradients against central finite differences, in f64.
 
 use super::*;
+use crate::activation::Activation;
 use crate::model::CheckOptions;
 use crate::rng::SplitMix64;
 use crate::source::Source;
@@ -116,9 +117,13 @@ fn conv_valid_and_same_stride_1_and_2() {
 
 #[test]
 fn every_activation() {
-    for a in ["relu", "leaky_relu", "sigmoid", "tanh", "linear"] {
+    for a in Activation::all().filter(|&a| a != Activation::SOFTMAX) {
         check_gradients(&format!(
             "input 5x5x2; conv 3 3x3 {a}; dense 4 {a}; dense 3 softmax"
+        ));
+        // Alone on a line, after a layer with another.
+        check_gradients(&format!(
+            "input 5x5x2; conv 3 3x3 tanh; {a}; dense 4; {a}; dense 3"
         ));
     }
 }
@@ -128,7 +133,7 @@ fn every_activation() {
 /// fused or standing alone.
 #[test]
 fn every_activation_in_last_position() {
-    for a in ["relu", "leaky_relu", "sigmoid", "tanh", "linear", "softmax"] {
+    for a in Activation::all() {
         check_gradients(&format!("input 4x4x2; conv 3 3x3 tanh; dense 3 {a}"));
         check_gradients(&format!("input 4x4x2; conv 3 3x3 tanh; dense 3; {a}"));
     }

@@ -8,6 +8,7 @@ use pest::Parser as _;
 use pest::error::{ErrorVariant, InputLocation};
 
 use super::{CnnParser, Rule, hints};
+use crate::activation::Activation;
 use crate::diagnostic::{Diagnostic, Span, closest};
 
 /// The statements, their usage lines, and words users coming from other
@@ -93,7 +94,9 @@ const STATEMENTS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-const ACTIVATIONS: &[&str] = &["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "linear"];
+fn names_an_activation(word: &str) -> bool {
+    Activation::named(word).is_some()
+}
 
 /// Explains why `text`, a whole line starting at byte `offset` of the file,
 /// is not a statement.
@@ -109,7 +112,7 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
     let first = first_word(text);
     let first_span = Span::new(offset + first.0, offset + first.0 + first.1.len());
     let statement = STATEMENTS.iter().find(|(kw, _, _)| *kw == first.1);
-    let is_activation = ACTIVATIONS.contains(&first.1);
+    let is_activation = names_an_activation(first.1);
     // `NAME(…)`: a block's use, whatever its name.
     let is_use = statement.is_none()
         && !is_activation
@@ -178,7 +181,7 @@ fn failure(text: &str, at: Span, pos: usize, positives: &[Rule], statement: &str
     };
 
     let title = match suggestion {
-        Some(s) if ACTIVATIONS.contains(&s) => format!("unknown activation `{found}`"),
+        Some(s) if names_an_activation(s) => format!("unknown activation `{found}`"),
         _ if found_len == 0 => {
             format!("`{statement}` statement ends too early: expected {expected}")
         }
@@ -255,12 +258,7 @@ fn unknown_statement(word: &str, span: Span) -> Diagnostic {
         .iter()
         .find(|(_, _, aliases)| aliases.contains(&word.to_ascii_lowercase().as_str()))
         .map(|(kw, _, _)| *kw)
-        .or_else(|| {
-            closest(
-                word,
-                STATEMENTS.iter().map(|s| s.0).chain(ACTIVATIONS.iter().copied()),
-            )
-        });
+        .or_else(|| closest(word, STATEMENTS.iter().map(|s| s.0).chain(Activation::words())));
     let title = if word.is_empty() {
         "expected a statement".to_string()
     } else if word.chars().next().is_some_and(|c| c.is_ascii_digit()) {
@@ -272,7 +270,15 @@ fn unknown_statement(word: &str, span: Span) -> Diagnostic {
     if let Some(s) = suggestion {
         d = d.help(format!("did you mean `{s}`?"));
     }
-    d.note("statements are `model`, `input`, `param`, the layers `conv`, `pool`, `dense`, `flatten`, `dropout`, `batchnorm`, `add`, `concat`, `globalpool`, the activations `relu`, `leaky_relu`, `sigmoid`, `tanh`, `softmax`, `linear`, and `block NAME(…)` … `end`, its uses `NAME(…)` and `repeat N`")
+    // The specials (linear, softmax) last, as the README lists them.
+    let (specials, others): (Vec<Activation>, Vec<Activation>) =
+        Activation::all().partition(|&a| a == Activation::LINEAR || a == Activation::SOFTMAX);
+    let activations: Vec<String> = others
+        .iter()
+        .chain(specials.iter().rev())
+        .map(|a| format!("`{a}`"))
+        .collect();
+    d.note(format!("statements are `model`, `input`, `param`, the layers `conv`, `pool`, `dense`, `flatten`, `dropout`, `batchnorm`, `add`, `concat`, `globalpool`, the activations {}, and `block NAME(…)` … `end`, its uses `NAME(…)` and `repeat N`", activations.join(", ")))
 }
 
 /// The first word of a line and its byte offset in it.
@@ -335,13 +341,7 @@ fn describe(positives: &[Rule], statement: &str) -> String {
             Rule::l2 | Rule::kw_l2 => "`l2`",
             Rule::groups | Rule::kw_groups => "`groups`",
             Rule::pool_kind | Rule::kw_max | Rule::kw_avg => "`max` or `avg`",
-            Rule::activation
-            | Rule::kw_relu
-            | Rule::kw_leaky_relu
-            | Rule::kw_sigmoid
-            | Rule::kw_tanh
-            | Rule::kw_softmax
-            | Rule::kw_linear => "an activation",
+            Rule::activation => "an activation",
             Rule::EOI => "the end of the statement",
             _ => continue,
         };
@@ -371,13 +371,7 @@ fn keywords_for(positives: &[Rule]) -> Vec<&'static str> {
             Rule::l2 | Rule::kw_l2 => words.push("l2"),
             Rule::groups | Rule::kw_groups => words.push("groups"),
             Rule::pool_kind | Rule::kw_max | Rule::kw_avg => words.extend(["max", "avg"]),
-            Rule::activation
-            | Rule::kw_relu
-            | Rule::kw_leaky_relu
-            | Rule::kw_sigmoid
-            | Rule::kw_tanh
-            | Rule::kw_softmax
-            | Rule::kw_linear => words.extend(ACTIVATIONS),
+            Rule::activation => words.extend(Activation::words()),
             _ => {}
         }
     }
@@ -388,7 +382,7 @@ fn keywords_for(positives: &[Rule]) -> Vec<&'static str> {
 
 pub(super) fn is_keyword(word: &str) -> bool {
     STATEMENTS.iter().any(|s| s.0 == word)
-        || ACTIVATIONS.contains(&word)
+        || names_an_activation(word)
         || [
             "stride", "same", "valid", "max", "avg", "l2", "groups", "from", "in",
         ]

@@ -246,9 +246,9 @@ fn parse_dense<'a>(mut inner: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<De
 
 fn parse_activation(pair: Pair<'_, Rule>) -> Spanned<Activation> {
     let span = span_of(&pair);
-    let keyword = pair.into_inner().next().expect("activation keyword");
-    let activation = Activation::named(keyword.as_str())
-        .unwrap_or_else(|| unreachable!("the grammar's activation `{}` has a row", keyword.as_str()));
+    let word = pair.as_str();
+    let activation = Activation::named(word)
+        .unwrap_or_else(|| unreachable!("the grammar's activation `{word}` has a row"));
     Spanned::new(activation, span)
 }
 

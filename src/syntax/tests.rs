@@ -283,3 +283,38 @@ fn huge_integers_are_errors() {
     let err = parse("conv 99999999999999999999999 3x3").unwrap_err();
     assert!(err.0[0].message.contains("too large"), "{:?}", err.0[0]);
 }
+
+/// The grammar's activation words are the rows' keywords and aliases, and
+/// each parses, alone and as an option, as its row; a word that merely
+/// starts with one (`relu6x`, `relux`) is none.
+#[test]
+fn every_activation_word_of_the_rows_parses() {
+    let grammar = include_str!("../../grammar/cnn.pest");
+    let rule = grammar
+        .split("\nactivation = @{")
+        .nth(1)
+        .expect("an activation rule");
+    let mut in_grammar: Vec<&str> = rule[..rule.find('}').unwrap()]
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    let mut in_rows: Vec<&str> = Activation::words().collect();
+    in_grammar.sort_unstable();
+    in_rows.sort_unstable();
+    assert_eq!(in_grammar, in_rows);
+    for word in Activation::words() {
+        let a = Activation::named(word).unwrap();
+        assert!(matches!(one(word), Statement::Activation(b) if b == a), "{word}");
+        let Statement::Dense(d) = one(&format!("dense 5 {word}")) else {
+            panic!("{word}")
+        };
+        assert_eq!(d.activation.unwrap().node, a, "{word}");
+        let Statement::Conv(c) = one(&format!("conv 4 3x3 {word} same")) else {
+            panic!("{word}")
+        };
+        assert_eq!(c.activation.unwrap().node, a, "{word}");
+    }
+    assert!(parse("relu6x").is_err() && parse("dense 5 relux").is_err());
+    assert_eq!(Activation::named("swish"), Activation::named("silu"));
+}

@@ -79,6 +79,22 @@ def activate(x, name):
         return jax.nn.softmax(x, axis=1)
     if name == "linear":
         return x
+    # Keras 3's definitions, as jax.nn writes them: gelu exact (erf),
+    # hard_sigmoid relu6(x + 3) / 6, hard_swish x relu6(x + 3) / 6.
+    if name == "relu6":
+        return jax.nn.relu6(x)
+    if name == "gelu":
+        return jax.nn.gelu(x, approximate=False)
+    if name == "silu":
+        return jax.nn.silu(x)
+    if name == "elu":
+        return jax.nn.elu(x, alpha=1.0)
+    if name == "softplus":
+        return jax.nn.softplus(x)
+    if name == "hard_sigmoid":
+        return jax.nn.hard_sigmoid(x)
+    if name == "hard_swish":
+        return jax.nn.hard_swish(x)
     raise ValueError(f"unknown activation {name}")
 
 
