@@ -407,6 +407,29 @@ impl<'m, K: Registry> Planner<'m, K> {
         }
     }
 
+    /// Adds layer `i`'s forward kernel, `<layer>_forward`, of
+    /// `invocations` and no FLOPs of note (copies, scalings, masks).
+    pub fn forward_kernel(
+        &mut self,
+        i: usize,
+        template: Template,
+        header: Header,
+        bindings: Vec<(BufferId, Access)>,
+        invocations: usize,
+    ) {
+        let name = format!("{}_forward", self.model.layers[i].name);
+        self.kernel(
+            name,
+            template,
+            Phase::Forward,
+            Some(i),
+            header,
+            bindings,
+            invocations,
+            0,
+        );
+    }
+
     /// Adds a kernel of `invocations`, in workgroups sized to them.
     #[allow(clippy::too_many_arguments)]
     pub fn kernel(

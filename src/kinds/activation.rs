@@ -8,7 +8,7 @@
 
 use super::{Kind, LayerKind};
 use crate::activation::Activation;
-use crate::codegen::{Access, BufferId, BufferRole, Header, Phase, Planner};
+use crate::codegen::{Access, BufferId, BufferRole, Header, Planner};
 use crate::diagnostic::Diagnostic;
 use crate::export::layout::{self, Layout};
 use crate::export::onnx::{self, Graph, Value};
@@ -66,16 +66,7 @@ impl crate::codegen::Rule<LayerKind> for ActivationLayer {
         let header = Header::default().u32("N", n).activate(self.0);
         let bindings = vec![(input, Access::Read), (out, Access::ReadWrite)];
         let template = template!("activation_forward");
-        p.kernel(
-            format!("{name}_forward"),
-            template,
-            Phase::Forward,
-            Some(i),
-            header,
-            bindings,
-            n,
-            0,
-        );
+        p.forward_kernel(i, template, header, bindings, n);
         out
     }
 

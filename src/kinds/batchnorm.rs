@@ -130,16 +130,7 @@ impl crate::codegen::Rule<LayerKind> for BatchNorm {
             (out, Access::ReadWrite),
         ];
         let template = template!("batchnorm_forward");
-        p.kernel(
-            format!("{name}_forward"),
-            template,
-            Phase::Forward,
-            Some(i),
-            header,
-            bindings,
-            n,
-            0,
-        );
+        p.forward_kernel(i, template, header, bindings, n);
         out
     }
 

@@ -116,15 +116,12 @@ impl crate::codegen::Rule<LayerKind> for Concat {
         let (rows, slices) = slices(p, i);
         for (operand, c, offset) in slices {
             let bindings = vec![(p.value(operand), Access::Read), (out, Access::ReadWrite)];
-            p.kernel(
-                format!("{name}_forward"),
+            p.forward_kernel(
+                i,
                 template!("concat_forward"),
-                Phase::Forward,
-                Some(i),
                 header(rows, c, total, offset),
                 bindings,
                 rows * c,
-                0,
             );
         }
         out

@@ -101,16 +101,7 @@ impl crate::codegen::Rule<LayerKind> for Dropout {
             (p.io.step, Access::Uniform),
         ];
         let template = template!("dropout_forward");
-        p.kernel(
-            format!("{name}_forward"),
-            template,
-            Phase::Forward,
-            Some(i),
-            header,
-            bindings,
-            n,
-            0,
-        );
+        p.forward_kernel(i, template, header, bindings, n);
         out
     }
 
