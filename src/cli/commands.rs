@@ -23,8 +23,9 @@ pub fn model_request(args: &ModelArgs) -> ModelRequest {
 }
 
 pub fn load(args: &ModelArgs) -> Result<(cnnc::source::Source, cnnc::Model), Failure> {
-    let source = workflow::read_source(&args.file)?;
-    let model = workflow::check_model(&source, &model_request(args), None)?;
+    let file = workflow::ModelFile::read(&args.file)?;
+    let model = file.check(&model_request(args), None)?;
+    let source = file.source;
     if !model.warnings.is_empty() {
         report_diagnostics(&source.path, &source.text, &model.warnings);
     }

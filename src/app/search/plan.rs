@@ -15,7 +15,7 @@ use super::space::{ParamSpace, draw_order};
 use super::state::{self, Candidate, RungRecord, SEARCH_FILE, Search};
 use crate::Model;
 use crate::app::compare::{self, PlanRequest, Variant};
-use crate::app::workflow::{self, DataRequest, Failure, ModelRequest};
+use crate::app::workflow::{self, DataRequest, Failure, ModelFile, ModelRequest};
 use crate::augment::Augment;
 use crate::runtime::Gpu;
 use crate::source::Source;
@@ -169,7 +169,7 @@ fn candidates(
 ) -> Result<Vec<Candidate>, Failure> {
     let mut checker = Checker {
         request,
-        sources: BTreeMap::new(),
+        files: BTreeMap::new(),
         data_shape: None,
     };
     let mut all = Vec::new();
@@ -212,7 +212,7 @@ fn candidates(
 /// if a file has no `input` line and `--input` is not given.
 struct Checker<'a> {
     request: &'a SearchRequest,
-    sources: BTreeMap<PathBuf, Source>,
+    files: BTreeMap<PathBuf, ModelFile>,
     data_shape: Option<[usize; 3]>,
 }
 
@@ -220,17 +220,17 @@ impl Checker<'_> {
     /// The configuration with its counts, pruned when it does not check
     /// or exceeds a static constraint; and its checked model, if it checks.
     fn candidate(&mut self, variant: &Variant) -> Result<(Candidate, Option<(Source, Model)>), Failure> {
-        let source = match self.sources.get(&variant.file) {
-            Some(s) => s.clone(),
+        let file = match self.files.get(&variant.file) {
+            Some(f) => f.clone(),
             None => {
-                let s = workflow::read_source(&variant.file)?;
-                self.sources.insert(variant.file.clone(), s.clone());
-                s
+                let f = ModelFile::read(&variant.file)?;
+                self.files.insert(variant.file.clone(), f.clone());
+                f
             }
         };
         let input = match self.request.input {
             Some(i) => Some(i),
-            None if workflow::declares_input(&source)? => None,
+            None if file.declares_input() => None,
             None => Some(self.data_shape()?),
         };
         let request = ModelRequest {
@@ -248,14 +248,14 @@ impl Checker<'_> {
             step_ms: None,
             pruned: None,
         };
-        match workflow::check_model(&source, &request, None) {
+        match file.check(&request, None) {
             Ok(model) => {
                 candidate.params = model.params().total();
                 candidate.flops_per_image = model.flops();
                 candidate.filters = model.conv_filters();
                 candidate.activation_bytes_per_image = model.activation_bytes();
                 candidate.pruned = self.request.constraints.static_excess(&model);
-                Ok((candidate, Some((source, model))))
+                Ok((candidate, Some((file.source, model))))
             }
             Err(failure) => {
                 let message = failure.message();

@@ -3,10 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{
-    DataRequest, Failure, ModelRequest, check_model, declares_input, model_and_data, plan_inference,
-    read_source,
-};
+use super::{DataRequest, Failure, ModelFile, ModelRequest, model_and_data, plan_inference};
 use crate::Model;
 use crate::app::inference::{self, EvalReport};
 use crate::params::ParamLayout;
@@ -18,6 +15,8 @@ use crate::train::{self, DeviceSplit};
 pub struct WithWeights {
     pub source: Source,
     pub model: Model,
+    /// Where each tensor lies in `params`, as the weights were read.
+    pub layout: ParamLayout,
     pub params: Vec<f32>,
     pub metadata: BTreeMap<String, String>,
 }
@@ -29,18 +28,21 @@ pub(super) fn model_and_weights(
     weights: &Path,
     data_shape: Option<[usize; 3]>,
 ) -> Result<WithWeights, Failure> {
-    let source = read_source(&request.path)?;
-    let input = if declares_input(&source)? || request.input.is_some() {
+    let file = ModelFile::read(&request.path)?;
+    let input = if file.declares_input() || request.input.is_some() {
         None
     } else {
         data_shape.or_else(|| saved_input(weights))
     };
-    let model = check_model(&source, request, input)?;
-    let (params, meta) = crate::weights::load(weights, &model, &ParamLayout::new(&model))
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let model = file.check(request, input)?;
+    let source = file.source;
+    let layout = ParamLayout::new(&model);
+    let (params, meta) =
+        crate::weights::load(weights, &model, &layout).map_err(|e| Failure::Usage(e.to_string()))?;
     Ok(WithWeights {
         source,
         model,
+        layout,
         params,
         metadata: meta,
     })
@@ -69,15 +71,15 @@ pub fn eval(
     use_train: bool,
 ) -> Result<(String, EvalReport), Failure> {
     let (source, checked, loaded) = model_and_data(model, data)?;
-    let (params, metadata) = crate::weights::load(weights, &checked, &ParamLayout::new(&checked))
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let plan = plan_inference(gpu, &source, &checked, batch)?;
+    let (params, metadata) =
+        crate::weights::load(weights, &checked, &plan.params).map_err(|e| Failure::Usage(e.to_string()))?;
     // Weights from elsewhere say nothing of their steps: no warning then.
     if let Some(steps) = metadata.get("steps").and_then(|s| s.parse().ok()) {
         for warning in train::batchnorm_warnings(&checked, steps) {
             eprintln!("warning: {warning}");
         }
     }
-    let plan = plan_inference(gpu, &source, &checked, batch)?;
     let exe = Executable::new(gpu, plan)?;
     exe.write_params(&params);
     let (name, split) = match (&loaded.validation, use_train) {
@@ -111,6 +113,7 @@ pub fn predict(
         model: checked,
         params,
         metadata: meta,
+        ..
     } = model_and_weights(model, weights, None)?;
     let class_names: Option<Vec<String>> = meta.get("class_names").and_then(|j| serde_json::from_str(j).ok());
     let mut inputs = Vec::new();

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use super::evaluation::{WithWeights, model_and_weights};
 use super::{Failure, ModelRequest};
-use crate::params::ParamLayout;
 
 /// What `export --onnx` wrote.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +29,7 @@ pub fn trained_model(model: &ModelRequest, weights: &Path) -> Result<WithWeights
 /// `cnnc export --onnx OUT`: the inference graph of the model with its
 /// weights, as an ONNX file (see [`crate::export::onnx`]).
 pub fn export_onnx(loaded: &WithWeights, out: &Path) -> Result<OnnxExport, Failure> {
-    let layout = ParamLayout::new(&loaded.model);
-    let proto = crate::export::onnx::to_proto(&loaded.model, &layout, &loaded.params);
+    let proto = crate::export::onnx::to_proto(&loaded.model, &loaded.layout, &loaded.params);
     let bytes = prost::Message::encode_to_vec(&proto);
     crate::atomic::write(out, &bytes)
         .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", out.display())))?;

@@ -9,10 +9,10 @@ use crate::Model;
 use crate::codegen::{LowerOptions, OptimizerKind, Plan, Purpose, plan};
 use crate::data::{self, DataSpec, Dataset};
 use crate::diagnostic::Diagnostic;
-use crate::model::{CheckOptions, Shape};
+use crate::model::{self, CheckOptions, Shape};
 use crate::runtime::{self, Gpu};
 use crate::source::{Source, SourceError};
-use crate::syntax::{self, Statement};
+use crate::syntax::{self, Program, Statement};
 use crate::train::TrainOptions;
 
 mod evaluation;
@@ -121,27 +121,42 @@ fn invalid(source: &Source, diagnostics: Vec<Diagnostic>) -> Failure {
     }
 }
 
-/// Parses and checks a model, with `input` for a file without an `input` line.
-pub fn check_model(
-    source: &Source,
-    request: &ModelRequest,
-    input: Option<[usize; 3]>,
-) -> Result<Model, Failure> {
-    let options = CheckOptions {
-        default_name: source.stem(),
-        input: input.or(request.input),
-        overrides: request.overrides.clone(),
-    };
-    crate::load(source, &options).map_err(|d| invalid(source, d.0))
+/// A model file read and parsed once: whether it declares its input, and
+/// each check of it (with the data's shape, or another `--set`), start
+/// from the same parse.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    pub source: Source,
+    program: Program,
 }
 
-/// Whether the file declares its input shape (an `input` line).
-pub fn declares_input(source: &Source) -> Result<bool, Failure> {
-    let program = syntax::parse(&source.text).map_err(|d| invalid(source, d.0))?;
-    Ok(program
-        .statements
-        .iter()
-        .any(|s| matches!(s.node, Statement::Input(_))))
+impl ModelFile {
+    pub fn read(path: &Path) -> Result<Self, Failure> {
+        Self::parse(read_source(path)?)
+    }
+
+    pub fn parse(source: Source) -> Result<Self, Failure> {
+        let program = syntax::parse(&source.text).map_err(|d| invalid(&source, d.0))?;
+        Ok(ModelFile { source, program })
+    }
+
+    /// Whether the file declares its input shape (an `input` line).
+    pub fn declares_input(&self) -> bool {
+        self.program
+            .statements
+            .iter()
+            .any(|s| matches!(s.node, Statement::Input(_)))
+    }
+
+    /// Checks the model, with `input` for a file without an `input` line.
+    pub fn check(&self, request: &ModelRequest, input: Option<[usize; 3]>) -> Result<Model, Failure> {
+        let options = CheckOptions {
+            default_name: self.source.stem(),
+            input: input.or(request.input),
+            overrides: request.overrides.clone(),
+        };
+        model::check(&self.program, &options).map_err(|d| invalid(&self.source, d.0))
+    }
 }
 
 /// `--data`, `--limit`, `--val-split`, `--val-limit`, and the `--seed`
@@ -211,11 +226,11 @@ impl DataCache {
     ) -> Result<(Source, Model, &LoadedData), Failure> {
         match &self.loaded {
             Some((request, loaded)) if request == data => {
-                let source = read_source(&model.path)?;
-                let checked = check_model(&source, model, Some(loaded.train.shape))?;
-                model_fits_data(&source, &checked, loaded)?;
+                let file = ModelFile::read(&model.path)?;
+                let checked = file.check(model, Some(loaded.train.shape))?;
+                model_fits_data(&file.source, &checked, loaded)?;
                 let loaded = &self.loaded.as_ref().expect("matched above").1;
-                Ok((source, checked, loaded))
+                Ok((file.source, checked, loaded))
             }
             _ => {
                 let (source, checked, loaded) = model_and_data(model, data)?;
@@ -232,17 +247,17 @@ pub fn model_and_data(
     model: &ModelRequest,
     data: &DataRequest,
 ) -> Result<(Source, Model, LoadedData), Failure> {
-    let source = read_source(&model.path)?;
-    let (model_checked, loaded) = if declares_input(&source)? || model.input.is_some() {
-        let checked = check_model(&source, model, None)?;
+    let file = ModelFile::read(&model.path)?;
+    let (model_checked, loaded) = if file.declares_input() || model.input.is_some() {
+        let checked = file.check(model, None)?;
         let loaded = load_data(data, Some(checked.input.channels()))?;
         (checked, loaded)
     } else {
         let loaded = load_data(data, None)?;
-        (check_model(&source, model, Some(loaded.train.shape))?, loaded)
+        (file.check(model, Some(loaded.train.shape))?, loaded)
     };
-    model_fits_data(&source, &model_checked, &loaded)?;
-    Ok((source, model_checked, loaded))
+    model_fits_data(&file.source, &model_checked, &loaded)?;
+    Ok((file.source, model_checked, loaded))
 }
 
 /// The data's images are the model's input, and its labels fit the

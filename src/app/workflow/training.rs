@@ -312,11 +312,11 @@ impl Start<'_> {
     /// config.json.
     fn begin(self, exe: &Executable, run: &RunDir) -> Result<TrainState, Failure> {
         let (model, options) = (self.model, &self.request.options);
-        let layout = ParamLayout::new(model);
+        let layout = &exe.plan.params;
         let (params, prior_steps) = match &self.request.init {
             Some(path) => {
                 let (params, meta) =
-                    crate::weights::load(path, model, &layout).map_err(|e| Failure::Usage(e.to_string()))?;
+                    crate::weights::load(path, model, layout).map_err(|e| Failure::Usage(e.to_string()))?;
                 // Weights from elsewhere do not say how long they trained.
                 (params, meta.get("steps").and_then(|s| s.parse().ok()))
             }

@@ -25,6 +25,7 @@ pub fn export_web(loaded: &WithWeights, dir: &Path) -> Result<WebExport, Failure
         model: checked,
         params,
         metadata,
+        ..
     } = loaded;
     let (plan, shaders) = web::lower(checked).map_err(|e| invalid(source, vec![e.to_diagnostic()]))?;
     let classes: Vec<String> = metadata
