@@ -22,6 +22,7 @@ mod optimizer;
 mod plan;
 mod planner;
 mod requirements;
+mod shader_types;
 pub mod template;
 mod unroll;
 
@@ -30,6 +31,7 @@ pub use gemm::TILED_TEMPLATES;
 pub use plan::{Access, Binding, BufferDecl, BufferId, BufferRole, Io, Kernel, Memory, Phase, Plan, Purpose};
 pub use planner::{Planner, REDUCE_WG, Rule, STEP_BYTES, dispatch, plan};
 pub use requirements::KernelNeeds;
+pub use shader_types::{SampleStat, StepUniform, Totals};
 pub use template::{Header, Template};
 
 use serde::Serialize;

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 
 use super::memory::share_gradient_buffers;
 use super::plan::{Access, Binding, BufferDecl, BufferId, BufferRole, Io, Kernel, Phase, Plan, Purpose};
+use super::shader_types::{SampleStat, StepUniform};
 use super::template::{Header, Template};
 use super::{GemmKind, LowerError, LowerOptions, Tile, loss, optimizer};
 use crate::activation::Activation;
@@ -29,9 +30,9 @@ use crate::params::ParamLayout;
 use crate::template;
 
 /// Bytes of `Step` in `shaders/common.wgsl`.
-pub const STEP_BYTES: u64 = 48;
+pub const STEP_BYTES: u64 = std::mem::size_of::<StepUniform>() as u64;
 /// Bytes of one `SampleStat` in `shaders/softmax_cross_entropy.wgsl`.
-const SAMPLE_STAT_BYTES: u64 = 16;
+const SAMPLE_STAT_BYTES: u64 = std::mem::size_of::<SampleStat>() as u64;
 /// Invocations of the kernels that reduce with one workgroup (per channel,
 /// per tensor): a power of two.
 pub const REDUCE_WG: usize = 64;

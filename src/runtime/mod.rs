@@ -8,7 +8,7 @@
 //! modules → pipelines, bind groups (`executable`, after `limits` has
 //! checked the plan fits); the dataset's buffers (`dataset`); encode and
 //! submit (`dispatch`); map a staging buffer to read results back
-//! (`readback`). The structs shared with the shaders are in `shader_types`.
+//! (`readback`). The structs shared with the shaders are codegen's (`codegen::shader_types`).
 
 use crate::codegen::DATASET_CHUNKS;
 use crate::units::human_bytes;
@@ -21,15 +21,14 @@ mod gpu;
 mod instance;
 mod limits;
 mod readback;
-mod shader_types;
 
+pub use crate::codegen::{SampleStat, StepUniform, Totals};
 pub use adapter::{AdapterChoice, AdapterListing, choose, describe, scheduled_adapter};
 pub use dataset::{DeviceDataset, chunk_samples};
 pub use dispatch::Pass;
 pub use executable::Executable;
 pub use gpu::Gpu;
 pub use limits::{check_limits, exceeded};
-pub use shader_types::{SampleStat, StepUniform, Totals};
 
 /// What can go wrong opening a device, fitting a plan on it or running it.
 #[derive(Debug, thiserror::Error)]

@@ -7,8 +7,8 @@
 
 use serde::Serialize;
 
+use crate::codegen::StepUniform;
 use crate::codegen::{Access, BufferId, BufferRole, Phase, Plan};
-use crate::runtime::StepUniform;
 
 /// The manifest's version: `model.js` refuses another.
 pub const FORMAT: &str = "cnnc-web/1";
@@ -178,7 +178,7 @@ fn buffer(plan: &Plan, id: BufferId) -> Buffer {
                 samples: 1,
                 ..StepUniform::default()
             };
-            Some(bytemuck::cast::<StepUniform, [u32; 12]>(step).to_vec())
+            Some(bytemuck::cast_slice::<StepUniform, u32>(&[step]).to_vec())
         }
         BufferRole::Labels => Some(vec![u32::MAX; plan.batch]),
         _ => None,
