@@ -46,12 +46,16 @@ fn parameter_counts_equal_keras() {
         ("cifar_model3.cnn", 620_362),
         ("mnist.cnn", 421_642),
         ("resnet20.cnn", 274_442),
+        // Keras's 2,257,984 without biases or head (see the file), plus
+        // cnnc's 17,056 convolution biases and the dense 10.
+        ("mobilenet_v2.cnn", 2_257_984 + 17_056 + 12_810),
     ] {
         assert_eq!(example(file).params().total(), keras, "{file}");
     }
     // ResNet-20's one residual block, with its stride as an argument, makes
     // both kinds of stage; Keras's 1,376 running statistics are not trained.
     assert_eq!(example("resnet20.cnn").params().non_trainable, 1_376);
+    assert_eq!(example("mobilenet_v2.cnn").params().non_trainable, 34_112);
 }
 
 #[test]
@@ -153,4 +157,17 @@ fn pytorch_modules_of_the_activations() {
     );
     let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
     insta::assert_snapshot!(cnnc::export::torch::sequential(&model));
+}
+
+/// Default names count per kind; a kind whose word ends in a digit keeps
+/// the count apart (`relu6_2`, which `relu62` would not).
+#[test]
+fn default_names_keep_a_digit_stem_apart() {
+    let source = Source::new("m.cnn", "input 4x4x1; conv 2 3x3; relu6; relu; relu6; dense 2");
+    let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
+    let names: Vec<&str> = model.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["conv1", "relu6_1", "relu1", "relu6_2", "flatten1", "dense1"]
+    );
 }

@@ -519,8 +519,14 @@ fn push_layer<K: Registry>(
     let base = kind.rule().stem();
     let n = counts.entry(base).or_insert(0);
     *n += 1;
+    // `relu6_2`, not `relu62`: a stem that ends in a digit keeps it apart.
+    let sep = if base.ends_with(|c: char| c.is_ascii_digit()) {
+        "_"
+    } else {
+        ""
+    };
     layers.push(Layer {
-        name: format!("{base}{n}"),
+        name: format!("{base}{sep}{n}"),
         kind,
         inputs,
         input,
