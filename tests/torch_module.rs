@@ -169,6 +169,20 @@ fn the_printed_module_computes_what_cnnc_computes_for_every_graph() {
     let chain =
         load("input 8x8x3; conv 8 3x3 stride 2 same relu; conv 8 3x3 same; batchnorm; relu; pool 2; dense 3");
     models.push(("residual".into(), common::graphs::residual(&chain)));
+    // Each activation of issue 22, fused into a convolution and a dense
+    // layer, and alone after a flatten.
+    for act in [
+        "relu6",
+        "gelu",
+        "silu",
+        "elu",
+        "softplus",
+        "hard_sigmoid",
+        "hard_swish",
+    ] {
+        let text = format!("input 6x6x2; conv 4 3x3 same {act}; dense 5 {act}; {act}; dense 3");
+        models.push((act.to_string(), load(&text)));
+    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut examples: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()

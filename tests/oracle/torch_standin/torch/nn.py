@@ -1,5 +1,6 @@
 """`torch.nn`'s modules as the printed PyTorch equivalents use them (see
 `torch/__init__.py`), in inference: `eval()` mode, no autograd."""
+import math
 from collections import OrderedDict
 
 import numpy as np
@@ -196,6 +197,37 @@ class Sigmoid(_Elementwise):
 
 class Tanh(_Elementwise):
     f = staticmethod(np.tanh)
+
+
+class ReLU6(_Elementwise):
+    f = staticmethod(lambda x: np.minimum(np.maximum(x, 0), 6))
+
+
+class GELU(_Elementwise):
+    # approximate="none": x Phi(x), Phi the standard normal's CDF.
+    f = staticmethod(lambda x: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))))
+
+
+class SiLU(_Elementwise):
+    f = staticmethod(lambda x: x / (1 + np.exp(-x)))
+
+
+class ELU(_Elementwise):
+    # alpha = 1.
+    f = staticmethod(lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))))
+
+
+class Softplus(_Elementwise):
+    # beta = 1, threshold = 20: linear above it.
+    f = staticmethod(lambda x: np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20)))))
+
+
+class Hardsigmoid(_Elementwise):
+    f = staticmethod(lambda x: np.clip(x / 6 + 0.5, 0, 1))
+
+
+class Hardswish(_Elementwise):
+    f = staticmethod(lambda x: x * np.clip(x + 3, 0, 6) / 6)
 
 
 class LeakyReLU(Module):
