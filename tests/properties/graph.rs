@@ -6,7 +6,17 @@
 
 use proptest::prelude::*;
 
-const ACTS: [&str; 5] = ["relu", "leaky_relu", "sigmoid", "tanh", "linear"];
+/// Every activation a hidden layer may carry (all but softmax), from the
+/// table, so that a new row is drawn without a change here; `linear` last.
+static ACTS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    use cnnc::activation::Activation;
+    let mut acts: Vec<&str> = Activation::all()
+        .filter(|&a| a != Activation::SOFTMAX && a != Activation::LINEAR)
+        .map(Activation::keyword)
+        .collect();
+    acts.push(Activation::LINEAR.keyword());
+    acts
+});
 
 /// A step of the model as generated, before it is written as text. A step
 /// that does not fit the current tensor is skipped, so every model checks.
@@ -74,16 +84,16 @@ pub enum Gen {
 
 pub fn gen_layer() -> impl Strategy<Value = Gen> {
     prop_oneof![
-        4 => (1usize..10, 1usize..5, 1usize..5, 1usize..4, any::<bool>(), 0usize..5, 1usize..4).prop_map(
+        4 => (1usize..10, 1usize..5, 1usize..5, 1usize..4, any::<bool>(), 0..ACTS.len(), 1usize..4).prop_map(
             |(filters, kh, kw, stride, same, a, groups)| Gen::Conv { filters, kh, kw, stride, same, act: ACTS[a], groups }
         ),
         2 => (any::<bool>(), 1usize..4, 1usize..4).prop_map(|(avg, k, stride)| Gen::Pool { avg, k, stride }),
         1 => (0u8..9).prop_map(Gen::Dropout),
-        1 => (0usize..4).prop_map(|a| Gen::Act(ACTS[a])),
+        1 => (0..ACTS.len() - 1).prop_map(|a| Gen::Act(ACTS[a])),
         1 => Just(Gen::BatchNorm),
-        1 => (1usize..9, 0usize..5).prop_map(|(units, a)| Gen::Dense { units, act: ACTS[a] }),
+        1 => (1usize..9, 0..ACTS.len()).prop_map(|(units, a)| Gen::Dense { units, act: ACTS[a] }),
         1 => any::<bool>().prop_map(|avg| Gen::GlobalPool { avg }),
-        2 => (1usize..4, any::<bool>(), 0usize..5, any::<bool>())
+        2 => (1usize..4, any::<bool>(), 0..ACTS.len(), any::<bool>())
             .prop_map(|(k, bn, a, twice)| Gen::Residual { k, bn, act: ACTS[a], twice }),
         2 => (1usize..7, 1usize..3, 1usize..4, any::<bool>())
             .prop_map(|(filters, stride, k, bn)| Gen::Projection { filters, stride, k, bn }),
@@ -147,7 +157,7 @@ impl Spell {
 pub fn style() -> impl Strategy<Value = Style> {
     (
         1usize..4,
-        0usize..5,
+        0..ACTS.len(),
         any::<bool>(),
         1usize..3,
         2usize..4,
