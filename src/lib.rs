@@ -3,8 +3,8 @@
 //! ```text
 //! &str ──syntax::parse──▶ Program ──model::check──▶ Model
 //!      ──codegen::plan──▶ Plan (buffers, kernels as data)
-//!      ──codegen::emit──▶ WGSL (validated by naga)
-//!      ──runtime──▶ wgpu (train / eval / predict)
+//!      ──codegen::compile──▶ Compiled (the plan and its WGSL, validated by naga)
+//!      ──runtime::Executable::new──▶ wgpu (train / eval / predict)
 //! ```
 //!
 //! Each stage is a plain function from one value to the next, with its own

@@ -31,7 +31,7 @@ fn gather(augment: Augment, seed: u32, training: bool) -> (Vec<f32>, Dataset) {
     let plan = cnnc::codegen::plan(&model, &options).unwrap();
     let input = plan.io.input;
     let indices = plan.io.indices;
-    let exe = Executable::new(&gpu, plan).unwrap();
+    let exe = Executable::new(&gpu, cnnc::codegen::compile(plan).unwrap()).unwrap();
     let sample = H * W * C;
     // Distinct, nonzero pixels: 1..=120 over the three samples.
     let data = Dataset {

@@ -115,7 +115,7 @@ fn compare_with_decay(
     let plan = cnnc::codegen::plan(model, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
     let io = plan.io.clone();
     let gpu = gpu();
-    let exe = Executable::new(gpu, plan).unwrap();
+    let exe = Executable::new(gpu, cnnc::codegen::compile(plan).unwrap()).unwrap();
 
     // Glorot weights, and random biases so that bias gradients matter.
     let mut r = Reference::new(model, batch);
@@ -413,7 +413,7 @@ fn batchnorm_in_evaluation() {
     )
     .unwrap();
     let outputs = plan.io.layer_outputs.clone();
-    let exe = Executable::new(gpu(), plan).unwrap();
+    let exe = Executable::new(gpu(), cnnc::codegen::compile(plan).unwrap()).unwrap();
     let r = Reference::new(&m, batch);
     let mut rng = SplitMix64::new(8);
     let mut params = r.layout.init(4);
@@ -525,7 +525,7 @@ fn several_steps(src: &str, optimizer: OptimizerKind, steps: u32) {
         },
     )
     .unwrap();
-    let exe = Executable::new(gpu(), plan).unwrap();
+    let exe = Executable::new(gpu(), cnnc::codegen::compile(plan).unwrap()).unwrap();
     let r = Reference::new(&model, batch);
     let mut rng = SplitMix64::new(17);
     let initial = r.layout.init(5);

@@ -44,7 +44,7 @@ fn loss_falls_and_accuracy_rises() {
     .unwrap();
     let params = plan.params.init(5);
     let gpu = Gpu::new(None).unwrap();
-    let exe = Executable::new(&gpu, plan).unwrap();
+    let exe = Executable::new(&gpu, cnnc::codegen::compile(plan).unwrap()).unwrap();
     exe.write_params(&params);
 
     let mut rng = SplitMix64::new(9);

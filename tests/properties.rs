@@ -58,7 +58,7 @@ proptest! {
         let batch = 2;
         let plan = plan(&model, &LowerOptions { batch, ..LowerOptions::default() }).unwrap();
         let outputs = plan.io.layer_outputs.clone();
-        let exe = Executable::new(gpu(), plan).unwrap();
+        let exe = Executable::new(gpu(), cnnc::codegen::compile(plan).unwrap()).unwrap();
         let r = Reference::new(&model, batch);
         let mut rng = SplitMix64::new(case.text.len() as u64);
         let params: Vec<f32> = r.layout.init(3).iter().map(|v| v + rng.next_f32() * 0.1).collect();

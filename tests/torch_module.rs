@@ -108,7 +108,11 @@ fn cnnc_probabilities(model: &Model, params: &[f32], images: &[Vec<f32>]) -> Vec
         purpose: Purpose::Infer,
         ..LowerOptions::default()
     };
-    let exe = Executable::new(gpu, plan(model, &options).unwrap()).unwrap();
+    let exe = Executable::new(
+        gpu,
+        cnnc::codegen::compile(plan(model, &options).unwrap()).unwrap(),
+    )
+    .unwrap();
     exe.write_params(params);
     cnnc::app::inference::predict(gpu, &exe, images).unwrap()
 }

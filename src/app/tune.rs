@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::tiles::{adapter_key, cache_path, read_cache};
 use super::workflow::Failure;
 use crate::Model;
-use crate::codegen::{GemmKind, LowerOptions, OptimizerKind, Plan, Tile, Tiling, plan};
+use crate::codegen::{self, GemmKind, LowerOptions, OptimizerKind, Plan, Tile, Tiling, plan};
 use crate::runtime::{Executable, Gpu, Pass, StepUniform};
 
 /// Candidate tiles per kind: shapes that ran well on lavapipe and on
@@ -111,7 +111,8 @@ pub fn tune(
 /// One training step of `plan` timed kernel by kernel: (shape key, tile,
 /// milliseconds) of each tiled GEMM-like kernel.
 fn time_tiles(gpu: &Gpu, plan: Plan, batch: usize) -> Result<Vec<(String, Tile, f64)>, Failure> {
-    let exe = Executable::new(gpu, plan)?;
+    let compiled = codegen::compile(plan).map_err(|e| Failure::Failed(e.to_string()))?;
+    let exe = Executable::new(gpu, compiled)?;
     exe.write_params(&exe.plan.params.init(1));
     exe.write_step(&StepUniform {
         samples: batch as u32,

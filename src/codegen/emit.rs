@@ -6,6 +6,21 @@ use super::LowerError;
 use super::plan::Plan;
 use super::template;
 
+/// The last stage's value: a plan with its kernels' WGSL, validated, in
+/// the plan's order. The runtime makes it ready on a device; it emits
+/// nothing itself, so an invalid shader is a lowering error, not a GPU one.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub plan: Plan,
+    pub shaders: Vec<String>,
+}
+
+/// A plan with its kernels [`emit`]ted.
+pub fn compile(plan: Plan) -> Result<Compiled, LowerError> {
+    let shaders = emit(&plan)?;
+    Ok(Compiled { plan, shaders })
+}
+
 /// One WGSL module per kernel of the plan, in its order. Each distinct
 /// module (less its naming comment) is validated once; a module naga rejects is a bug in cnnc.
 pub fn emit(plan: &Plan) -> Result<Vec<String>, LowerError> {

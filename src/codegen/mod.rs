@@ -26,7 +26,7 @@ mod shader_types;
 pub mod template;
 mod unroll;
 
-pub use emit::emit;
+pub use emit::{Compiled, compile, emit};
 pub use gemm::TILED_TEMPLATES;
 pub use plan::{Access, Binding, BufferDecl, BufferId, BufferRole, Io, Kernel, Memory, Phase, Plan, Purpose};
 pub use planner::{Planner, REDUCE_WG, Rule, STEP_BYTES, dispatch, plan};

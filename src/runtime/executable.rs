@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Gpu, RuntimeError, StepUniform, Totals, check_limits};
-use crate::codegen::{Access, BufferId, BufferRole, Kernel, Plan};
+use crate::codegen::{Access, BufferId, BufferRole, Compiled, Kernel, Plan};
 
 /// A plan made ready on a device.
 pub struct Executable {
@@ -31,8 +31,8 @@ impl Executable {
     /// Checks the plan against the device's limits, then creates its
     /// buffers (zeroed), pipelines (one per distinct WGSL module) and bind
     /// groups. Nothing is dispatched.
-    pub fn new(gpu: &Gpu, plan: Plan) -> Result<Executable, RuntimeError> {
-        let shaders = crate::codegen::emit(&plan).map_err(|e| RuntimeError::Gpu(e.to_string()))?;
+    pub fn new(gpu: &Gpu, compiled: Compiled) -> Result<Executable, RuntimeError> {
+        let Compiled { plan, shaders } = compiled;
         check_limits(&plan, &shaders, &gpu.limits())?;
         let device = &gpu.device;
         // Creation reports its errors asynchronously: catch them in scopes

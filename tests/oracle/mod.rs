@@ -342,7 +342,7 @@ pub fn export(dir: &Path, name: &str, model: &Model, steps: &Steps, description:
     let plan = plan(model, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
     let (io, layout) = (plan.io.clone(), plan.params.clone());
     let gpu = gpu();
-    let exe = Executable::new(gpu, plan).unwrap();
+    let exe = Executable::new(gpu, cnnc::codegen::compile(plan).unwrap()).unwrap();
 
     let mut rng = SplitMix64::new(0x5eed ^ name.len() as u64);
     let params = steps.params.clone().unwrap_or_else(|| {

@@ -85,9 +85,8 @@ fn cache_path() -> PathBuf {
 /// from the cache when these kernels were timed on this adapter before,
 /// else measured (and cached; failing to write the cache only loses it).
 pub fn step_ms(gpu: &Gpu, source: &Source, model: &Model, options: &TrainOptions) -> Result<f64, Failure> {
-    let plan = plan_for_training(gpu, source, model, options)?;
-    let shaders = crate::codegen::emit(&plan).map_err(|e| Failure::Failed(e.to_string()))?;
-    let (adapter, kernels) = (adapter_key(gpu), sha256(shaders.concat().as_bytes()));
+    let compiled = plan_for_training(gpu, source, model, options)?;
+    let (adapter, kernels) = (adapter_key(gpu), sha256(compiled.shaders.concat().as_bytes()));
     let read = || -> StepCache {
         std::fs::read_to_string(cache_path())
             .ok()
@@ -97,7 +96,7 @@ pub fn step_ms(gpu: &Gpu, source: &Source, model: &Model, options: &TrainOptions
     if let Some(&ms) = read().get(&adapter).and_then(|a| a.get(&kernels)) {
         return Ok(ms);
     }
-    let exe = Executable::new(gpu, plan)?;
+    let exe = Executable::new(gpu, compiled)?;
     let ms = bench::train_step_ms(gpu, &exe, model, options, 1, TIMED_STEPS)?;
     let mut cache = read();
     cache.entry(adapter).or_default().insert(kernels, ms);

@@ -71,16 +71,16 @@ pub fn eval(
     use_train: bool,
 ) -> Result<(String, EvalReport), Failure> {
     let (source, checked, loaded) = model_and_data(model, data)?;
-    let plan = plan_inference(gpu, &source, &checked, batch)?;
-    let (params, metadata) =
-        crate::weights::load(weights, &checked, &plan.params).map_err(|e| Failure::Usage(e.to_string()))?;
+    let compiled = plan_inference(gpu, &source, &checked, batch)?;
+    let (params, metadata) = crate::weights::load(weights, &checked, &compiled.plan.params)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     // Weights from elsewhere say nothing of their steps: no warning then.
     if let Some(steps) = metadata.get("steps").and_then(|s| s.parse().ok()) {
         for warning in train::batchnorm_warnings(&checked, steps) {
             eprintln!("warning: {warning}");
         }
     }
-    let exe = Executable::new(gpu, plan)?;
+    let exe = Executable::new(gpu, compiled)?;
     exe.write_params(&params);
     let (name, split) = match (&loaded.validation, use_train) {
         (Some(v), false) => ("test", v),

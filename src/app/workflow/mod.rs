@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::Model;
-use crate::codegen::{LowerOptions, OptimizerKind, Plan, Purpose, plan};
+use crate::codegen::{self, Compiled, LowerOptions, OptimizerKind, Plan, Purpose, plan};
 use crate::data::{self, DataSpec, Dataset};
 use crate::diagnostic::Diagnostic;
 use crate::model::{self, CheckOptions, Shape};
@@ -287,7 +287,7 @@ pub fn model_fits_data(source: &Source, model: &Model, loaded: &LoadedData) -> R
 /// An inference plan for the current device (forward and loss only: no
 /// gradients, no optimizer state), for `eval`, `predict` and the GEMM
 /// benchmark.
-pub fn plan_inference(gpu: &Gpu, source: &Source, model: &Model, batch: usize) -> Result<Plan, Failure> {
+pub fn plan_inference(gpu: &Gpu, source: &Source, model: &Model, batch: usize) -> Result<Compiled, Failure> {
     let options = LowerOptions {
         batch,
         purpose: Purpose::Infer,
@@ -303,7 +303,7 @@ pub fn plan_for(
     model: &Model,
     batch: usize,
     optimizer: OptimizerKind,
-) -> Result<Plan, Failure> {
+) -> Result<Compiled, Failure> {
     let options = LowerOptions {
         batch,
         optimizer,
@@ -318,7 +318,7 @@ pub fn plan_for_training(
     source: &Source,
     model: &Model,
     train: &TrainOptions,
-) -> Result<Plan, Failure> {
+) -> Result<Compiled, Failure> {
     let options = LowerOptions {
         batch: train.batch,
         optimizer: train.optimizer,
@@ -329,7 +329,9 @@ pub fn plan_for_training(
     plan_with(gpu, source, model, options)
 }
 
-fn plan_with(gpu: &Gpu, source: &Source, model: &Model, options: LowerOptions) -> Result<Plan, Failure> {
+/// Plans and emits the kernels (a lowering error, an invalid shader among
+/// them, is reported against the model).
+fn plan_with(gpu: &Gpu, source: &Source, model: &Model, options: LowerOptions) -> Result<Compiled, Failure> {
     if options.batch == 0 {
         return Err(Failure::Usage("--batch must be at least 1".into()));
     }
@@ -338,7 +340,9 @@ fn plan_with(gpu: &Gpu, source: &Source, model: &Model, options: LowerOptions) -
         tiling: super::tiles::cached_tiling(gpu),
         ..options
     };
-    plan(model, &options).map_err(|e| invalid(source, vec![e.to_diagnostic()]))
+    plan(model, &options)
+        .and_then(codegen::compile)
+        .map_err(|e| invalid(source, vec![e.to_diagnostic()]))
 }
 
 /// `cnnc compile`: plans a training step, writes each kernel's WGSL
@@ -359,8 +363,9 @@ pub fn compile(
         ..LowerOptions::default()
     };
     let invalid_plan = |e: crate::codegen::LowerError| invalid(source, vec![e.to_diagnostic()]);
-    let plan = plan(model, &options).map_err(invalid_plan)?;
-    let shaders = crate::codegen::emit(&plan).map_err(invalid_plan)?;
+    let Compiled { plan, shaders } = plan(model, &options)
+        .and_then(codegen::compile)
+        .map_err(invalid_plan)?;
     let io = |e: std::io::Error| Failure::Usage(format!("cannot write to {}: {e}", out.display()));
     std::fs::create_dir_all(out).map_err(io)?;
     for (i, wgsl) in shaders.iter().enumerate() {
