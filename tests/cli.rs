@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{cnnc, text};
+use common::{cnnc, command, ok, text};
 
 #[test]
 fn check_prints_ok_and_exits_zero() {
@@ -154,4 +154,63 @@ fn six_thousand_nested_blocks_are_a_located_error() {
 
     let out = cnnc(&["fmt", "--check", file]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// `bench --json` on a tiny model: one submission per training step and
+/// one dispatch per kernel of the plan, the first step split in two, and
+/// no ceiling when none is cached and measuring it is declined.
+#[test]
+fn bench_counts_dispatches_and_splits_the_first_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.cnn");
+    std::fs::write(&model, "input 6x6x1; conv 4 3x3 relu; pool 2; dense 3 softmax\n").unwrap();
+    let model = model.to_str().unwrap();
+    let out = dir.path().join("plan");
+    ok(&cnnc(&[
+        "compile",
+        model,
+        "-o",
+        out.to_str().unwrap(),
+        "--batch",
+        "4",
+    ]));
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    let kernels = plan["kernels"].as_array().unwrap().len() as f64;
+
+    let out = command(&[
+        "bench",
+        model,
+        "--batch",
+        "4",
+        "--steps",
+        "2",
+        "--no-gemm",
+        "--json",
+    ])
+    .env("CNNC_CACHE_DIR", dir.path().join("cache"))
+    .output()
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(report["submissions_per_step"], 1.0, "{report}");
+    assert_eq!(report["dispatches_per_step"], kernels, "{report}");
+    let (first, pipelines, run) = (
+        report["first_step_ms"].as_f64().unwrap(),
+        report["first_step_pipelines_ms"].as_f64().unwrap(),
+        report["first_step_run_ms"].as_f64().unwrap(),
+    );
+    assert!(
+        pipelines > 0.0 && run > 0.0 && (pipelines + run - first).abs() < 1e-6,
+        "{report}"
+    );
+    assert!(
+        report["ceiling"].is_null() && report["train_fraction"].is_null(),
+        "{report}"
+    );
+    let conv = &report["layers"][0];
+    assert_eq!(conv["layer"], "conv1");
+    // 4 samples x 16 outputs x 4 filters x 9 taps x 2, three GEMMs less the
+    // input gradient the first layer does not need.
+    assert_eq!(conv["flops"], 2 * 4 * 16 * 4 * 9 * 2, "{report}");
+    assert!(conv["gflops"].as_f64().unwrap() > 0.0, "{report}");
 }

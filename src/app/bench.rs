@@ -1,16 +1,17 @@
 //! `cnnc bench`: training and inference throughput, the cost of the first
 //! step, and a per-layer table of kernel times and GFLOP/s, like `caffe
-//! time` and Darknet's `-benchmark_layers`.
+//! time` and Darknet's `-benchmark_layers`, each rate also as a fraction of
+//! the adapter's best GEMM (`super::ceiling`).
 
 use std::time::Instant;
 
 use serde::Serialize;
 
+use super::ceiling::{Ceiling, fraction, gflops};
 use crate::Model;
-use crate::app::workflow::{Failure, plan_for, plan_inference};
+use crate::app::workflow::{Failure, plan_for};
 use crate::codegen::{OptimizerKind, Phase};
 use crate::data::Dataset;
-use crate::model::CheckOptions;
 use crate::rng::SplitMix64;
 use crate::runtime::{Executable, Gpu, Pass, StepUniform};
 use crate::source::Source;
@@ -22,8 +23,11 @@ pub struct BenchOptions {
     pub steps: usize,
     pub warmup: usize,
     pub optimizer: OptimizerKind,
-    /// Also time the project's GEMM (a 1024^3 dense layer) as a yardstick.
+    /// Measure the adapter's ceiling (the project's GEMM at 1024^3) when
+    /// it is not cached yet.
     pub gemm: bool,
+    /// Measure the ceiling again, replacing the cached one.
+    pub fresh_ceiling: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +49,12 @@ pub struct LayerTiming {
     pub backward_ms: f64,
     /// Of the profiled step.
     pub share: f64,
+    /// GEMM FLOPs of its kernels in a training step.
+    pub flops: u64,
+    /// Those FLOPs over its kernels' time.
+    pub gflops: Option<f64>,
+    /// That rate over the ceiling's.
+    pub fraction: Option<f64>,
     pub kernels: Vec<KernelTiming>,
 }
 
@@ -56,10 +66,27 @@ pub struct BenchReport {
     pub steps: usize,
     pub warmup: usize,
     /// Pipeline creation, upload and the first training step, from a cold
-    /// start of this process.
+    /// start of this process: the sum of the next two.
     pub first_step_ms: f64,
+    /// Planning, emitting and validating the kernels, creating their
+    /// pipelines, buffers and bind groups.
+    pub first_step_pipelines_ms: f64,
+    /// Uploading the data and running the first step (a driver that
+    /// compiles kernels when they are first launched, as lavapipe does,
+    /// compiles them here).
+    pub first_step_run_ms: f64,
     pub train_step_ms: f64,
     pub train_images_per_s: f64,
+    /// GEMM FLOPs of a training step (forward, input and weight gradients).
+    pub train_flops: u64,
+    /// Those FLOPs over the timed step's wall-clock time.
+    pub train_gflops: Option<f64>,
+    /// That rate over the ceiling's.
+    pub train_fraction: Option<f64>,
+    /// Kernel launches of a timed training step.
+    pub dispatches_per_step: f64,
+    /// Queue submissions of a timed training step.
+    pub submissions_per_step: f64,
     pub infer_batch_ms: f64,
     pub infer_images_per_s: f64,
     /// Bytes of every buffer of the step.
@@ -72,7 +99,8 @@ pub struct BenchReport {
     pub layers: Vec<LayerTiming>,
     /// Input gathering, loss and optimizer.
     pub other_ms: f64,
-    pub gemm_gflops: Option<f64>,
+    /// The adapter's best GEMM rate, when measured or cached.
+    pub ceiling: Option<Ceiling>,
 }
 
 /// A random dataset of `n` samples shaped for the model.
@@ -105,6 +133,7 @@ pub fn run(
     let started = Instant::now();
     let plan = plan_for(gpu, source, model, b, options.optimizer)?;
     let exe = Executable::new(gpu, plan)?;
+    let first_step_pipelines_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut steps = SyntheticSteps::new(&exe, model, &train_options)?;
     steps.step(&exe);
     gpu.wait()?;
@@ -112,7 +141,10 @@ pub fn run(
     for _ in 0..options.warmup {
         steps.step(&exe);
     }
+    let before = gpu.work();
     let train_step_ms = time_ms(gpu, options.steps, || steps.step(&exe))?;
+    let work = gpu.work() - before;
+    let per_step = |count: u64| count as f64 / options.steps.max(1) as f64;
     exe.write_step(&StepUniform {
         samples: b as u32,
         ..StepUniform::default()
@@ -123,9 +155,10 @@ pub fn run(
 
     exe.write_step(&step_uniform(&train_options, steps.t + 1, b, train_options.lr));
     let (times, timestamps) = exe.profile(gpu, Pass::Train, Some(split))?;
-    let (layers, other_ms) = per_layer(model, &exe, &times);
-
-    let gemm_gflops = if options.gemm { Some(gemm(gpu)?) } else { None };
+    let ceiling = super::ceiling::ceiling(gpu, options.gemm, options.fresh_ceiling)?;
+    let (layers, other_ms) = per_layer(model, &exe, &times, ceiling.as_ref());
+    let train_flops: u64 = exe.plan.kernels.iter().map(|k| k.flops).sum();
+    let train_gflops = gflops(train_flops, train_step_ms);
     Ok(BenchReport {
         model: model.name.clone(),
         adapter: gpu.describe(),
@@ -133,8 +166,15 @@ pub fn run(
         steps: options.steps,
         warmup: options.warmup,
         first_step_ms,
+        first_step_pipelines_ms,
+        first_step_run_ms: first_step_ms - first_step_pipelines_ms,
         train_step_ms,
         train_images_per_s: b as f64 / (train_step_ms / 1e3),
+        train_flops,
+        train_gflops,
+        train_fraction: fraction(train_gflops, ceiling.as_ref()),
+        dispatches_per_step: per_step(work.dispatches),
+        submissions_per_step: per_step(work.submissions),
         infer_batch_ms,
         infer_images_per_s: b as f64 / (infer_batch_ms / 1e3),
         memory_bytes: exe.plan.memory_bytes(),
@@ -153,7 +193,7 @@ pub fn run(
         },
         layers,
         other_ms,
-        gemm_gflops,
+        ceiling,
     })
 }
 
@@ -219,9 +259,15 @@ fn time_ms(gpu: &Gpu, count: usize, mut work: impl FnMut()) -> Result<f64, Failu
     Ok(timed.elapsed().as_secs_f64() * 1e3 / count.max(1) as f64)
 }
 
-/// Each kernel's time (seconds, by kernel index) added up per layer, and
-/// the milliseconds of kernels of no layer (gather, loss, optimizer).
-fn per_layer(model: &Model, exe: &Executable, times: &[(usize, f64)]) -> (Vec<LayerTiming>, f64) {
+/// Each kernel's time (seconds, by kernel index) added up per layer, with
+/// the layer's rate against the ceiling, and the milliseconds of kernels of
+/// no layer (gather, loss, optimizer).
+fn per_layer(
+    model: &Model,
+    exe: &Executable,
+    times: &[(usize, f64)],
+    ceiling: Option<&Ceiling>,
+) -> (Vec<LayerTiming>, f64) {
     let total: f64 = times.iter().map(|t| t.1).sum::<f64>().max(1e-12);
     let mut layers: Vec<LayerTiming> = model
         .layers
@@ -232,6 +278,9 @@ fn per_layer(model: &Model, exe: &Executable, times: &[(usize, f64)]) -> (Vec<La
             forward_ms: 0.0,
             backward_ms: 0.0,
             share: 0.0,
+            flops: 0,
+            gflops: None,
+            fraction: None,
             kernels: Vec::new(),
         })
         .collect();
@@ -254,37 +303,18 @@ fn per_layer(model: &Model, exe: &Executable, times: &[(usize, f64)]) -> (Vec<La
                     _ => row.forward_ms += ms,
                 }
                 row.share += seconds / total;
+                row.flops += k.flops;
                 row.kernels.push(timing);
             }
             None => other_ms += ms,
         }
     }
     layers.retain(|l| !l.kernels.is_empty());
-    (layers, other_ms)
-}
-
-/// GFLOP/s of the project's GEMM: the dense-layer kernel on a
-/// 1024 x 1024 x 1024 product, best of three.
-pub fn gemm(gpu: &Gpu) -> Result<f64, Failure> {
-    let source = Source::new("gemm.cnn", "input 1x1x1024; dense 1024");
-    let model = crate::load(&source, &CheckOptions::default()).expect("the GEMM model checks");
-    let plan = plan_inference(gpu, &source, &model, 1024)?;
-    let exe = Executable::new(gpu, plan)?;
-    let kernel = exe
-        .plan
-        .kernels
-        .iter()
-        .position(|k| k.name == "dense1_forward")
-        .expect("a dense forward kernel");
-    let flops = exe.plan.kernels[kernel].flops as f64;
-    let mut best = 0.0f64;
-    for _ in 0..4 {
-        let t = Instant::now();
-        exe.run_kernel(kernel);
-        gpu.wait()?;
-        best = best.max(flops / t.elapsed().as_secs_f64() / 1e9);
+    for l in &mut layers {
+        l.gflops = gflops(l.flops, l.forward_ms + l.backward_ms);
+        l.fraction = fraction(l.gflops, ceiling);
     }
-    Ok(best)
+    (layers, other_ms)
 }
 
 impl BenchReport {
@@ -294,59 +324,35 @@ impl BenchReport {
             self.model, self.adapter, self.batch, self.steps, self.warmup
         );
         out += &format!(
-            "first step (pipelines, upload, one step): {:.1} s\n",
-            self.first_step_ms / 1e3
+            "first step: {:.1} s (plan and pipelines {:.1} s, upload and run {:.1} s)\n",
+            self.first_step_ms / 1e3,
+            self.first_step_pipelines_ms / 1e3,
+            self.first_step_run_ms / 1e3
         );
         out += &format!(
-            "training:  {:.1} ms/step, {:.1} images/s\n",
-            self.train_step_ms, self.train_images_per_s
+            "training:  {:.1} ms/step, {:.1} images/s, {}\n",
+            self.train_step_ms,
+            self.train_images_per_s,
+            rate_of_ceiling(self.train_gflops, self.train_fraction)
+        );
+        out += &format!(
+            "           per step: {}, {}\n",
+            count(self.dispatches_per_step, "dispatch", "dispatches"),
+            count(self.submissions_per_step, "queue submission", "queue submissions")
         );
         out += &format!(
             "inference: {:.1} ms/batch, {:.1} images/s\n",
             self.infer_batch_ms, self.infer_images_per_s
         );
-        out += &format!("GPU memory of a step: {}\n\n", self.memory.describe());
-        let width = self
-            .layers
-            .iter()
-            .map(|l| l.layer.len() + l.description.len() + 3)
-            .max()
-            .unwrap_or(10)
-            .max(10);
-        out += &format!(
-            "  {:<width$}  {:>10}  {:>11}  {:>6}  GFLOP/s and tile (forward / input grad / weight grad)\n",
-            "layer", "forward ms", "backward ms", "share"
-        );
-        for l in &self.layers {
-            let rate = |suffix: &str| {
-                l.kernels
-                    .iter()
-                    .find(|k| k.name.ends_with(suffix))
-                    .and_then(|k| Some((k.gflops?, k.tile?)))
-                    .map_or("-".to_string(), |(g, t)| format!("{g:.2} ({}x{})", t.m, t.n))
-            };
-            let gflops = if l.kernels.iter().any(|k| k.gflops.is_some()) {
-                format!(
-                    "{} / {} / {}",
-                    rate("_forward"),
-                    rate("_backward_input"),
-                    rate("_backward_weight")
-                )
-            } else {
-                String::new()
-            };
-            out += &format!(
-                "  {:<width$}  {:>10.1}  {:>11.1}  {:>5.1}%  {gflops}\n",
-                format!("{} ({})", l.layer, l.description),
-                l.forward_ms,
-                l.backward_ms,
-                100.0 * l.share
-            );
-        }
-        out += &format!(
-            "  {:<width$}  {:>10.1}\n",
-            "input, loss, optimizer", self.other_ms
-        );
+        out += &format!("GPU memory of a step: {}\n", self.memory.describe());
+        out += &match &self.ceiling {
+            Some(c) => format!(
+                "ceiling: {:.2} GFLOP/s, the best of the project's GEMM at {}^3 ({}x{} tile, workgroups of {})\n\n",
+                c.gflops, c.size, c.tile.m, c.tile.n, c.workgroup_size
+            ),
+            None => "ceiling: not measured (run without --no-gemm once)\n\n".to_string(),
+        };
+        out += &self.layer_table();
         out += &format!("\nkernel times: {}\n", self.timing);
         out += &if self.tuned_kernels.is_empty() {
             "tiles: defaults (run `cnnc tune` to measure this adapter's best)\n".to_string()
@@ -356,9 +362,176 @@ impl BenchReport {
                 self.tuned_kernels.join(", ")
             )
         };
-        if let Some(g) = self.gemm_gflops {
-            out += &format!("reference GEMM (1024^3, the dense-layer kernel): {g:.2} GFLOP/s\n");
-        }
         out
+    }
+
+    /// Per layer: time, share, rate against the ceiling, and each GEMM's
+    /// rate and tile.
+    fn layer_table(&self) -> String {
+        let width = self
+            .layers
+            .iter()
+            .map(|l| l.layer.len() + l.description.len() + 3)
+            .max()
+            .unwrap_or(10)
+            .max(22);
+        let mut out = format!(
+            "  {:<width$}  {:>10}  {:>11}  {:>6}  {:>7}  {:>7}  GFLOP/s and tile (forward / input grad / weight grad)\n",
+            "layer", "forward ms", "backward ms", "share", "GFLOP/s", "ceiling"
+        );
+        for l in &self.layers {
+            let rate = |suffix: &str| {
+                l.kernels
+                    .iter()
+                    .find(|k| k.name.ends_with(suffix))
+                    .and_then(|k| Some((k.gflops?, k.tile?)))
+                    .map_or("-".to_string(), |(g, t)| format!("{g:.2} ({}x{})", t.m, t.n))
+            };
+            let kernels = if l.kernels.iter().any(|k| k.gflops.is_some()) {
+                format!(
+                    "{} / {} / {}",
+                    rate("_forward"),
+                    rate("_backward_input"),
+                    rate("_backward_weight")
+                )
+            } else {
+                String::new()
+            };
+            let row = format!(
+                "  {:<width$}  {:>10.1}  {:>11.1}  {:>5.1}%  {:>7}  {:>7}  {kernels}",
+                format!("{} ({})", l.layer, l.description),
+                l.forward_ms,
+                l.backward_ms,
+                100.0 * l.share,
+                l.gflops.map_or(String::new(), |g| format!("{g:.2}")),
+                percent(l.fraction),
+            );
+            out += row.trim_end();
+            out += "\n";
+        }
+        out += &format!(
+            "  {:<width$}  {:>10.1}\n",
+            "input, loss, optimizer", self.other_ms
+        );
+        out
+    }
+}
+
+/// "2.96 GFLOP/s, 59 % of the ceiling", or as much of it as is known.
+fn rate_of_ceiling(gflops: Option<f64>, fraction: Option<f64>) -> String {
+    match (gflops, fraction) {
+        (Some(g), Some(_)) => format!("{g:.2} GFLOP/s, {} of the ceiling", percent(fraction)),
+        (Some(g), None) => format!("{g:.2} GFLOP/s"),
+        (None, _) => "no GEMM FLOPs".to_string(),
+    }
+}
+
+/// A fraction as a whole percentage; blank when unknown.
+fn percent(fraction: Option<f64>) -> String {
+    fraction.map_or(String::new(), |f| format!("{:.0} %", 100.0 * f))
+}
+
+/// A count per step, whole when it is (it is, unless steps differ).
+fn count(per_step: f64, one: &str, many: &str) -> String {
+    match per_step {
+        1.0 => format!("1 {one}"),
+        n if n.fract() == 0.0 => format!("{n:.0} {many}"),
+        n => format!("{n:.1} {many}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codegen::Tile;
+
+    fn kernel(name: &str, phase: Phase, ms: f64, gflops: Option<f64>, tile: Option<Tile>) -> KernelTiming {
+        KernelTiming {
+            name: name.into(),
+            phase,
+            ms,
+            tile,
+            gflops,
+        }
+    }
+
+    /// A report as `run` fills it, with round figures.
+    fn report(ceiling: Option<Ceiling>) -> BenchReport {
+        let tile = Some(Tile { m: 16, n: 32 });
+        let layers = vec![
+            LayerTiming {
+                layer: "conv1".into(),
+                description: "conv 32 3x3 same relu".into(),
+                forward_ms: 100.0,
+                backward_ms: 300.0,
+                share: 0.8,
+                flops: 800_000_000,
+                gflops: Some(2.0),
+                fraction: fraction(Some(2.0), ceiling.as_ref()),
+                kernels: vec![
+                    kernel("conv1_forward", Phase::Forward, 100.0, Some(2.0), tile),
+                    kernel("conv1_backward_weight", Phase::Backward, 200.0, Some(2.0), tile),
+                    kernel("conv1_backward_bias", Phase::Backward, 100.0, None, None),
+                ],
+            },
+            LayerTiming {
+                layer: "pool1".into(),
+                description: "pool max 2x2".into(),
+                forward_ms: 20.0,
+                backward_ms: 30.0,
+                share: 0.1,
+                flops: 0,
+                gflops: None,
+                fraction: None,
+                kernels: vec![kernel("pool1_forward", Phase::Forward, 20.0, None, None)],
+            },
+        ];
+        let train_gflops = gflops(800_000_000, 500.0);
+        BenchReport {
+            model: "m".into(),
+            adapter: "a CPU".into(),
+            batch: 128,
+            steps: 5,
+            warmup: 1,
+            first_step_ms: 3000.0,
+            first_step_pipelines_ms: 1000.0,
+            first_step_run_ms: 2000.0,
+            train_step_ms: 500.0,
+            train_images_per_s: 256.0,
+            train_flops: 800_000_000,
+            train_gflops,
+            train_fraction: fraction(train_gflops, ceiling.as_ref()),
+            dispatches_per_step: 23.0,
+            submissions_per_step: 1.0,
+            infer_batch_ms: 100.0,
+            infer_images_per_s: 1280.0,
+            memory_bytes: 1 << 20,
+            memory: crate::codegen::Memory {
+                weights: 1 << 19,
+                activations: 1 << 19,
+                ..Default::default()
+            },
+            timing: "GPU timestamp queries".into(),
+            tuned_kernels: vec![],
+            layers,
+            other_ms: 50.0,
+            ceiling,
+        }
+    }
+
+    #[test]
+    fn the_table_gives_each_rate_as_a_fraction_of_the_ceiling() {
+        let ceiling = Ceiling {
+            gflops: 2.5,
+            tile: Tile { m: 32, n: 16 },
+            workgroup_size: 16,
+            size: 1024,
+        };
+        let with = report(Some(ceiling));
+        assert_eq!(with.train_fraction, Some(0.64));
+        insta::assert_snapshot!(with.to_text());
+        let without = report(None).to_text();
+        assert!(without.contains("1.60 GFLOP/s\n"), "{without}");
+        assert!(without.contains("ceiling: not measured"), "{without}");
     }
 }

@@ -5,8 +5,9 @@
 //! - [`workflow`]: read and check a model, load its data, plan, open the
 //!   GPU, then train, evaluate or predict;
 //! - [`compare`]: train several models or a sweep alike and report;
-//! - [`bench`], [`tune`], [`tiles`]: speed, and the register tiles that give
-//!   it, cached per adapter;
+//! - [`bench`], [`ceiling`], [`tune`], [`tiles`]: speed, the adapter's best
+//!   GEMM it is held against, and the register tiles that give it, cached
+//!   per adapter;
 //! - [`inference`]: evaluation and prediction on the GPU;
 //! - [`pareto`]: the Pareto front of accuracy against a cost, and its chart;
 //! - [`search`]: the best configuration for a budget, by successive halving;
@@ -14,6 +15,7 @@
 //! - [`fmt`]: the files `cnnc fmt` rewrites.
 
 pub mod bench;
+pub mod ceiling;
 pub mod compare;
 pub mod fmt;
 pub mod inference;

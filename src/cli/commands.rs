@@ -380,6 +380,7 @@ pub fn bench(command: &BenchCommand) -> Result<(), Failure> {
         warmup: command.warmup,
         optimizer: command.optimizer.into(),
         gemm: !command.no_gemm,
+        fresh_ceiling: command.fresh_ceiling,
     };
     let report = cnnc::app::bench::run(&gpu, &source, &model, &options)?;
     if command.json {

@@ -37,7 +37,7 @@ impl Executable {
                 self.dispatch(&mut compute, i, self.bind_group(i, data));
             }
         }
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder);
     }
 
     /// Runs one kernel alone, in its own submission (per-kernel timing).
@@ -47,7 +47,7 @@ impl Executable {
             let mut compute = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             self.dispatch(&mut compute, index, &self.bind_groups[index]);
         }
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder);
     }
 
     /// Times each kernel of a pass: with timestamp queries, each kernel in
@@ -84,7 +84,7 @@ impl Executable {
                 let mut compute = encoder.begin_compute_pass(&Default::default());
                 self.dispatch(&mut compute, i, self.bind_group(i, data));
             }
-            self.queue.submit([encoder.finish()]);
+            self.submit(encoder);
             gpu.wait()?;
             times.push((i, started.elapsed().as_secs_f64()));
         }
@@ -126,7 +126,7 @@ impl Executable {
             self.dispatch(&mut compute, i, self.bind_group(i, data));
         }
         encoder.resolve_query_set(&queries, 0..count, &resolve, 0);
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder);
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&gpu.read(&resolve)?);
         // Timestamps count ticks of a device-specific length, in nanoseconds.
         let period = self.queue.get_timestamp_period() as f64 * 1e-9;
@@ -143,6 +143,7 @@ impl Executable {
         compute.set_bind_group(0, bind_group, &[]);
         let [x, y, z] = self.plan.kernels[i].workgroups;
         compute.dispatch_workgroups(x, y, z);
+        self.counts.dispatched();
     }
 
     /// The kernels a pass runs, in order: evaluation skips backward and

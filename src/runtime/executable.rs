@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::gpu::WorkCounters;
 use super::{Gpu, RuntimeError, StepUniform, Totals, check_limits};
 use crate::codegen::{Access, BufferId, BufferRole, Compiled, Kernel, Plan};
 
@@ -25,6 +26,8 @@ pub struct Executable {
     /// is used again for each uploaded dataset).
     pub(super) layouts: Vec<wgpu::BindGroupLayout>,
     pub(super) bind_groups: Vec<wgpu::BindGroup>,
+    /// The device's dispatch and submission counts (see [`Gpu::work`]).
+    pub(super) counts: Arc<WorkCounters>,
 }
 
 impl Executable {
@@ -74,6 +77,7 @@ impl Executable {
             pipelines,
             layouts,
             bind_groups,
+            counts: gpu.counts.clone(),
         })
     }
 
@@ -91,6 +95,12 @@ impl Executable {
     pub fn write_batch(&self, images: &[f32], labels: &[u32]) {
         self.write(self.plan.io.input, bytemuck::cast_slice(images));
         self.write(self.plan.io.labels, bytemuck::cast_slice(labels));
+    }
+
+    /// Submits recorded work, counting it.
+    pub(super) fn submit(&self, encoder: wgpu::CommandEncoder) {
+        self.queue.submit([encoder.finish()]);
+        self.counts.submitted();
     }
 
     pub fn write_step(&self, step: &StepUniform) {
@@ -112,7 +122,7 @@ impl Executable {
     pub fn clear(&self, id: BufferId) {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.clear_buffer(&self.buffers[id], 0, None);
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder);
     }
 
     /// Zeroes the optimizer's moments (for a fresh start from new weights).

@@ -3,6 +3,7 @@
 //! Every [`Executable`](super::Executable) runs on one; there is one per
 //! process, so adapter choice and error reporting live here and nowhere else.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::RuntimeError;
@@ -17,6 +18,43 @@ pub struct Gpu {
     pub timestamps: bool,
     /// The first error wgpu reported outside an error scope, or a loss.
     errors: Arc<Mutex<Option<String>>>,
+    /// Dispatches and submissions so far, counted where they are made.
+    pub(super) counts: Arc<WorkCounters>,
+}
+
+/// Work handed to the device, counted as it is recorded: kernel
+/// launches cost most on real GPUs, so `cnnc bench` reports them per step.
+#[derive(Debug, Default)]
+pub(super) struct WorkCounters {
+    dispatches: AtomicU64,
+    submissions: AtomicU64,
+}
+
+impl WorkCounters {
+    pub(super) fn dispatched(&self) {
+        self.dispatches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn submitted(&self) {
+        self.submissions.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Dispatches and queue submissions since the device opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Work {
+    pub dispatches: u64,
+    pub submissions: u64,
+}
+
+impl std::ops::Sub for Work {
+    type Output = Work;
+    fn sub(self, earlier: Work) -> Work {
+        Work {
+            dispatches: self.dispatches - earlier.dispatches,
+            submissions: self.submissions - earlier.submissions,
+        }
+    }
 }
 
 impl Gpu {
@@ -50,7 +88,16 @@ impl Gpu {
             queue,
             info,
             errors,
+            counts: Arc::default(),
         })
+    }
+
+    /// The dispatches and submissions made on this device so far.
+    pub fn work(&self) -> Work {
+        Work {
+            dispatches: self.counts.dispatches.load(Ordering::Relaxed),
+            submissions: self.counts.submissions.load(Ordering::Relaxed),
+        }
     }
 
     pub fn describe(&self) -> String {

@@ -27,7 +27,7 @@ pub use adapter::{AdapterChoice, AdapterListing, choose, describe, scheduled_ada
 pub use dataset::{DeviceDataset, chunk_samples};
 pub use dispatch::Pass;
 pub use executable::Executable;
-pub use gpu::Gpu;
+pub use gpu::{Gpu, Work};
 pub use limits::{check_limits, exceeded};
 
 /// What can go wrong opening a device, fitting a plan on it or running it.

@@ -20,6 +20,7 @@ impl Gpu {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
         self.queue.submit([encoder.finish()]);
+        self.counts.submitted();
         // The mapping completes (and the callback runs) during a poll, once
         // the copy is done: `wait` polls until then.
         let (tx, rx) = std::sync::mpsc::channel();
