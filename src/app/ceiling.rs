@@ -127,7 +127,12 @@ fn measure_gemm(gpu: &Gpu) -> Result<Ceiling, Failure> {
             },
             ..base.clone()
         };
-        let exe = Executable::new(gpu, plan(&model, &options).map_err(failed)?)?;
+        let exe = Executable::new(
+            gpu,
+            plan(&model, &options)
+                .and_then(crate::codegen::compile)
+                .map_err(failed)?,
+        )?;
         let kernel = exe
             .plan
             .kernels
