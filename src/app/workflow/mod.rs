@@ -137,7 +137,7 @@ pub fn check_model(
 
 /// Whether the file declares its input shape (an `input` line).
 pub fn declares_input(source: &Source) -> Result<bool, Failure> {
-    let program = syntax::parse(&source.text).map_err(|d| invalid(source, d.0))?;
+    let program = syntax::parse(&source.text, crate::kinds::SIGNATURES).map_err(|d| invalid(source, d.0))?;
     Ok(program
         .statements
         .iter()
