@@ -27,6 +27,7 @@ pub mod dense;
 pub mod dropout;
 pub mod flatten;
 pub mod globalpool;
+pub mod pad;
 pub mod pool;
 
 use crate::codegen;
@@ -126,6 +127,8 @@ registry! {
     Concat(concat::Concat),
     /// One value per channel over the whole image.
     GlobalPool(globalpool::GlobalPool),
+    /// Zeros around an image.
+    Pad(pad::Pad),
 }
 
 impl model::Registry for LayerKind {
