@@ -177,6 +177,8 @@ mod tests {
         assert_eq!(canonical("pool avg  2x2"), "pool avg 2x2");
         assert_eq!(canonical("globalpool"), "globalpool");
         assert_eq!(canonical("globalpool   max"), "globalpool max");
+        assert_eq!(canonical("pad  2 x 1"), "pad 2x1");
+        assert_eq!(canonical("pad  (p+1)"), "pad p+1");
     }
 
     #[test]

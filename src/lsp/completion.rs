@@ -215,6 +215,8 @@ mod tests {
         assert_eq!(offered("param k = 3\npool avg |"), vec!["k"]);
         assert_eq!(offered("param k = 3\npool |"), vec!["k", "max", "avg"]);
         assert_eq!(offered("param k = 3\npool k stride |"), vec!["k"]);
+        assert_eq!(offered("param k = 3\npad |"), vec!["k"]);
+        assert_eq!(offered("pad 1 |"), vec!["from"]);
     }
 
     #[test]
