@@ -181,6 +181,37 @@ mod tests {
         assert_eq!(canonical("pad  (p+1)"), "pad p+1");
     }
 
+    /// Each kind's example is written in canonical form, and its options
+    /// shuffled come back in its signature's order.
+    #[test]
+    fn every_kinds_example_is_canonical() {
+        for signature in SIGNATURES {
+            let example = signature.example;
+            assert_eq!(canonical(example), example);
+            if signature.arguments.iter().any(|a| a.value == Value::Names) {
+                continue;
+            }
+            // The options, each with its value, in reverse order.
+            let words: Vec<&str> = example.split(' ').collect();
+            let arguments = 1 + signature.arguments.len().min(words.len() - 1);
+            let mut options: Vec<String> = Vec::new();
+            let mut rest = words[arguments..].iter();
+            while let Some(word) = rest.next() {
+                let valued = signature
+                    .options
+                    .iter()
+                    .any(|o| o.name == *word && matches!(o.form, Form::Valued(_)));
+                match valued {
+                    true => options.push(format!("{word} {}", rest.next().unwrap())),
+                    false => options.push(word.to_string()),
+                }
+            }
+            options.reverse();
+            let reversed = format!("{}  {}", words[..arguments].join(" "), options.join("  "));
+            assert_eq!(canonical(reversed.trim_end()), example, "{reversed}");
+        }
+    }
+
     #[test]
     fn graph_statements() {
         assert_eq!(canonical("m :conv 8 1x1 from  x"), "m: conv 8 1x1 from x");
