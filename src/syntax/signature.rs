@@ -8,7 +8,7 @@
 
 use super::ast::{Expr, Window};
 use crate::activation::Activation;
-use crate::diagnostic::{Diagnostic, Span, Spanned};
+use crate::diagnostic::{Diagnostic, Span, Spanned, closest};
 
 /// A layer kind's syntax: `KEYWORD ARGUMENT... OPTION...`.
 #[derive(Debug, PartialEq)]
@@ -387,33 +387,57 @@ impl Signature {
         d.note(self.usage_note())
     }
 
-    /// A word this statement gives no meaning to where an option may go.
+    /// A word this statement gives no meaning to where an option may go:
+    /// what could go there (an optional choice not given, the options, the
+    /// end), and the closest of those words if it looks misspelt.
     fn unexpected(&self, found: &Spanned<Arg>, read: &LayerStatement) -> Diagnostic {
-        let expected = self.options_phrase();
-        Diagnostic::error(format!("expected {expected}, found {}", shown(found)))
-            .label(found.span, format!("expected {expected}"))
-            .note(self.usage_note())
-            .help(format!(
-                "`{}` takes what its usage line shows, in that order",
-                read.keyword.node
-            ))
-    }
-
-    /// The options, as "expected …" lists them.
-    fn options_phrase(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
+        let mut words: Vec<&str> = Vec::new();
+        for a in self.arguments {
+            if let (Value::Choice(choices), true) = (a.value, a.optional && read.get(a.name).is_none()) {
+                parts.push(words_list(choices));
+                words.extend(choices);
+            }
+        }
         for o in self.options {
-            parts.push(match o.form {
-                Form::Valued(_) => format!("`{}`", o.name),
-                Form::Flag(flags) => words_list(flags),
-                Form::Activation => "an activation".into(),
-            });
+            match o.form {
+                Form::Valued(_) => {
+                    parts.push(format!("`{}`", o.name));
+                    words.push(o.name);
+                }
+                Form::Flag(flags) => {
+                    parts.push(words_list(flags));
+                    words.extend(flags);
+                }
+                Form::Activation => {
+                    parts.push("an activation".into());
+                    words.extend(Activation::words());
+                }
+            }
         }
         parts.push("the end of the statement".into());
-        match parts.split_last() {
+        let expected = match parts.split_last() {
             Some((last, [])) => last.clone(),
             Some((last, init)) => format!("{} or {last}", init.join(", ")),
             None => unreachable!("the end is always a part"),
+        };
+        let suggestion = name_of(found).and_then(|w| closest(w, words.iter().copied()));
+        let title = match suggestion {
+            Some(s) if Activation::named(s).is_some() => {
+                format!("unknown activation {}", shown(found))
+            }
+            _ => format!("expected {expected}, found {}", shown(found)),
+        };
+        let label = match suggestion {
+            Some(_) => "not recognised here".to_string(),
+            None => format!("expected {expected}"),
+        };
+        let d = Diagnostic::error(title)
+            .label(found.span, label)
+            .note(self.usage_note());
+        match suggestion {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d,
         }
     }
 }
