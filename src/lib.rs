@@ -42,6 +42,6 @@ use source::Source;
 
 /// Parses and checks a model's source.
 pub fn load(source: &Source, options: &CheckOptions) -> Result<Model, Diagnostics> {
-    let program = syntax::parse(&source.text)?;
+    let program = syntax::parse(&source.text, kinds::SIGNATURES)?;
     model::check(&program, options)
 }

@@ -182,3 +182,29 @@ fn activations_of_the_input_get_kernels_of_their_own() {
     );
     assert!(!names.iter().any(|n| n.ends_with("_derivative")), "{names:?}");
 }
+
+/// `pad`'s two kernels, with the constants of a 2x1 padding of a 4x4x3
+/// image (to 8x6x3) after a tanh, whose derivative the backward kernel
+/// applies.
+#[test]
+fn zero_padding_kernels() {
+    let source = Source::new("m.cnn", "input 4x4x3; conv 3 1x1 tanh; pad 2x1; dense 3");
+    let model = cnnc::load(&source, &CheckOptions::default()).unwrap();
+    let options = LowerOptions {
+        batch: 2,
+        optimizer: OptimizerKind::Sgd,
+        ..LowerOptions::default()
+    };
+    let train = cnnc::codegen::plan(&model, &options).unwrap();
+    let pads: Vec<_> = train
+        .kernels
+        .iter()
+        .zip(emit(&train).unwrap())
+        .filter(|(k, _)| k.name.starts_with("pad1"))
+        .collect();
+    let names: Vec<&str> = pads.iter().map(|(k, _)| k.name.as_str()).collect();
+    assert_eq!(names, ["pad1_forward", "pad1_backward"]);
+    for (k, wgsl) in pads {
+        insta::assert_snapshot!(format!("zero_padding_{}", k.name), strip_prelude(&wgsl));
+    }
+}

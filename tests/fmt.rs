@@ -106,7 +106,8 @@ fn formatting_keeps_meaning_and_is_idempotent_on_every_model() {
             Err(refused) => {
                 // Refused exactly when it does not parse, with the parser's
                 // own diagnostics.
-                let parsed = cnnc::syntax::parse(&text).expect_err("refused only when it does not parse");
+                let parsed = cnnc::syntax::parse(&text, cnnc::kinds::SIGNATURES)
+                    .expect_err("refused only when it does not parse");
                 assert_eq!(refused, parsed, "{name}");
             }
         }

@@ -382,6 +382,17 @@ fn pooling() {
     both_optimizers("input 7x7x2; conv 3 3 same sigmoid; pool max 3 stride 2; dense 3");
 }
 
+/// `pad`: of the input, after a fused activation (its derivative in the
+/// backward kernel), after one that runs alone (gelu), unequal sides, and
+/// on the vec4 kernels' channel counts.
+#[test]
+fn zero_padding() {
+    both_optimizers("input 5x4x2; pad 1; conv 3 3x3 relu; dense 3");
+    both_optimizers("input 4x4x2; conv 3 3x3 same tanh; pad 2x1; conv 2 3x3 sigmoid; dense 3");
+    both_optimizers("input 4x4x2; conv 3 1x1 gelu; pad 1; pool max 2; dense 3");
+    both_optimizers("input 5x5x4; conv 8 3x3 relu; pad 1x2; conv 4 3x3 relu; dense 4");
+}
+
 #[test]
 fn flatten_dropout_and_activation_layers() {
     both_optimizers("input 4x4x2; conv 3 3x3 relu; flatten; dropout 0.3; dense 5 relu; dropout 0.5; dense 3");

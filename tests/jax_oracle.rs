@@ -125,6 +125,10 @@ fn jax_agrees_on_relu6_gelu_silu_elu_softplus_hard_sigmoid_and_hard_swish() {
         ),
         ("last_gelu", "input 5x5x2; conv 3 3x3 elu; dense 4 gelu"),
         (
+            "zero_padding",
+            "input 5x5x2; pad 1; conv 3 3x3 relu; pad 2x1; conv 3 3x3 stride 2 tanh; dense 4",
+        ),
+        (
             "last_hard_swish",
             "input 5x5x2; conv 3 3x3 softplus; dense 4 hard_swish",
         ),

@@ -65,6 +65,10 @@ const MODELS: &[(&str, &str)] = &[
         "input 8x8x3; stem: conv 4 3x3 same relu; conv 4 3x3 same sigmoid; add stem; conv 2 1x1; concat stem; globalpool max; dense 3",
     ),
     (
+        "pad_of_the_input_and_unequal",
+        "input 8x8x3; pad 1; conv 4 3x3 relu; pad 2x1; conv 3 3x3 stride 2 tanh; dense 3",
+    ),
+    (
         "globalpool_avg_batchnorm",
         "input 8x8x3; conv 4 3x3 same; globalpool avg; batchnorm; dense 3",
     ),

@@ -137,6 +137,25 @@ fn pytorch_pads_asymmetric_same_convolutions_first() {
     assert!(code.contains("stride=2, padding=0)"), "{code}");
 }
 
+/// LeNet-5's first layers as Keras writes them for 28x28 digits:
+/// `ZeroPadding2D(2)` (no parameters) then `Conv2D(6, 5)`; PyTorch's
+/// module pads (left, right, top, bottom).
+#[test]
+fn zero_padding_grows_the_image_and_costs_nothing() {
+    let text = "input 28x28x1\npad 2\nconv 6 5x5 relu\npad 1x2\nflatten\ndense 10";
+    let model = cnnc::load(&Source::new("m.cnn", text), &CheckOptions::default()).unwrap();
+    let shapes: Vec<String> = model.layers.iter().map(|l| l.output.to_string()).collect();
+    assert_eq!(shapes, ["32x32x1", "28x28x6", "30x32x6", "5760", "10"]);
+    let counts: Vec<usize> = model.layers.iter().map(|l| l.params().total()).collect();
+    assert_eq!(counts, [0, 5 * 5 * 6 + 6, 0, 0, 5760 * 10 + 10]);
+    assert_eq!(
+        (model.layers[0].flops(), model.layers[2].describe()),
+        (0, "pad 1x2".into())
+    );
+    let code = cnnc::export::torch::sequential(&model);
+    assert!(code.contains("(\"pad2\", nn.ZeroPad2d((2, 2, 1, 1))),"), "{code}");
+}
+
 /// A block's default may read the parameters before it.
 #[test]
 fn a_default_reads_an_earlier_parameter() {

@@ -64,6 +64,10 @@ const ARGUMENTS: &[(&str, &str)] = &[
         "input 8x8x3\nblock sep(c, f = c*2)\n  conv c 3x3 same groups c relu\n  conv f 1x1\nend\nconv 6 1x1\nsep(6)\nsep(12, 4)\ndense 3\n",
     ),
     (
+        "zero_padding",
+        "input 8x8x3\npad 1\nconv 4 3x3 relu\npad 2x1\nflatten\ndense 3\n",
+    ),
+    (
         "pool_window_param",
         "param k = 2\ninput 8x8x3\nconv 4 3x3 same relu\npool avg k stride k\npool max k x (k-1) stride k-1\ndense 3\n",
     ),

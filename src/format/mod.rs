@@ -14,13 +14,14 @@
 mod statement;
 
 use crate::diagnostic::Diagnostics;
+use crate::kinds::SIGNATURES;
 use crate::syntax::{self, Line};
 
 const INDENT: &str = "  ";
 
 /// The canonical text of a model file, or why it cannot be formatted.
 pub fn format(source: &str) -> Result<String, Diagnostics> {
-    syntax::parse(source)?;
+    syntax::parse(source, SIGNATURES)?;
     let mut out = Output::default();
     let mut depth = 0usize;
     for physical in physical_lines(source) {
@@ -44,7 +45,7 @@ pub fn format(source: &str) -> Result<String, Diagnostics> {
         };
         for (i, text) in statements.iter().enumerate() {
             // Every statement parsed as part of the whole file above.
-            let line = syntax::parse_line(text).map_err(|d| Diagnostics(vec![d]))?;
+            let line = syntax::parse_line(text, SIGNATURES).map_err(|d| Diagnostics(vec![d]))?;
             if matches!(line, Line::End(_)) {
                 depth = depth.saturating_sub(1);
             }

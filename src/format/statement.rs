@@ -1,49 +1,35 @@
-//! One statement in canonical form: keywords spelt out once, options in a
-//! fixed order (the order of the usage lines), single spaces, expressions
-//! without spaces and with only the parentheses their meaning needs.
+//! One statement in canonical form: keywords spelt out once, a layer's
+//! arguments then its options in its signature's order, single spaces,
+//! expressions without spaces and with only the parentheses their meaning
+//! needs.
 
 use crate::diagnostic::Spanned;
-use crate::syntax::{Block, Conv, Dense, Expr, Line, Padding, Pool, PoolKind, Statement, Window};
+use crate::kinds::SIGNATURES;
+use crate::syntax::signature::{Form, LayerStatement, Signature, Value};
+use crate::syntax::{Activation, Arg, Block, Expr, Line, Statement, Window};
 
 /// The canonical text of a line parsed from `text` (its spans point into
 /// it; literals such as `3x3` and `5e-4` are kept as written).
 pub(super) fn print_line(line: &Line, text: &str) -> String {
     match line {
-        Line::Statement(s) => statement(&s.node, s.span.range(), text),
+        Line::Statement(s) => statement(&s.node, text),
         Line::BlockStart(b) => block_header(&b.node),
         Line::End(_) => "end".to_string(),
     }
 }
 
-fn statement(s: &Statement, range: std::ops::Range<usize>, text: &str) -> String {
-    let written = &text[range];
+fn statement(s: &Statement, text: &str) -> String {
     match s {
         Statement::Model(name) => format!("model {}", name.node),
         Statement::Input(dims) => format!("input {}", &text[dims.span.range()]),
         Statement::Param { name, value } => format!("param {} = {}", name.node, expr(&value.node)),
-        Statement::Conv(c) => conv(c, text),
-        Statement::Pool(p) => pool(p, text),
-        Statement::Dense(d) => dense(d, text),
-        Statement::Flatten => "flatten".to_string(),
-        Statement::Dropout(rate) => format!("dropout {}", &text[rate.span.range()]),
-        Statement::BatchNorm => "batchnorm".to_string(),
-        Statement::Activation(a) => a.keyword().to_string(),
-        Statement::Add(names) => format!("add {}", names_list(names)),
-        Statement::Concat(names) => format!("concat {}", names_list(names)),
-        Statement::GlobalPool(kind) => {
-            // The kind is optional (`avg`); keep it when it was written.
-            if written.split_whitespace().count() > 1 {
-                format!("globalpool {}", pool_kind(*kind))
-            } else {
-                "globalpool".to_string()
-            }
-        }
+        Statement::Layer(layer) => layer_statement(layer, text),
         Statement::Wired { label, layer, from } => {
             let mut out = String::new();
             if let Some(label) = label {
                 out.push_str(&format!("{}: ", label.node));
             }
-            out.push_str(&statement(&layer.node, layer.span.range(), text));
+            out.push_str(&statement(&layer.node, text));
             if let Some(from) = from {
                 out.push_str(&format!(" from {}", from.node));
             }
@@ -54,11 +40,9 @@ fn statement(s: &Statement, range: std::ops::Range<usize>, text: &str) -> String
             let args: Vec<String> = args.iter().map(|a| expr(&a.node)).collect();
             format!("{}({})", name.node, args.join(", "))
         }
-        Statement::Repeat { count, body } => format!(
-            "repeat {} {}",
-            expr(&count.node),
-            statement(&body.node, body.span.range(), text)
-        ),
+        Statement::Repeat { count, body } => {
+            format!("repeat {} {}", expr(&count.node), statement(&body.node, text))
+        }
     }
 }
 
@@ -74,63 +58,48 @@ fn block_header(b: &Block) -> String {
     format!("block {}({})", b.name.node, params.join(", "))
 }
 
-fn names_list(names: &[Spanned<String>]) -> String {
-    names
+/// `KEYWORD ARGUMENTS OPTIONS`, in the signature's order; an optional
+/// argument (`pool`'s `max`) stays implicit when it was.
+fn layer_statement(layer: &LayerStatement, text: &str) -> String {
+    let signature: &Signature = SIGNATURES
         .iter()
-        .map(|n| n.node.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `conv N KxK [stride S] [same|valid] [ACT] [l2 F] [groups G]`
-fn conv(c: &Conv, text: &str) -> String {
-    let mut out = format!("conv {} {}", expr(&c.filters.node), window(&c.kernel.node));
-    if let Some(s) = &c.stride {
-        out.push_str(&format!(" stride {}", expr(&s.node)));
+        .find(|s| s.name() == layer.kind)
+        .expect("read by one of the signatures");
+    let mut out = match Activation::named(&layer.keyword.node) {
+        Some(a) => a.keyword().to_string(),
+        None => layer.keyword.node.clone(),
+    };
+    for argument in signature.arguments {
+        if argument.value == Value::Names {
+            for n in &layer.operands {
+                out.push_str(&format!(" {}", n.node));
+            }
+        }
+        if let Some(value) = layer.get(argument.name) {
+            out.push_str(&format!(" {}", arg(value, text)));
+        }
     }
-    if let Some(p) = &c.padding {
-        out.push_str(match p.node {
-            Padding::Same => " same",
-            Padding::Valid => " valid",
-        });
-    }
-    if let Some(a) = &c.activation {
-        out.push_str(&format!(" {}", a.node.keyword()));
-    }
-    if let Some(l2) = &c.l2 {
-        out.push_str(&format!(" l2 {}", option_value(&text[l2.span.range()])));
-    }
-    if let Some(g) = &c.groups {
-        out.push_str(&format!(" groups {}", expr(&g.node)));
-    }
-    out
-}
-
-/// `pool [max|avg] K[xK] [stride S]`; the kind stays implicit when it was.
-fn pool(p: &Pool, text: &str) -> String {
-    let before_window = &text[..p.window.span.start];
-    let kind_written = before_window.split_whitespace().any(|w| w == "max" || w == "avg");
-    let mut out = "pool".to_string();
-    if kind_written {
-        out.push_str(&format!(" {}", pool_kind(p.kind)));
-    }
-    out.push_str(&format!(" {}", window(&p.window.node)));
-    if let Some(s) = &p.stride {
-        out.push_str(&format!(" stride {}", expr(&s.node)));
+    for option in signature.options {
+        let Some(value) = layer.get(option.name) else {
+            continue;
+        };
+        match option.form {
+            Form::Valued(_) => out.push_str(&format!(" {} {}", option.name, arg(value, text))),
+            Form::Flag(_) | Form::Activation => out.push_str(&format!(" {}", arg(value, text))),
+        }
     }
     out
 }
 
-/// `dense N [ACT] [l2 F]`
-fn dense(d: &Dense, text: &str) -> String {
-    let mut out = format!("dense {}", expr(&d.units.node));
-    if let Some(a) = &d.activation {
-        out.push_str(&format!(" {}", a.node.keyword()));
+/// A value as canonical text: numbers as written (`5e-4`), activations by
+/// their keyword.
+fn arg(value: &Spanned<Arg>, text: &str) -> String {
+    match &value.node {
+        Arg::Expr(e) => expr(e),
+        Arg::Window(w) => window(w),
+        Arg::Number(_) => text[value.span.range()].to_string(),
+        Arg::Word(w) => Activation::named(w).map_or(w.clone(), |a| a.keyword().to_string()),
     }
-    if let Some(l2) = &d.l2 {
-        out.push_str(&format!(" l2 {}", option_value(&text[l2.span.range()])));
-    }
-    out
 }
 
 /// A window: `3x3` between numbers; `k x 3` with spaces where a side is a
@@ -151,18 +120,6 @@ fn window_side(e: &Expr) -> String {
     match e {
         Expr::Int(_) | Expr::Param(_) => expr(e),
         Expr::Binary { .. } => format!("({})", expr(e)),
-    }
-}
-
-/// The value of an option written as `KEYWORD VALUE`.
-fn option_value(written: &str) -> &str {
-    written.split_whitespace().last().unwrap_or(written)
-}
-
-fn pool_kind(kind: PoolKind) -> &'static str {
-    match kind {
-        PoolKind::Max => "max",
-        PoolKind::Avg => "avg",
     }
 }
 
@@ -203,7 +160,7 @@ mod tests {
     use crate::syntax::parse_line;
 
     fn canonical(text: &str) -> String {
-        print_line(&parse_line(text).expect("parses"), text)
+        print_line(&parse_line(text, SIGNATURES).expect("parses"), text)
     }
 
     #[test]
@@ -220,6 +177,39 @@ mod tests {
         assert_eq!(canonical("pool avg  2x2"), "pool avg 2x2");
         assert_eq!(canonical("globalpool"), "globalpool");
         assert_eq!(canonical("globalpool   max"), "globalpool max");
+        assert_eq!(canonical("pad  2 x 1"), "pad 2x1");
+        assert_eq!(canonical("pad  (p+1)"), "pad p+1");
+    }
+
+    /// Each kind's example is written in canonical form, and its options
+    /// shuffled come back in its signature's order.
+    #[test]
+    fn every_kinds_example_is_canonical() {
+        for signature in SIGNATURES {
+            let example = signature.example;
+            assert_eq!(canonical(example), example);
+            if signature.arguments.iter().any(|a| a.value == Value::Names) {
+                continue;
+            }
+            // The options, each with its value, in reverse order.
+            let words: Vec<&str> = example.split(' ').collect();
+            let arguments = 1 + signature.arguments.len().min(words.len() - 1);
+            let mut options: Vec<String> = Vec::new();
+            let mut rest = words[arguments..].iter();
+            while let Some(word) = rest.next() {
+                let valued = signature
+                    .options
+                    .iter()
+                    .any(|o| o.name == *word && matches!(o.form, Form::Valued(_)));
+                match valued {
+                    true => options.push(format!("{word} {}", rest.next().unwrap())),
+                    false => options.push(word.to_string()),
+                }
+            }
+            options.reverse();
+            let reversed = format!("{}  {}", words[..arguments].join(" "), options.join("  "));
+            assert_eq!(canonical(reversed.trim_end()), example, "{reversed}");
+        }
     }
 
     #[test]

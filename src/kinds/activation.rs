@@ -6,7 +6,11 @@
 //! fuse it into), as a view where it does not (the planner applies it) or
 //! where it is a final softmax (the loss's).
 
-use super::{Kind, LayerKind};
+use super::{Kind, LayerKind, Syntax};
+use crate::diagnostic::Span;
+use crate::model::{Checker, Spec};
+use crate::syntax::signature::{Keyword, LayerStatement, Signature};
+
 use crate::activation::Activation;
 use crate::codegen::{Access, BufferId, BufferRole, Header, Planner};
 use crate::diagnostic::Diagnostic;
@@ -20,6 +24,22 @@ use crate::template;
 /// An activation layer's settings: the activation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ActivationLayer(pub Activation);
+
+impl Syntax for ActivationLayer {
+    const SIGNATURE: Signature = Signature {
+        keyword: Keyword::Activation,
+        arguments: &[],
+        options: &[],
+        usage: "an activation alone on a line takes no arguments",
+        example: "relu",
+        aliases: &[],
+    };
+
+    fn lower(a: &LayerStatement, span: Span, _: &mut Checker) -> Option<Spec<LayerKind>> {
+        let activation = Activation::named(&a.keyword.node).expect("read by the signature");
+        Some(Spec::new(ActivationLayer(activation).into(), span))
+    }
+}
 
 impl KindRule for ActivationLayer {
     fn name(&self) -> &'static str {

@@ -3,7 +3,11 @@
 //! (PyTorch's `+`, ONNX's `Sum`). Its gradient is each input's, times that
 //! input's producer's derivative.
 
-use super::{Kind, LayerKind};
+use super::{Kind, LayerKind, Syntax};
+use crate::diagnostic::Span;
+use crate::model::{Checker, Spec};
+use crate::syntax::signature::{Argument, Keyword, LayerStatement, Signature, Value as Takes};
+
 use crate::codegen::{BufferId, BufferRole, Phase, Planner};
 use crate::diagnostic::Diagnostic;
 use crate::export::layout::{self, Layout, in_cnnc_order};
@@ -15,6 +19,21 @@ use crate::reference::{self, Context};
 /// An add, which has no settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Add;
+
+impl Syntax for Add {
+    const SIGNATURE: Signature = Signature {
+        keyword: Keyword::Word("add"),
+        arguments: &[Argument::required("operands", Takes::Names)],
+        options: &[],
+        usage: "add NAME..., for example `add skip` (the current tensor plus `skip`)",
+        example: "add skip other",
+        aliases: &["sum", "shortcut", "residual", "eltwise"],
+    };
+
+    fn lower(_: &LayerStatement, span: Span, _: &mut Checker) -> Option<Spec<LayerKind>> {
+        Some(Spec::new(Add.into(), span))
+    }
+}
 
 impl KindRule for Add {
     fn name(&self) -> &'static str {

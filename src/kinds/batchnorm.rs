@@ -8,7 +8,11 @@
 // Index loops read like the formulas they implement.
 #![allow(clippy::needless_range_loop)]
 
-use super::{Kind, LayerKind};
+use super::{Kind, LayerKind, Syntax};
+use crate::diagnostic::Span;
+use crate::model::{Checker, Spec};
+use crate::syntax::signature::{Keyword, LayerStatement, Signature};
+
 use crate::codegen::gemm::weights;
 use crate::codegen::{Access, BufferId, BufferRole, Header, Phase, Planner, REDUCE_WG, dispatch};
 use crate::diagnostic::Diagnostic;
@@ -23,6 +27,27 @@ use crate::template;
 /// A batchnorm, which has no settings: Keras's defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchNorm;
+
+impl Syntax for BatchNorm {
+    const SIGNATURE: Signature = Signature {
+        keyword: Keyword::Word("batchnorm"),
+        arguments: &[],
+        options: &[],
+        usage: "batchnorm (no arguments)",
+        example: "batchnorm",
+        aliases: &[
+            "bn",
+            "batch_norm",
+            "batchnormalization",
+            "batch_normalization",
+            "norm",
+        ],
+    };
+
+    fn lower(_: &LayerStatement, span: Span, _: &mut Checker) -> Option<Spec<LayerKind>> {
+        Some(Spec::new(BatchNorm.into(), span))
+    }
+}
 
 impl KindRule for BatchNorm {
     fn name(&self) -> &'static str {

@@ -6,7 +6,11 @@
 //! gradient is its slice of the output's, times that input's producer's
 //! derivative.
 
-use super::{Kind, LayerKind};
+use super::{Kind, LayerKind, Syntax};
+use crate::diagnostic::Span;
+use crate::model::{Checker, Spec};
+use crate::syntax::signature::{Argument, Keyword, LayerStatement, Signature, Value as Takes};
+
 use crate::codegen::{Access, BufferId, BufferRole, Header, Phase, Planner};
 use crate::diagnostic::Diagnostic;
 use crate::export::layout::{self, Layout, in_cnnc_order};
@@ -25,6 +29,21 @@ fn describe(layer: Option<Producer>, shape: Shape, site: &Site) -> (crate::diagn
     match layer {
         Some(l) => (l.span, format!("`{}` outputs {shape}", l.name)),
         None => (site.span, format!("the input is {shape}")),
+    }
+}
+
+impl Syntax for Concat {
+    const SIGNATURE: Signature = Signature {
+        keyword: Keyword::Word("concat"),
+        arguments: &[Argument::required("operands", Takes::Names)],
+        options: &[],
+        usage: "concat NAME..., for example `concat left` (joined along the channels)",
+        example: "concat left right",
+        aliases: &["route", "concatenate", "cat"],
+    };
+
+    fn lower(_: &LayerStatement, span: Span, _: &mut Checker) -> Option<Spec<LayerKind>> {
+        Some(Spec::new(Concat.into(), span))
     }
 }
 

@@ -4,7 +4,7 @@
 //! `dense`, see `codegen::gemm`), the reference, ONNX's `Conv` and
 //! PyTorch's `nn.Conv2d`.
 
-use super::{Kind, LayerKind, suffix_activation, suffix_l2};
+use super::{Kind, LayerKind, Syntax, suffix_activation, suffix_l2};
 use crate::codegen::gemm::{self, GemmShape};
 use crate::codegen::{BufferId, BufferRole, Planner};
 use crate::diagnostic::{Diagnostic, Span};
@@ -15,7 +15,7 @@ use crate::model::{
     TorchLayout, image_input, window_too_large,
 };
 use crate::reference::{self, Context, Geometry};
-use crate::syntax;
+use crate::syntax::signature::{Argument, Keyword, LayerStatement, Opt, Signature, Value as Takes};
 
 /// A convolution's settings. Its input is an image; its output has
 /// `filters` channels.
@@ -120,22 +120,46 @@ pub fn check_groups(groups: usize, ci: usize, co: usize, site: &Site) -> Result<
 }
 
 /// The convolution a `conv` statement asks for.
-pub(super) fn lower(c: &syntax::Conv, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
-    let filters = cx.count(&c.filters, "filters");
-    let kernel = cx.window(&c.kernel, "kernel");
-    let stride = c.stride.as_ref().map_or(Some(1), |s| cx.positive(s, "stride"));
-    let l2 = cx.l2(&c.l2);
-    let groups = c.groups.as_ref().map_or(Some(1), |g| cx.positive(g, "groups"));
-    let conv = Conv {
-        filters: filters?,
-        kernel: kernel?,
-        stride: stride?,
-        padding: c.padding.as_ref().map_or(Padding::Valid, |p| p.node),
-        activation: c.activation.as_ref().map_or(Activation::LINEAR, |a| a.node),
-        l2,
-        groups: groups?,
+impl Syntax for Conv {
+    const SIGNATURE: Signature = Signature {
+        keyword: Keyword::Word("conv"),
+        arguments: &[
+            Argument::required("filters", Takes::Count),
+            Argument::required("kernel", Takes::Size),
+        ],
+        options: &[
+            Opt::valued("stride", Takes::Count),
+            Opt::flag("padding", &["same", "valid"]),
+            Opt::ACTIVATION,
+            Opt::valued("l2", Takes::Number),
+            Opt::valued("groups", Takes::Count),
+        ],
+        usage: "conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F] [groups G], for example `conv 32 3x3 same relu`",
+        example: "conv 32 3x3 stride 2 same relu l2 5e-4 groups 2",
+        aliases: &["conv2d", "convolution", "conv2", "convolutional"],
     };
-    Some(Spec::new(conv.into(), span).focused(c.kernel.span))
+
+    fn lower(c: &LayerStatement, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
+        let kernel_written = c.window("kernel").expect("read by the signature");
+        let filters = cx.count(&c.expr("filters").expect("read by the signature"), "filters");
+        let kernel = cx.window(&kernel_written, "kernel");
+        let stride = c.expr("stride").map_or(Some(1), |s| cx.positive(&s, "stride"));
+        let l2 = cx.l2(&c.number("l2"));
+        let groups = c.expr("groups").map_or(Some(1), |g| cx.positive(&g, "groups"));
+        let conv = Conv {
+            filters: filters?,
+            kernel: kernel?,
+            stride: stride?,
+            padding: match c.word("padding").map(|p| p.node) {
+                Some("same") => Padding::Same,
+                _ => Padding::Valid,
+            },
+            activation: c.activation("activation").map_or(Activation::LINEAR, |a| a.node),
+            l2,
+            groups: groups?,
+        };
+        Some(Spec::new(conv.into(), span).focused(kernel_written.span))
+    }
 }
 
 impl Conv {

@@ -4,7 +4,7 @@
 //! convolution of a 1x1 image, sharing the conv kernels, tiles and tuning.
 
 use super::flatten::Flatten;
-use super::{Kind, LayerKind, suffix_activation, suffix_l2};
+use super::{Kind, LayerKind, Syntax, suffix_activation, suffix_l2};
 use crate::codegen::gemm::{self, GemmShape};
 use crate::codegen::{BufferId, BufferRole, Planner};
 use crate::diagnostic::{Diagnostic, Span};
@@ -15,7 +15,7 @@ use crate::model::{
     Activation, Checker, Init, KindRule, Model, ParamRole, Shape, Site, Spec, TensorSpec, TorchLayout,
 };
 use crate::reference::{self, Context, Geometry};
-use crate::syntax;
+use crate::syntax::signature::{Argument, Keyword, LayerStatement, Opt, Signature, Value as Takes};
 
 /// A dense layer's settings. Its input is `Shape::Flat`; its output is
 /// `Shape::Flat(units)`.
@@ -28,15 +28,33 @@ pub struct Dense {
     pub l2: f32,
 }
 
-/// The dense layer a `dense` statement asks for.
-pub(super) fn lower(d: &syntax::Dense, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
-    let l2 = cx.l2(&d.l2);
-    let dense = Dense {
-        units: cx.count(&d.units, "units")?,
-        activation: d.activation.as_ref().map_or(Activation::LINEAR, |a| a.node),
-        l2,
+impl Syntax for Dense {
+    const SIGNATURE: Signature = Signature {
+        keyword: Keyword::Word("dense"),
+        arguments: &[Argument::required("units", Takes::Count)],
+        options: &[Opt::ACTIVATION, Opt::valued("l2", Takes::Number)],
+        usage: "dense UNITS [ACTIVATION] [l2 F], for example `dense 10 softmax`",
+        example: "dense 10 softmax l2 0.01",
+        aliases: &[
+            "fc",
+            "fully_connected",
+            "connected",
+            "full",
+            "affine",
+            "ip",
+            "innerproduct",
+        ],
     };
-    Some(Spec::new(dense.into(), span))
+
+    fn lower(d: &LayerStatement, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
+        let l2 = cx.l2(&d.number("l2"));
+        let dense = Dense {
+            units: cx.count(&d.expr("units").expect("read by the signature"), "units")?,
+            activation: d.activation("activation").map_or(Activation::LINEAR, |a| a.node),
+            l2,
+        };
+        Some(Spec::new(dense.into(), span))
+    }
 }
 
 impl KindRule for Dense {

@@ -4,14 +4,15 @@
 //! element) to the same keep decision (`rng::dropout_keep`, and
 //! `dropout_key` in common.wgsl).
 
-use super::{Kind, LayerKind};
+use super::{Kind, LayerKind, Syntax};
 use crate::codegen::{Access, BufferId, BufferRole, Header, Phase, Planner};
-use crate::diagnostic::{Diagnostic, Span, Spanned};
+use crate::diagnostic::{Diagnostic, Span};
 use crate::export::layout::{self, Layout};
 use crate::export::onnx::{self, Graph, Value, identity};
 use crate::export::torch::{self, Step};
 use crate::model::{Checker, KindRule, Model, Shape, Site, Spec};
 use crate::reference::{self, Context};
+use crate::syntax::signature::{Argument, Keyword, LayerStatement, Signature, Value as Takes};
 use crate::{rng, template};
 
 /// A dropout's settings.
@@ -21,20 +22,34 @@ pub struct Dropout {
     pub rate: f32,
 }
 
-/// The rate must lie in [0, 1): 1 would drop everything.
-pub(super) fn lower(rate: &Spanned<f64>, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
-    if !(0.0..1.0).contains(&rate.node) {
-        cx.error(
-            Diagnostic::error(format!("dropout rate {} is outside [0, 1)", rate.node))
-                .label(rate.span, "the fraction of values to drop")
-                .help("a dropout rate is a fraction: 0 keeps everything, 0.5 drops half; 1 would drop all"),
-        );
-        return None;
-    }
-    let dropout = Dropout {
-        rate: rate.node as f32,
+impl Syntax for Dropout {
+    const SIGNATURE: Signature = Signature {
+        keyword: Keyword::Word("dropout"),
+        arguments: &[Argument::required("rate", Takes::Number)],
+        options: &[],
+        usage: "dropout RATE, for example `dropout 0.5`",
+        example: "dropout 0.5",
+        aliases: &["drop"],
     };
-    Some(Spec::new(dropout.into(), span))
+
+    /// The rate must lie in [0, 1): 1 would drop everything.
+    fn lower(d: &LayerStatement, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
+        let rate = d.number("rate").expect("read by the signature");
+        if !(0.0..1.0).contains(&rate.node) {
+            cx.error(
+                Diagnostic::error(format!("dropout rate {} is outside [0, 1)", rate.node))
+                    .label(rate.span, "the fraction of values to drop")
+                    .help(
+                        "a dropout rate is a fraction: 0 keeps everything, 0.5 drops half; 1 would drop all",
+                    ),
+            );
+            return None;
+        }
+        let dropout = Dropout {
+            rate: rate.node as f32,
+        };
+        Some(Spec::new(dropout.into(), span))
+    }
 }
 
 impl KindRule for Dropout {

@@ -6,7 +6,11 @@
 //! PyTorch's (see `weights::flattened_image`), and the exports reorder
 //! where something else reads it.
 
-use super::{Kind, LayerKind};
+use super::{Kind, LayerKind, Syntax};
+use crate::diagnostic::Span;
+use crate::model::{Checker, Spec};
+use crate::syntax::signature::{Keyword, LayerStatement, Signature};
+
 use crate::codegen::{BufferId, Planner};
 use crate::diagnostic::Diagnostic;
 use crate::export::layout::{self, Layout};
@@ -20,6 +24,21 @@ use crate::reference::{self, Context};
 pub struct Flatten {
     /// Inserted before a `dense` rather than written.
     pub implicit: bool,
+}
+
+impl Syntax for Flatten {
+    const SIGNATURE: Signature = Signature {
+        keyword: Keyword::Word("flatten"),
+        arguments: &[],
+        options: &[],
+        usage: "flatten (no arguments)",
+        example: "flatten",
+        aliases: &["reshape"],
+    };
+
+    fn lower(_: &LayerStatement, span: Span, _: &mut Checker) -> Option<Spec<LayerKind>> {
+        Some(Spec::new(Flatten { implicit: false }.into(), span))
+    }
 }
 
 impl KindRule for Flatten {

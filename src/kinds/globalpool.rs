@@ -6,7 +6,11 @@
 //! C it outputs, so it runs the `pool` kind's kernels and reference.
 
 use super::pool::Pool;
-use super::{Kind, LayerKind};
+use super::{Kind, LayerKind, Syntax};
+use crate::diagnostic::Span;
+use crate::model::{Checker, Spec};
+use crate::syntax::signature::{Argument, Keyword, LayerStatement, Signature, Value as Takes};
+
 use crate::codegen::{BufferId, Planner};
 use crate::diagnostic::Diagnostic;
 use crate::export::onnx::{self, Graph, Layout, Value, int};
@@ -17,6 +21,26 @@ use crate::reference::{self, Context};
 /// A global pool's settings: the average or the maximum.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GlobalPool(pub PoolKind);
+
+impl Syntax for GlobalPool {
+    const SIGNATURE: Signature = Signature {
+        keyword: Keyword::Word("globalpool"),
+        arguments: &[Argument::optional("kind", Takes::Choice(&["avg", "max"]))],
+        options: &[],
+        usage: "globalpool [avg|max], for example `globalpool avg`",
+        example: "globalpool max",
+        aliases: &["gap", "global_pool", "globalavgpool", "global_average_pooling2d"],
+    };
+
+    /// The average unless `max` is written.
+    fn lower(g: &LayerStatement, span: Span, _: &mut Checker) -> Option<Spec<LayerKind>> {
+        let kind = match g.word("kind").map(|k| k.node) {
+            Some("max") => PoolKind::Max,
+            _ => PoolKind::Avg,
+        };
+        Some(Spec::new(GlobalPool(kind).into(), span))
+    }
+}
 
 impl KindRule for GlobalPool {
     fn name(&self) -> &'static str {

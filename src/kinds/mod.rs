@@ -12,9 +12,11 @@
 //! [`model::Registry`] and reaches the kinds only through it, so that this
 //! module sits above the stages it uses.
 //!
-//! Adding a kind: a file here implementing [`Kind`]'s traits, its
-//! templates in `shaders/`, and a line in [`registry!`] (and a grammar rule
-//! where its syntax is new). See the README's "How it is built".
+//! Adding a kind: a file here implementing [`Kind`]'s traits and
+//! [`Syntax`] (its signature), its templates in `shaders/`, a line in
+//! [`registry!`], and its keyword in the grammar's `kind_word` (and the
+//! editors' highlighting, held to it by a test). See the README's "How it
+//! is built".
 
 pub mod activation;
 pub mod add;
@@ -25,6 +27,7 @@ pub mod dense;
 pub mod dropout;
 pub mod flatten;
 pub mod globalpool;
+pub mod pad;
 pub mod pool;
 
 use crate::codegen;
@@ -33,6 +36,7 @@ use crate::export::{layout, onnx, torch};
 use crate::model::{self, Checker, KindRule, Shape, Spec};
 use crate::reference;
 use crate::syntax::Statement;
+use crate::syntax::signature::{LayerStatement, Signature};
 
 /// Everything a kind is, as one trait: each stage's rule.
 pub trait Kind:
@@ -48,6 +52,14 @@ pub trait Kind:
     fn prelude(&self, _input: Shape) -> Option<LayerKind> {
         None
     }
+}
+
+/// How a kind is written: its signature, and its settings from a statement
+/// its signature read (with the checker, which evaluates expressions).
+pub trait Syntax {
+    const SIGNATURE: Signature;
+
+    fn lower(statement: &LayerStatement, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>>;
 }
 
 /// A model of cnnc's kinds.
@@ -72,6 +84,18 @@ macro_rules! registry {
                     $(LayerKind::$variant(settings) => settings,)*
                 }
             }
+        }
+
+        /// Every kind's signature, in the registry's order: what the
+        /// parser reads layer statements with.
+        pub const SIGNATURES: &[&Signature] = &[$(&<$settings as Syntax>::SIGNATURE,)*];
+
+        /// The layer a statement read by `statement.kind`'s signature asks for.
+        fn lower_layer(statement: &LayerStatement, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
+            $(if statement.kind == <$settings as Syntax>::SIGNATURE.name() {
+                return <$settings as Syntax>::lower(statement, span, cx);
+            })*
+            unreachable!("a statement is read by one of SIGNATURES")
         }
 
         $(impl From<$settings> for LayerKind {
@@ -103,6 +127,8 @@ registry! {
     Concat(concat::Concat),
     /// One value per channel over the whole image.
     GlobalPool(globalpool::GlobalPool),
+    /// Zeros around an image.
+    Pad(pad::Pad),
 }
 
 impl model::Registry for LayerKind {
@@ -118,16 +144,7 @@ impl model::Registry for LayerKind {
 
     fn lower(statement: &Statement, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
         match statement {
-            Statement::Conv(c) => conv::lower(c, span, cx),
-            Statement::Pool(p) => pool::lower(p, span, cx),
-            Statement::Dense(d) => dense::lower(d, span, cx),
-            Statement::Flatten => Some(Spec::new(flatten::Flatten { implicit: false }.into(), span)),
-            Statement::Dropout(rate) => dropout::lower(rate, span, cx),
-            Statement::BatchNorm => Some(Spec::new(batchnorm::BatchNorm.into(), span)),
-            Statement::Activation(a) => Some(Spec::new(activation::ActivationLayer(*a).into(), span)),
-            Statement::Add(_) => Some(Spec::new(add::Add.into(), span)),
-            Statement::Concat(_) => Some(Spec::new(concat::Concat.into(), span)),
-            Statement::GlobalPool(kind) => Some(Spec::new(globalpool::GlobalPool(*kind).into(), span)),
+            Statement::Layer(layer) => lower_layer(layer, span, cx),
             Statement::Model(_)
             | Statement::Input(_)
             | Statement::Param { .. }

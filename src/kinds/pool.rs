@@ -6,7 +6,7 @@
 //! `globalpool` kind runs the same kernels with the whole image as window.
 
 use super::conv::conv_out;
-use super::{Kind, LayerKind};
+use super::{Kind, LayerKind, Syntax};
 use crate::codegen::{Access, BufferId, BufferRole, Header, Phase, Planner};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::export::onnx::{self, Graph, Layout, Value, ints};
@@ -15,7 +15,8 @@ use crate::model::{
     Activation, Checker, KindRule, Model, Padding, PoolKind, Shape, Site, Spec, image_input, window_too_large,
 };
 use crate::reference::{self, Context, hwc};
-use crate::{syntax, template};
+use crate::syntax::signature::{Argument, Keyword, LayerStatement, Opt, Signature, Value as Takes};
+use crate::template;
 
 /// A pooling layer's settings. Its input is an image; its output keeps
 /// the channels.
@@ -28,19 +29,43 @@ pub struct Pool {
     pub stride: usize,
 }
 
-/// The pool a `pool` statement asks for.
-pub(super) fn lower(p: &syntax::Pool, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
-    let window = cx.window(&p.window, "pool window")?;
-    let stride = match &p.stride {
-        Some(s) => cx.positive(s, "stride")?,
-        None => window[0],
+impl Syntax for Pool {
+    const SIGNATURE: Signature = Signature {
+        keyword: Keyword::Word("pool"),
+        arguments: &[
+            Argument::optional("kind", Takes::Choice(&["max", "avg"])),
+            Argument::required("pool window", Takes::Size),
+        ],
+        options: &[Opt::valued("stride", Takes::Count)],
+        usage: "pool [max|avg] K[xK] [stride S], for example `pool 2` or `pool avg 2x2`",
+        example: "pool avg 3x3 stride 2",
+        aliases: &[
+            "maxpool",
+            "max_pool",
+            "maxpool2d",
+            "max_pooling2d",
+            "maxpooling2d",
+            "avgpool",
+            "avg_pool",
+            "pooling",
+        ],
     };
-    let pool = Pool {
-        kind: p.kind,
-        window,
-        stride,
-    };
-    Some(Spec::new(pool.into(), span).focused(p.window.span))
+
+    /// The stride is the window's height unless written.
+    fn lower(p: &LayerStatement, span: Span, cx: &mut Checker) -> Option<Spec<LayerKind>> {
+        let written = p.window("pool window").expect("read by the signature");
+        let window = cx.window(&written, "pool window")?;
+        let stride = match p.expr("stride") {
+            Some(s) => cx.positive(&s, "stride")?,
+            None => window[0],
+        };
+        let kind = match p.word("kind").map(|k| k.node) {
+            Some("avg") => PoolKind::Avg,
+            _ => PoolKind::Max,
+        };
+        let pool = Pool { kind, window, stride };
+        Some(Spec::new(pool.into(), span).focused(written.span))
+    }
 }
 
 impl KindRule for Pool {

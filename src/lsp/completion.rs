@@ -9,20 +9,11 @@ use lsp_types::{CompletionItem, CompletionItemKind};
 
 use super::document::Document;
 use super::index::SymbolKind;
+use crate::kinds::SIGNATURES;
 use crate::syntax::Activation;
+use crate::syntax::signature::{Form, Signature, Value};
 
 const STATEMENTS: &[&str] = &["model", "input", "param", "block", "end", "repeat"];
-const LAYERS: &[&str] = &[
-    "conv",
-    "pool",
-    "dense",
-    "flatten",
-    "dropout",
-    "batchnorm",
-    "add",
-    "concat",
-    "globalpool",
-];
 
 pub fn complete(doc: &Document, offset: usize) -> Vec<CompletionItem> {
     let line = doc.line_span(doc.line_of(offset));
@@ -53,57 +44,96 @@ pub fn complete(doc: &Document, offset: usize) -> Vec<CompletionItem> {
         params_in_scope(doc, offset, &mut out);
         return out;
     }
-    if matches!(last, "from" | "add" | "concat") || matches!(first, "add" | "concat") {
+    if last == "from" {
         names_in_scope(doc, offset, &mut out);
         return out;
     }
-    let given = |w: &str| words.contains(&w);
-    let has_activation = Activation::all().any(|a| given(a.keyword()));
-    // Every size of a layer is an expression: `param`s go there too.
-    let pool_window_next =
-        first == "pool" && (words.len() == 1 || words.len() == 2 && matches!(words[1], "max" | "avg"));
-    if matches!(last, "stride" | "groups") || pool_window_next && words.len() == 2 {
-        return params_with(doc, offset, out);
-    }
-    let options: Vec<&str> = match first {
-        "conv" | "dense" if words.len() == 1 => return params_with(doc, offset, out),
-        "conv" if words.len() == 2 => return params_with(doc, offset, out),
-        "conv" => vec!["stride", "same", "valid", "l2", "groups", "from"],
-        "pool" if words.len() == 1 => {
-            params_in_scope(doc, offset, &mut out);
-            vec!["max", "avg"]
-        }
-        "pool" => vec!["stride", "from"],
-        "dense" => vec!["l2", "from"],
-        "globalpool" => vec!["avg", "max", "from"],
-        "flatten" | "batchnorm" | "dropout" => vec!["from"],
-        _ => Vec::new(),
+    let Some(signature) = SIGNATURES.iter().find(|s| s.starts_with(first)) else {
+        return out;
     };
-    let padding_given = given("same") || given("valid");
-    for option in options {
-        let taken = given(option) || (padding_given && matches!(option, "same" | "valid"));
-        if !taken {
-            out.push(item(option, CompletionItemKind::KEYWORD, "option"));
+    layer_words(signature, &words[1..], doc, offset, &mut out);
+    out
+}
+
+/// What may follow `written`, the words after a layer's keyword: the
+/// argument due (`param`s where a size or count goes, its words where it
+/// is a choice, names where it reads tensors), else the options not yet
+/// given, `from`, and the activations where the kind takes one.
+fn layer_words(
+    signature: &Signature,
+    written: &[&str],
+    doc: &Document,
+    offset: usize,
+    out: &mut Vec<CompletionItem>,
+) {
+    let mut rest = written;
+    let mut choices: Vec<&str> = Vec::new();
+    for argument in signature.arguments {
+        match (argument.value, rest.first()) {
+            (Value::Names, _) => return names_in_scope(doc, offset, out),
+            (Value::Choice(words), Some(w)) if argument.optional && !words.contains(w) => {}
+            (_, Some(_)) => rest = &rest[1..],
+            (value, None) => {
+                if let Value::Choice(words) = value {
+                    choices.extend(words);
+                }
+                if matches!(value, Value::Count | Value::Size) {
+                    params_in_scope(doc, offset, out);
+                }
+                if !argument.optional {
+                    // An argument is due: nothing else goes here.
+                    out.extend(
+                        choices
+                            .iter()
+                            .map(|c| item(c, CompletionItemKind::KEYWORD, "option")),
+                    );
+                    return;
+                }
+            }
         }
     }
-    if matches!(first, "conv" | "dense") && !has_activation {
+    let last = rest.last().copied().unwrap_or_default();
+    if let Some(o) = signature.options.iter().find(|o| o.name == last) {
+        if matches!(o.form, Form::Valued(Value::Count | Value::Size)) {
+            params_in_scope(doc, offset, out);
+        }
+        return;
+    }
+    let given = |w: &str| rest.contains(&w);
+    out.extend(
+        choices
+            .iter()
+            .map(|c| item(c, CompletionItemKind::KEYWORD, "option")),
+    );
+    for option in signature.options {
+        match option.form {
+            Form::Valued(_) if !given(option.name) => {
+                out.push(item(option.name, CompletionItemKind::KEYWORD, "option"));
+            }
+            Form::Flag(flags) if !flags.iter().any(|f| given(f)) => {
+                out.extend(
+                    flags
+                        .iter()
+                        .map(|f| item(f, CompletionItemKind::KEYWORD, "option")),
+                );
+            }
+            _ => {}
+        }
+    }
+    out.push(item("from", CompletionItemKind::KEYWORD, "option"));
+    let has_activation = Activation::all().any(|a| given(a.keyword()));
+    if signature.takes_activation() && !has_activation {
         for a in Activation::all() {
             out.push(item(a.keyword(), CompletionItemKind::ENUM_MEMBER, "activation"));
         }
     }
-    out
-}
-
-fn params_with(doc: &Document, offset: usize, mut out: Vec<CompletionItem>) -> Vec<CompletionItem> {
-    params_in_scope(doc, offset, &mut out);
-    out
 }
 
 fn first_words(doc: &Document, out: &mut Vec<CompletionItem>) {
     for k in STATEMENTS {
         out.push(item(k, CompletionItemKind::KEYWORD, "statement"));
     }
-    for k in LAYERS {
+    for k in SIGNATURES.iter().filter_map(|s| s.word()) {
         out.push(item(k, CompletionItemKind::KEYWORD, "layer"));
     }
     for a in Activation::all() {
@@ -185,6 +215,8 @@ mod tests {
         assert_eq!(offered("param k = 3\npool avg |"), vec!["k"]);
         assert_eq!(offered("param k = 3\npool |"), vec!["k", "max", "avg"]);
         assert_eq!(offered("param k = 3\npool k stride |"), vec!["k"]);
+        assert_eq!(offered("param k = 3\npad |"), vec!["k"]);
+        assert_eq!(offered("pad 1 |"), vec!["from"]);
     }
 
     #[test]
@@ -198,20 +230,31 @@ mod tests {
     }
 
     /// The words of `kw_*` rules in the grammar and of its `activation`
-    /// rule: the lists above and the editors' highlighting are written by
-    /// hand, so they are held to it.
+    /// and `kind_word` rules: the editors' highlighting is written by hand,
+    /// so it is held to them.
     fn grammar_keywords() -> Vec<&'static str> {
         let grammar = include_str!("../../grammar/cnn.pest");
-        let rule = grammar
-            .split("\nactivation = @{")
-            .nth(1)
-            .expect("an activation rule");
-        let activations = rule[..rule.find('}').unwrap()].split('"').skip(1).step_by(2);
+        let words_of = |name: &str| {
+            let rule = grammar
+                .split(&format!("\n{name} = @{{"))
+                .nth(1)
+                .unwrap_or_else(|| panic!("a {name} rule"));
+            rule[..rule.find('}').unwrap()].split('"').skip(1).step_by(2)
+        };
         let keywords = grammar.lines().filter(|l| l.starts_with("kw_"));
         keywords
             .filter_map(|l| l.split('"').nth(1))
-            .chain(activations)
+            .chain(words_of("activation"))
+            .chain(words_of("kind_word"))
             .collect()
+    }
+
+    #[test]
+    fn every_kind_keyword_is_a_keyword_of_the_grammar() {
+        let keywords = grammar_keywords();
+        for word in SIGNATURES.iter().filter_map(|s| s.word()) {
+            assert!(keywords.contains(&word), "the grammar lacks `{word}`");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct Document {
 impl Document {
     pub fn new(text: String, options: &CheckOptions) -> Document {
         let lines = LineIndex::new(&text);
-        let (model, diagnostics) = match crate::syntax::parse(&text) {
+        let (model, diagnostics) = match crate::syntax::parse(&text, crate::kinds::SIGNATURES) {
             Err(d) => (None, d.0),
             Ok(program) => match crate::model::check(&program, options) {
                 Ok(model) => {

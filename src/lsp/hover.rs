@@ -115,3 +115,34 @@ fn costs(what: &str, layers: &[&Layer]) -> String {
         human_bytes(bytes as u128)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CheckOptions;
+
+    /// The text of the hover at the first `at` in `text`.
+    fn hovered(text: &str, at: &str) -> String {
+        let doc = Document::new(text.to_string(), &CheckOptions::default());
+        let hover = hover(&doc, text.find(at).unwrap() + 1).expect("a hover");
+        let HoverContents::Markup(m) = hover.contents else {
+            panic!("markdown")
+        };
+        m.value
+    }
+
+    #[test]
+    fn a_pad_line_shows_its_shape_and_no_parameters() {
+        let text = hovered(
+            "param p = 2\ninput 8x8x1\npad p x 1\nconv 2 3x3\ndense 3\n",
+            "pad",
+        );
+        assert!(text.contains("**pad1** → `12x10x1`"), "{text}");
+        assert!(
+            text.contains("| parameters | 0 (0 trainable, 0 non-trainable) |"),
+            "{text}"
+        );
+        let text = hovered("param p = 2\ninput 8x8x1\npad p x 1\ndense 3\n", "p x");
+        assert!(text.contains("`p` = 2 in this check"), "{text}");
+    }
+}

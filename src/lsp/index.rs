@@ -3,7 +3,8 @@
 //! working in a file with a broken line (which is most files, mid-edit).
 
 use crate::diagnostic::{Span, Spanned};
-use crate::syntax::{Expr, Line, Statement, parse_line};
+use crate::kinds::SIGNATURES;
+use crate::syntax::{Arg, Expr, Line, Statement, parse_line};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SymbolKind {
@@ -67,7 +68,9 @@ impl Index {
         let mut index = Index::default();
         let mut scope: Option<usize> = None;
         for (start, statement) in statements(text) {
-            let Ok(line) = parse_line(statement) else { continue };
+            let Ok(line) = parse_line(statement, SIGNATURES) else {
+                continue;
+            };
             let shift = |s: Span| Span::new(s.start + start, s.end + start);
             let whole = Span::new(start, start + statement.len());
             match line {
@@ -149,24 +152,21 @@ impl Index {
                 self.define(SymbolKind::Param, name, shift, scope);
                 self.expr(value, shift, scope);
             }
-            Statement::Conv(c) => {
-                let sizes = c
-                    .kernel
-                    .node
-                    .sides()
-                    .into_iter()
-                    .chain(&c.stride)
-                    .chain(&c.groups);
-                for e in std::iter::once(&c.filters).chain(sizes) {
-                    self.expr(e, shift, scope);
+            Statement::Layer(layer) => {
+                for (_, value) in &layer.values {
+                    let sides = match &value.node {
+                        Arg::Expr(e) => vec![Spanned::new(e.clone(), value.span)],
+                        Arg::Window(w) => w.sides().into_iter().cloned().collect(),
+                        Arg::Number(_) | Arg::Word(_) => Vec::new(),
+                    };
+                    for e in &sides {
+                        self.expr(e, shift, scope);
+                    }
+                }
+                for n in &layer.operands {
+                    self.refer(SymbolKind::Name, n, shift, scope);
                 }
             }
-            Statement::Pool(p) => {
-                for e in p.window.node.sides().into_iter().chain(&p.stride) {
-                    self.expr(e, shift, scope);
-                }
-            }
-            Statement::Dense(d) => self.expr(&d.units, shift, scope),
             Statement::Wired { label, layer, from } => {
                 self.statement(&layer.node, shift, scope);
                 if let Some(from) = from {
@@ -174,11 +174,6 @@ impl Index {
                 }
                 if let Some(label) = label {
                     self.define(SymbolKind::Name, label, shift, scope);
-                }
-            }
-            Statement::Add(names) | Statement::Concat(names) => {
-                for n in names {
-                    self.refer(SymbolKind::Name, n, shift, scope);
                 }
             }
             Statement::Call { name, args } => {

@@ -99,8 +99,9 @@ impl<'p, K: Registry> Expander<'p, K> {
                 self.call(name, args, span, repetition, cx);
             }
             Statement::Repeat { count, body } => self.repeat(count, body, span, cx),
-            Statement::Add(names) | Statement::Concat(names) => {
-                let more: Option<Vec<(Source, Span)>> = names
+            Statement::Layer(layer) if !layer.operands.is_empty() => {
+                let more: Option<Vec<(Source, Span)>> = layer
+                    .operands
                     .iter()
                     .map(|n| Some((self.resolve(n, cx)?, n.span)))
                     .collect();

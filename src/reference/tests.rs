@@ -192,6 +192,12 @@ fn pooling_max_and_avg_with_overlap() {
 }
 
 #[test]
+fn zero_padding() {
+    check_gradients("input 4x3x2; conv 2 3x3 same tanh; pad 1; conv 2 3x3 sigmoid; dense 3");
+    check_gradients("input 3x3x2; pad 2x1; conv 2 3x3 tanh; pad 1; gelu; pool avg 2; dense 3");
+}
+
+#[test]
 fn dropout_flatten_and_activation_layers() {
     check_gradients("input 4x4x2; conv 3 3x3 tanh; flatten; dropout 0.3; dense 3");
     check_gradients("input 4x4x2; conv 3 3x3; tanh; dense 4; sigmoid; dense 3; softmax");

@@ -3,6 +3,7 @@
 //! Nothing here is checked beyond the grammar: counts are unevaluated
 //! expressions, shapes are not propagated. `model::check` does that.
 
+pub use super::signature::LayerStatement;
 use crate::diagnostic::{Span, Spanned};
 
 /// A whole `.cnn` file, statements in source order.
@@ -22,23 +23,9 @@ pub enum Statement {
         name: Spanned<String>,
         value: Spanned<Expr>,
     },
-    /// Boxed: with its expressions it is the largest statement by far.
-    Conv(Box<Conv>),
-    Pool(Pool),
-    Dense(Dense),
-    Flatten,
-    /// `dropout RATE`
-    Dropout(Spanned<f64>),
-    BatchNorm,
-    /// An activation alone on a line, like Keras's `Activation` layer.
-    Activation(Activation),
-    /// `add NAME...`: the current tensor plus the named ones.
-    Add(Vec<Spanned<String>>),
-    /// `concat NAME...`: the current tensor and the named ones, joined
-    /// along the channels.
-    Concat(Vec<Spanned<String>>),
-    /// `globalpool [avg|max]`: one value per channel.
-    GlobalPool(PoolKind),
+    /// A layer: its keyword and what its kind's signature read
+    /// (`conv 32 3x3 same relu`, `add skip`, `relu`).
+    Layer(LayerStatement),
     /// A layer that names its output (`skip: batchnorm`) or reads a named
     /// one instead of the previous (`conv 8 1x1 from skip`), or both.
     Wired {
@@ -86,20 +73,6 @@ impl Block {
     }
 }
 
-/// `conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F] [groups G]`
-#[derive(Debug, Clone, PartialEq)]
-pub struct Conv {
-    pub filters: Spanned<Expr>,
-    /// Kernel height and width (`3` means `3x3`).
-    pub kernel: Spanned<Window>,
-    pub stride: Option<Spanned<Expr>>,
-    pub padding: Option<Spanned<Padding>>,
-    pub activation: Option<Spanned<Activation>>,
-    pub l2: Option<Spanned<f64>>,
-    /// `groups G`: a grouped convolution (G = input channels: depthwise).
-    pub groups: Option<Spanned<Expr>>,
-}
-
 /// A kernel or pool window: one size for a square (`3`, `k`), or height
 /// and width (`3x5`, `k x 1`). Each size is an expression; the spans of
 /// `Option`s of a layer (`stride`, `groups`) are their expressions'.
@@ -117,22 +90,6 @@ impl Window {
             Window::Rect(h, w) => [h, w],
         }
     }
-}
-
-/// `pool [max|avg] K[xK] [stride S]`
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pool {
-    pub kind: PoolKind,
-    pub window: Spanned<Window>,
-    pub stride: Option<Spanned<Expr>>,
-}
-
-/// `dense UNITS [ACTIVATION] [l2 F]`
-#[derive(Debug, Clone, PartialEq)]
-pub struct Dense {
-    pub units: Spanned<Expr>,
-    pub activation: Option<Spanned<Activation>>,
-    pub l2: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -7,13 +7,17 @@
 use pest::Parser as _;
 use pest::error::{ErrorVariant, InputLocation};
 
-use super::{CnnParser, Rule, hints};
+use super::{CnnParser, Layers, Rule, hints};
 use crate::activation::Activation;
 use crate::diagnostic::{Diagnostic, Span, closest};
 
-/// The statements, their usage lines, and words users coming from other
-/// tools type for them.
-const STATEMENTS: &[(&str, &str, &[&str])] = &[
+/// A statement's keyword, its usage line, and words users coming from
+/// other tools type for it.
+type Usage = (&'static str, &'static str, &'static [&'static str]);
+
+/// The statements that are not layers, before the layers (whose usage
+/// their kinds' signatures give) and after them.
+const BEFORE_LAYERS: &[Usage] = &[
     ("model", "model NAME", &[]),
     ("input", "input HxWxC, for example `input 28x28x1`", &["shape"]),
     (
@@ -21,66 +25,8 @@ const STATEMENTS: &[(&str, &str, &[&str])] = &[
         "param NAME = VALUE, for example `param width = 32`",
         &["let", "set", "var"],
     ),
-    (
-        "conv",
-        "conv FILTERS KxK [stride S] [same|valid] [ACTIVATION] [l2 F] [groups G], for example `conv 32 3x3 same relu`",
-        &["conv2d", "convolution", "conv2", "convolutional"],
-    ),
-    (
-        "pool",
-        "pool [max|avg] K[xK] [stride S], for example `pool 2` or `pool avg 2x2`",
-        &[
-            "maxpool",
-            "max_pool",
-            "maxpool2d",
-            "max_pooling2d",
-            "maxpooling2d",
-            "avgpool",
-            "avg_pool",
-            "pooling",
-        ],
-    ),
-    (
-        "dense",
-        "dense UNITS [ACTIVATION] [l2 F], for example `dense 10 softmax`",
-        &[
-            "fc",
-            "fully_connected",
-            "connected",
-            "full",
-            "affine",
-            "ip",
-            "innerproduct",
-        ],
-    ),
-    ("flatten", "flatten (no arguments)", &["reshape"]),
-    ("dropout", "dropout RATE, for example `dropout 0.5`", &["drop"]),
-    (
-        "batchnorm",
-        "batchnorm (no arguments)",
-        &[
-            "bn",
-            "batch_norm",
-            "batchnormalization",
-            "batch_normalization",
-            "norm",
-        ],
-    ),
-    (
-        "add",
-        "add NAME..., for example `add skip` (the current tensor plus `skip`)",
-        &["sum", "shortcut", "residual", "eltwise"],
-    ),
-    (
-        "concat",
-        "concat NAME..., for example `concat left` (joined along the channels)",
-        &["route", "concatenate", "cat"],
-    ),
-    (
-        "globalpool",
-        "globalpool [avg|max], for example `globalpool avg`",
-        &["gap", "global_pool", "globalavgpool", "global_average_pooling2d"],
-    ),
+];
+const AFTER_LAYERS: &[Usage] = &[
     (
         "block",
         "block NAME(PARAMS) … end, for example `block basic(filters, stride = 1)`",
@@ -94,24 +40,40 @@ const STATEMENTS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Every statement's usage, in the order above, the layers in the
+/// registry's order (an activation alone on a line aside: its words are
+/// the activations').
+fn statements(layers: &Layers) -> Vec<Usage> {
+    let own = layers
+        .iter()
+        .filter_map(|s| s.word().map(|w| (w, s.usage, s.aliases)));
+    BEFORE_LAYERS
+        .iter()
+        .copied()
+        .chain(own)
+        .chain(AFTER_LAYERS.iter().copied())
+        .collect()
+}
+
 fn names_an_activation(word: &str) -> bool {
     Activation::named(word).is_some()
 }
 
 /// Explains why `text`, a whole line starting at byte `offset` of the file,
 /// is not a statement.
-pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
+pub(super) fn explain_bad_line(text: &str, offset: usize, layers: &Layers) -> Diagnostic {
     // A named layer (`skip: conv …`) is explained as its layer, unless
     // the name itself is what is wrong.
     if let Some(colon) = label_end(text) {
         if let Some(d) = hints::bad_label(text, colon, offset) {
             return d;
         }
-        return explain_bad_line(&text[colon..], offset + colon);
+        return explain_bad_line(&text[colon..], offset + colon, layers);
     }
     let first = first_word(text);
     let first_span = Span::new(offset + first.0, offset + first.0 + first.1.len());
-    let statement = STATEMENTS.iter().find(|(kw, _, _)| *kw == first.1);
+    let statements = statements(layers);
+    let statement = statements.iter().find(|(kw, _, _)| *kw == first.1);
     let is_activation = names_an_activation(first.1);
     // `NAME(…)`: a block's use, whatever its name.
     let is_use = statement.is_none()
@@ -119,7 +81,7 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
         && text[first.0 + first.1.len()..].trim_start().starts_with('(');
 
     if statement.is_none() && !is_activation && !is_use {
-        return unknown_statement(first.1, first_span);
+        return unknown_statement(first.1, first_span, &statements);
     }
     let special = match first.1 {
         "block" => hints::block_header(text, offset),
@@ -158,7 +120,10 @@ pub(super) fn explain_bad_line(text: &str, offset: usize) -> Diagnostic {
         None if is_use => {
             "NAME(ARGS), a block's use: each argument an expression over `param`s, for example `basic(32)`"
         }
-        None => "an activation alone on a line takes no arguments",
+        None => layers
+            .iter()
+            .find(|s| s.starts_with(first.1))
+            .map_or("", |s| s.usage),
     };
     let at = Span::new(offset + pos, offset + pos);
     failure(text, at, pos, &positives, statement_name).note(format!("usage: {usage}"))
@@ -253,12 +218,12 @@ fn conv_without_filters(
     })
 }
 
-fn unknown_statement(word: &str, span: Span) -> Diagnostic {
-    let suggestion = STATEMENTS
+fn unknown_statement(word: &str, span: Span, statements: &[Usage]) -> Diagnostic {
+    let suggestion = statements
         .iter()
         .find(|(_, _, aliases)| aliases.contains(&word.to_ascii_lowercase().as_str()))
         .map(|(kw, _, _)| *kw)
-        .or_else(|| closest(word, STATEMENTS.iter().map(|s| s.0).chain(Activation::words())));
+        .or_else(|| closest(word, statements.iter().map(|s| s.0).chain(Activation::words())));
     let title = if word.is_empty() {
         "expected a statement".to_string()
     } else if word.chars().next().is_some_and(|c| c.is_ascii_digit()) {
@@ -278,7 +243,12 @@ fn unknown_statement(word: &str, span: Span) -> Diagnostic {
         .chain(specials.iter().rev())
         .map(|a| format!("`{a}`"))
         .collect();
-    d.note(format!("statements are `model`, `input`, `param`, the layers `conv`, `pool`, `dense`, `flatten`, `dropout`, `batchnorm`, `add`, `concat`, `globalpool`, the activations {}, and `block NAME(…)` … `end`, its uses `NAME(…)` and `repeat N`", activations.join(", ")))
+    let layers: Vec<String> = statements
+        .iter()
+        .filter(|s| !BEFORE_LAYERS.contains(s) && !AFTER_LAYERS.contains(s))
+        .map(|s| format!("`{}`", s.0))
+        .collect();
+    d.note(format!("statements are `model`, `input`, `param`, the layers {}, the activations {}, and `block NAME(…)` … `end`, its uses `NAME(…)` and `repeat N`", layers.join(", "), activations.join(", ")))
 }
 
 /// The first word of a line and its byte offset in it.
@@ -380,13 +350,12 @@ fn keywords_for(positives: &[Rule]) -> Vec<&'static str> {
     words
 }
 
+/// Whether `word` is a keyword of the grammar (a statement's, an
+/// option's, an activation's): a word that is not a name.
 pub(super) fn is_keyword(word: &str) -> bool {
-    STATEMENTS.iter().any(|s| s.0 == word)
-        || names_an_activation(word)
-        || [
-            "stride", "same", "valid", "max", "avg", "l2", "groups", "from", "in",
-        ]
-        .contains(&word)
+    let is_word = word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    is_word && CnnParser::parse(Rule::ident, word).map_or(true, |p| p.as_str() != word)
 }
 
 /// Where the layer starts after a leading `name:`, if the line has one.

@@ -1,13 +1,12 @@
-//! The statements that wire a graph: names and `from`, `add`, `concat`,
-//! `globalpool`, blocks with their calls, and `repeat`. Blocks arrive as
-//! separate `block` and `end` lines ([`Line`]); [`assemble_blocks`] pairs
-//! them.
+//! The statements that wire a graph: names and `from`, blocks with their
+//! calls, and `repeat`. Blocks arrive as separate `block` and `end` lines
+//! ([`Line`]); [`assemble_blocks`] pairs them.
 
 use pest::iterators::Pair;
 
-use super::{Parsed, Rule, parse_expr, parse_statement, span_of};
+use super::{Layers, Parsed, Rule, parse_expr, parse_statement, span_of};
 use crate::diagnostic::{Diagnostic, Span, Spanned};
-use crate::syntax::ast::{Block, PoolKind, Statement};
+use crate::syntax::ast::{Block, Statement};
 
 /// One statement of a file, before blocks are put together.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +19,7 @@ pub enum Line {
 }
 
 /// A line: a block's header or `end`, or a statement.
-pub(super) fn parse_line(pair: Pair<'_, Rule>) -> Parsed<Line> {
+pub(super) fn parse_line(pair: Pair<'_, Rule>, layers: &Layers) -> Parsed<Line> {
     let span = span_of(&pair);
     match pair.as_rule() {
         Rule::end_stmt => Ok(Line::End(span)),
@@ -44,12 +43,12 @@ pub(super) fn parse_line(pair: Pair<'_, Rule>) -> Parsed<Line> {
             };
             Ok(Line::BlockStart(Spanned::new(header, span)))
         }
-        _ => parse_statement(pair).map(Line::Statement),
+        _ => parse_statement(pair, layers).map(Line::Statement),
     }
 }
 
 /// The graph statements; `None` for the others (parsed by the caller).
-pub(super) fn parse(pair: Pair<'_, Rule>) -> Parsed<Option<Statement>> {
+pub(super) fn parse(pair: Pair<'_, Rule>, layers: &Layers) -> Parsed<Option<Statement>> {
     let rule = pair.as_rule();
     let mut inner = pair.into_inner();
     let statement = match rule {
@@ -61,7 +60,7 @@ pub(super) fn parse(pair: Pair<'_, Rule>) -> Parsed<Option<Statement>> {
                 match part.as_rule() {
                     Rule::label => label = Some(name(part.into_inner().next().expect("label name"))),
                     Rule::from_clause => from = Some(name(part.into_inner().nth(1).expect("from name"))),
-                    _ => layer = Some(Box::new(parse_statement(part)?)),
+                    _ => layer = Some(Box::new(parse_statement(part, layers)?)),
                 }
             }
             Statement::Wired {
@@ -79,24 +78,12 @@ pub(super) fn parse(pair: Pair<'_, Rule>) -> Parsed<Option<Statement>> {
                     .next()
                     .expect("label name"),
             );
-            let repeat = parse_statement(inner.next().expect("the repeat"))?;
+            let repeat = parse_statement(inner.next().expect("the repeat"), layers)?;
             Statement::Wired {
                 label: Some(label),
                 layer: Box::new(repeat),
                 from: None,
             }
-        }
-        Rule::add_stmt => Statement::Add(inner.skip(1).map(name).collect()),
-        Rule::concat_stmt => Statement::Concat(inner.skip(1).map(name).collect()),
-        Rule::globalpool_stmt => {
-            let kind = match inner
-                .nth(1)
-                .map(|p| p.into_inner().next().expect("pool kind").as_rule())
-            {
-                Some(Rule::kw_max) => PoolKind::Max,
-                _ => PoolKind::Avg,
-            };
-            Statement::GlobalPool(kind)
         }
         Rule::call_stmt => {
             let block = name(inner.next().expect("block name"));
@@ -106,7 +93,7 @@ pub(super) fn parse(pair: Pair<'_, Rule>) -> Parsed<Option<Statement>> {
         Rule::repeat_stmt => {
             inner.next(); // `repeat`
             let count = parse_expr(inner.next().expect("repeat count"), &mut 0)?;
-            let body = Box::new(parse_statement(inner.next().expect("repeated layer"))?);
+            let body = Box::new(parse_statement(inner.next().expect("repeated layer"), layers)?);
             Statement::Repeat { count, body }
         }
         _ => return Ok(None),

@@ -6,6 +6,7 @@ pub mod ast;
 mod errors;
 mod graph;
 mod hints;
+pub mod signature;
 
 use pest::Parser as _;
 use pest::iterators::Pair;
@@ -13,6 +14,11 @@ use pest::iterators::Pair;
 use crate::diagnostic::{Diagnostic, Diagnostics, Span, Spanned};
 pub use ast::*;
 pub use graph::Line;
+pub use signature::{Arg, Signature};
+
+/// The layer kinds' signatures, which the parser reads layer statements
+/// with (`kinds::SIGNATURES`).
+pub type Layers = [&'static Signature];
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/cnn.pest"]
@@ -25,8 +31,8 @@ const MAX_NESTING: usize = 32;
 const MAX_OPERANDS: usize = 256;
 
 /// Parses a whole `.cnn` file, reporting every statement that does not
-/// parse, not only the first.
-pub fn parse(source: &str) -> Result<Program, Diagnostics> {
+/// parse, not only the first; `layers` are the kinds' signatures.
+pub fn parse(source: &str, layers: &Layers) -> Result<Program, Diagnostics> {
     if let Some(d) = too_deep(source) {
         return Err(Diagnostics(vec![d]));
     }
@@ -41,7 +47,11 @@ pub fn parse(source: &str) -> Result<Program, Diagnostics> {
         match pair.as_rule() {
             Rule::EOI => {}
             Rule::bad_line => {
-                errors.push(errors::explain_bad_line(pair.as_str(), pair.as_span().start()));
+                errors.push(errors::explain_bad_line(
+                    pair.as_str(),
+                    pair.as_span().start(),
+                    layers,
+                ));
                 // A block header that does not parse still opens a block,
                 // so that its `end` is not reported as well.
                 if pair.as_str().trim_start().starts_with("block ") {
@@ -51,7 +61,7 @@ pub fn parse(source: &str) -> Result<Program, Diagnostics> {
                     )));
                 }
             }
-            _ => match graph::parse_line(pair) {
+            _ => match graph::parse_line(pair, layers) {
                 Ok(line) => lines.push(line),
                 Err(d) => errors.push(d),
             },
@@ -68,7 +78,7 @@ pub fn parse(source: &str) -> Result<Program, Diagnostics> {
 /// Parses one statement alone (no `;`, no newline, no comment), as a
 /// [`Line`]: a `block` header and `end` stand alone. Spans are offsets
 /// into `text`. The formatter reads a file statement by statement with it.
-pub fn parse_line(text: &str) -> Result<Line, Diagnostic> {
+pub fn parse_line(text: &str, layers: &Layers) -> Result<Line, Diagnostic> {
     if let Some(d) = too_deep(text) {
         return Err(d);
     }
@@ -78,9 +88,9 @@ pub fn parse_line(text: &str) -> Result<Line, Diagnostic> {
                 .next()
                 .and_then(|p| p.into_inner().next())
                 .expect("`single_statement` holds a statement");
-            graph::parse_line(statement)
+            graph::parse_line(statement, layers)
         }
-        Err(_) => Err(errors::explain_bad_line(text, 0)),
+        Err(_) => Err(errors::explain_bad_line(text, 0, layers)),
     }
 }
 
@@ -90,166 +100,84 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
 
 type Parsed<T> = Result<T, Diagnostic>;
 
-fn parse_statement(pair: Pair<'_, Rule>) -> Parsed<Spanned<Statement>> {
+fn parse_statement(pair: Pair<'_, Rule>, layers: &Layers) -> Parsed<Spanned<Statement>> {
     let span = span_of(&pair);
     let rule = pair.as_rule();
-    if let Some(statement) = graph::parse(pair.clone())? {
+    if let Some(statement) = graph::parse(pair.clone(), layers)? {
         return Ok(Spanned::new(statement, span));
     }
     let mut inner = pair.into_inner();
-    if rule != Rule::activation_stmt {
-        inner.next(); // the statement's keyword
-    }
     let statement = match rule {
         Rule::model_stmt => {
-            let name = inner.next().expect("model name");
+            let name = inner.nth(1).expect("model name");
             Statement::Model(Spanned::new(name.as_str().to_string(), span_of(&name)))
         }
-        Rule::input_stmt => Statement::Input(parse_input_dims(inner.next().expect("dims"))?),
+        Rule::input_stmt => Statement::Input(parse_input_dims(inner.nth(1).expect("dims"))?),
         Rule::param_stmt => {
-            let name = inner.next().expect("param name");
+            let name = inner.nth(1).expect("param name");
             let value = parse_expr(inner.next().expect("param value"), &mut 0)?;
             Statement::Param {
                 name: Spanned::new(name.as_str().to_string(), span_of(&name)),
                 value,
             }
         }
-        Rule::conv_stmt => Statement::Conv(Box::new(parse_conv(inner)?)),
-        Rule::pool_stmt => Statement::Pool(parse_pool(inner)?),
-        Rule::dense_stmt => Statement::Dense(parse_dense(inner)?),
-        Rule::flatten_stmt => Statement::Flatten,
-        Rule::batchnorm_stmt => Statement::BatchNorm,
-        Rule::dropout_stmt => Statement::Dropout(parse_number(inner.next().expect("rate"))?),
-        Rule::activation_stmt => {
-            Statement::Activation(parse_activation(inner.next().expect("activation")).node)
-        }
-        other => unreachable!("unexpected {other:?} in parse_statement"),
+        _ => Statement::Layer(parse_layer(inner, layers)?),
     };
     Ok(Spanned::new(statement, span))
 }
 
-/// Options after a layer's required arguments, in any order, each once;
-/// each with the span of the whole option (`stride 2`), for "given twice".
-#[derive(Default)]
-struct Options {
-    stride: Option<(Span, Spanned<Expr>)>,
-    padding: Option<(Span, Spanned<Padding>)>,
-    activation: Option<(Span, Spanned<Activation>)>,
-    l2: Option<(Span, Spanned<f64>)>,
-    groups: Option<(Span, Spanned<Expr>)>,
-}
-
-impl Options {
-    /// The `stride`, `padding`, … as the syntax tree keeps them.
-    fn take<T>(option: Option<(Span, T)>) -> Option<T> {
-        option.map(|(_, value)| value)
+/// A layer statement: its keyword's signature reads the words after it.
+/// The grammar has checked each word's form; the signature says what it
+/// is (and refuses an option given twice).
+fn parse_layer<'a>(
+    mut inner: impl Iterator<Item = Pair<'a, Rule>>,
+    layers: &Layers,
+) -> Parsed<LayerStatement> {
+    let keyword = inner.next().expect("a layer's keyword");
+    let word = keyword.as_str();
+    let signature = layers
+        .iter()
+        .find(|s| s.starts_with(word))
+        .unwrap_or_else(|| unreachable!("the grammar's layer `{word}` has a signature"));
+    let window_name = signature
+        .arguments
+        .iter()
+        .find(|a| a.value == signature::Value::Size)
+        .map_or("window", |a| a.name);
+    let mut args = Vec::new();
+    for pair in inner {
+        push_args(pair, window_name, &mut args)?;
     }
+    let keyword = Spanned::new(word.to_string(), span_of(&keyword));
+    signature.read(keyword, args)
 }
 
-fn parse_options<'a>(pairs: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Options> {
-    let mut options = Options::default();
-    for pair in pairs {
-        let span = span_of(&pair);
-        match pair.as_rule() {
-            Rule::stride => {
-                let value = parse_expr(pair.into_inner().nth(1).expect("stride value"), &mut 0)?;
-                set_once(&mut options.stride, span, value, "stride")?;
-            }
-            Rule::padding => {
-                let padding = match pair.into_inner().next().expect("padding keyword").as_rule() {
-                    Rule::kw_same => Padding::Same,
-                    Rule::kw_valid => Padding::Valid,
-                    other => unreachable!("unexpected {other:?} in parse_options"),
-                };
-                set_once(&mut options.padding, span, Spanned::new(padding, span), "padding")?;
-            }
-            Rule::activation => {
-                let activation = parse_activation(pair);
-                set_once(&mut options.activation, span, activation, "activation")?;
-            }
-            Rule::l2 => {
-                let value = parse_number(pair.into_inner().nth(1).expect("l2 value"))?;
-                set_once(&mut options.l2, span, Spanned::new(value.node, span), "l2")?;
-            }
-            Rule::groups => {
-                let value = parse_expr(pair.into_inner().nth(1).expect("groups value"), &mut 0)?;
-                set_once(&mut options.groups, span, value, "groups")?;
-            }
-            other => unreachable!("unexpected {other:?} in parse_options"),
-        }
-    }
-    Ok(options)
-}
-
-fn set_once<T>(slot: &mut Option<(Span, T)>, span: Span, value: T, what: &str) -> Parsed<()> {
-    if let Some((first, _)) = slot {
-        return Err(Diagnostic::error(format!("{what} given twice"))
-            .label(span, format!("second {what}"))
-            .label(*first, format!("first {what}"))
-            .help(format!("a layer takes one {what}; remove one of them")));
-    }
-    *slot = Some((span, value));
-    Ok(())
-}
-
-fn parse_conv<'a>(mut inner: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Conv> {
-    let filters = parse_expr(inner.next().expect("conv filters"), &mut 0)?;
-    let kernel = parse_window(inner.next().expect("conv kernel"), "kernel")?;
-    let options = parse_options(inner)?;
-    Ok(Conv {
-        filters,
-        kernel,
-        stride: Options::take(options.stride),
-        padding: Options::take(options.padding),
-        activation: Options::take(options.activation),
-        l2: Options::take(options.l2),
-        groups: Options::take(options.groups),
-    })
-}
-
-fn parse_pool<'a>(inner: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Pool> {
-    let mut inner = inner.peekable();
-    let kind = match inner.peek().map(|p| p.as_rule()) {
-        Some(Rule::pool_kind) => {
-            let kw = inner
-                .next()
-                .expect("peeked")
-                .into_inner()
-                .next()
-                .expect("pool kind keyword");
-            match kw.as_rule() {
-                Rule::kw_max => PoolKind::Max,
-                Rule::kw_avg => PoolKind::Avg,
-                other => unreachable!("unexpected {other:?} in parse_pool"),
-            }
-        }
-        _ => PoolKind::Max,
-    };
-    let window = parse_window(inner.next().expect("pool window"), "pool window")?;
-    let options = parse_options(inner)?;
-    Ok(Pool {
-        kind,
-        window,
-        stride: Options::take(options.stride),
-    })
-}
-
-fn parse_dense<'a>(mut inner: impl Iterator<Item = Pair<'a, Rule>>) -> Parsed<Dense> {
-    let units = parse_expr(inner.next().expect("dense units"), &mut 0)?;
-    let options = parse_options(inner)?;
-    Ok(Dense {
-        units,
-        activation: Options::take(options.activation),
-        l2: Options::take(options.l2),
-    })
-}
-
-fn parse_activation(pair: Pair<'_, Rule>) -> Spanned<Activation> {
+/// The words of `pair` (an argument, or an option with its value) as
+/// [`Arg`]s.
+fn push_args(pair: Pair<'_, Rule>, window_name: &str, args: &mut Vec<Spanned<Arg>>) -> Parsed<()> {
     let span = span_of(&pair);
-    let word = pair.as_str();
-    let activation = Activation::named(word)
-        .unwrap_or_else(|| unreachable!("the grammar's activation `{word}` has a row"));
-    Spanned::new(activation, span)
+    let arg = match pair.as_rule() {
+        Rule::expr => {
+            let e = parse_expr(pair, &mut 0)?;
+            args.push(Spanned::new(Arg::Expr(e.node), e.span));
+            return Ok(());
+        }
+        Rule::window | Rule::rect => {
+            let window = parse_window(pair, window_name)?;
+            args.push(Spanned::new(Arg::Window(window.node), window.span));
+            return Ok(());
+        }
+        Rule::number | Rule::decimal => Arg::Number(parse_number(pair)?.node),
+        Rule::stride | Rule::groups | Rule::l2 | Rule::padding | Rule::pool_kind => {
+            for part in pair.into_inner() {
+                push_args(part, window_name, args)?;
+            }
+            return Ok(());
+        }
+        _ => Arg::Word(pair.as_str().to_string()),
+    };
+    args.push(Spanned::new(arg, span));
+    Ok(())
 }
 
 /// The sizes of a `dims` token (`28x28x1` is `[28, 28, 1]`).

@@ -1,9 +1,10 @@
 //! One test per statement form, and the layout rules around them.
 
 use super::*;
+use crate::kinds::SIGNATURES;
 
 fn statements(src: &str) -> Vec<Statement> {
-    match parse(src) {
+    match parse(src, SIGNATURES) {
         Ok(p) => p.statements.into_iter().map(|s| s.node).collect(),
         Err(e) => panic!("{src:?} did not parse: {e}"),
     }
@@ -13,10 +14,6 @@ fn one(src: &str) -> Statement {
     let mut all = statements(src);
     assert_eq!(all.len(), 1, "{src:?}");
     all.remove(0)
-}
-
-fn int(v: i64) -> Expr {
-    Expr::Int(v)
 }
 
 /// A window's sides as [`shape_of`] writes them; one for a square.
@@ -61,87 +58,96 @@ fn precedence_is_arithmetic() {
     assert_eq!(shape_of(&value), "((1 + (2 * 3)) - (4 / 2))");
 }
 
+/// A layer statement alone on a line.
+fn layer(src: &str) -> LayerStatement {
+    match one(src) {
+        Statement::Layer(l) => l,
+        other => panic!("{src:?} is no layer: {other:?}"),
+    }
+}
+
+/// An expression argument or option's value, spans dropped.
+fn expr_of(l: &LayerStatement, name: &str) -> String {
+    shape_of(&l.expr(name).unwrap_or_else(|| panic!("no {name}")))
+}
+
+fn window_arg(l: &LayerStatement, name: &str) -> Vec<String> {
+    window_of(&l.window(name).expect("a window").node)
+}
+
+fn word_of<'a>(l: &'a LayerStatement, name: &str) -> Option<&'a str> {
+    l.word(name).map(|w| w.node)
+}
+
 #[test]
 fn conv_forms() {
-    let Statement::Conv(c) = one("conv 32 3x3") else {
-        panic!()
-    };
-    assert_eq!(c.filters.node, int(32));
-    assert_eq!(window_of(&c.kernel.node), ["3", "3"]);
-    assert!(c.stride.is_none() && c.padding.is_none() && c.activation.is_none() && c.l2.is_none());
+    let c = layer("conv 32 3x3");
+    assert_eq!((c.kind, expr_of(&c, "filters")), ("conv", "32".to_string()));
+    assert_eq!(window_arg(&c, "kernel"), ["3", "3"]);
+    assert_eq!(c.values.len(), 2, "no options: {c:?}");
 
-    let Statement::Conv(c) = one("conv 16 5") else {
-        panic!()
-    };
+    let c = layer("conv 16 5");
     assert_eq!(
-        window_of(&c.kernel.node),
+        window_arg(&c, "kernel"),
         ["5"],
         "a single size is a square kernel"
     );
 
-    let Statement::Conv(c) = one("conv 8 1x7 stride 2 same leaky_relu l2 0.0005") else {
-        panic!()
-    };
-    assert_eq!(window_of(&c.kernel.node), ["1", "7"]);
-    assert_eq!(c.stride.unwrap().node, int(2));
-    assert_eq!(c.padding.unwrap().node, Padding::Same);
+    let c = layer("conv 8 1x7 stride 2 same leaky_relu l2 0.0005");
+    assert_eq!(window_arg(&c, "kernel"), ["1", "7"]);
+    assert_eq!(expr_of(&c, "stride"), "2");
+    assert_eq!(word_of(&c, "padding"), Some("same"));
     assert_eq!(
-        c.activation.unwrap().node,
+        c.activation("activation").unwrap().node,
         Activation::named("leaky_relu").unwrap()
     );
-    assert_eq!(c.l2.unwrap().node, 0.0005);
+    assert_eq!(c.number("l2").unwrap().node, 0.0005);
 
     // Options in any order.
-    let Statement::Conv(c) = one("conv width*2 3x3 relu valid stride 3") else {
-        panic!()
-    };
-    assert_eq!(shape_of(&c.filters), "(width * 2)");
-    assert_eq!(c.padding.unwrap().node, Padding::Valid);
-    assert_eq!(c.stride.unwrap().node, int(3));
+    let c = layer("conv width*2 3x3 relu valid stride 3");
+    assert_eq!(expr_of(&c, "filters"), "(width * 2)");
+    assert_eq!(word_of(&c, "padding"), Some("valid"));
+    assert_eq!(expr_of(&c, "stride"), "3");
+}
+
+#[test]
+fn an_option_given_twice_is_refused_with_both_places() {
+    let src = "conv 8 3x3 stride 2 relu stride 1";
+    let err = parse(src, SIGNATURES).unwrap_err();
+    let d = &err.0[0];
+    assert_eq!(d.message, "stride given twice");
+    let spans: Vec<&str> = d.labels.iter().map(|(s, _)| &src[s.range()]).collect();
+    assert_eq!(spans, ["stride 1", "stride 2"]);
 }
 
 #[test]
 fn every_size_of_a_layer_is_an_expression() {
-    let Statement::Conv(c) = one("conv f k x k stride s same groups c/2") else {
-        panic!()
-    };
-    assert_eq!(window_of(&c.kernel.node), ["k", "k"]);
-    assert_eq!(shape_of(c.stride.as_ref().unwrap()), "s");
-    assert_eq!(shape_of(c.groups.as_ref().unwrap()), "(c / 2)");
-    let Statement::Conv(c) = one("conv 8 (k+1)x3 stride 2*s") else {
-        panic!()
-    };
-    assert_eq!(window_of(&c.kernel.node), ["(k + 1)", "3"]);
-    assert_eq!(shape_of(c.stride.as_ref().unwrap()), "(2 * s)");
-    let Statement::Conv(c) = one("conv 8 2*k+1 relu") else {
-        panic!()
-    };
+    let c = layer("conv f k x k stride s same groups c/2");
+    assert_eq!(window_arg(&c, "kernel"), ["k", "k"]);
+    assert_eq!(expr_of(&c, "stride"), "s");
+    assert_eq!(expr_of(&c, "groups"), "(c / 2)");
+    let c = layer("conv 8 (k+1)x3 stride 2*s");
+    assert_eq!(window_arg(&c, "kernel"), ["(k + 1)", "3"]);
+    assert_eq!(expr_of(&c, "stride"), "(2 * s)");
+    let c = layer("conv 8 2*k+1 relu");
     assert_eq!(
-        window_of(&c.kernel.node),
+        window_arg(&c, "kernel"),
         ["((2 * k) + 1)"],
         "one expression: a square"
     );
-    let Statement::Conv(c) = one("conv 8 3xk") else {
-        panic!()
-    };
-    assert_eq!(window_of(&c.kernel.node), ["3", "k"]);
+    assert_eq!(window_arg(&layer("conv 8 3xk"), "kernel"), ["3", "k"]);
     // A name runs on through `x`: `kxk` is one name, a square kernel.
-    let Statement::Conv(c) = one("conv 8 kxk") else {
-        panic!()
-    };
-    assert_eq!(window_of(&c.kernel.node), ["kxk"]);
-    let Statement::Pool(p) = one("pool avg w stride w-1") else {
-        panic!()
-    };
-    assert_eq!(window_of(&p.window.node), ["w"]);
-    assert_eq!(shape_of(p.stride.as_ref().unwrap()), "(w - 1)");
+    assert_eq!(window_arg(&layer("conv 8 kxk"), "kernel"), ["kxk"]);
+    let p = layer("pool avg w stride w-1");
+    assert_eq!(window_arg(&p, "pool window"), ["w"]);
+    assert_eq!(expr_of(&p, "stride"), "(w - 1)");
     let Statement::Repeat { count, .. } = one("repeat n*2 relu") else {
         panic!()
     };
     assert_eq!(shape_of(&count), "(n * 2)");
     // A number ends at a word boundary: `3x3` without a filter count is
     // no conv of 3 filters with a kernel named `x3`.
-    assert!(parse("conv 3x3 relu").is_err());
+    assert!(parse("conv 3x3 relu", SIGNATURES).is_err());
 }
 
 #[test]
@@ -156,50 +162,66 @@ fn a_repeat_can_be_named() {
 
 #[test]
 fn pool_forms() {
-    let Statement::Pool(p) = one("pool 2") else {
-        panic!()
-    };
+    let p = layer("pool 2");
     assert_eq!(
-        (p.kind, window_of(&p.window.node), p.stride),
-        (PoolKind::Max, vec!["2".to_string()], None)
+        (word_of(&p, "kind"), window_arg(&p, "pool window")),
+        (None, vec!["2".to_string()])
     );
-    let Statement::Pool(p) = one("pool avg 3x2 stride 1") else {
-        panic!()
-    };
+    assert!(p.expr("stride").is_none());
+    let p = layer("pool avg 3x2 stride 1");
     assert_eq!(
-        (p.kind, window_of(&p.window.node)),
-        (PoolKind::Avg, vec!["3".to_string(), "2".into()])
+        (word_of(&p, "kind"), window_arg(&p, "pool window")),
+        (Some("avg"), vec!["3".to_string(), "2".into()])
     );
-    assert_eq!(p.stride.unwrap().node, int(1));
-    let Statement::Pool(p) = one("pool max 2x2") else {
-        panic!()
-    };
-    assert_eq!(p.kind, PoolKind::Max);
+    assert_eq!(expr_of(&p, "stride"), "1");
+    assert_eq!(word_of(&layer("pool max 2x2"), "kind"), Some("max"));
 }
 
 #[test]
 fn dense_forms() {
-    let Statement::Dense(d) = one("dense 10") else {
-        panic!()
-    };
-    assert_eq!(d.units.node, int(10));
-    assert!(d.activation.is_none());
-    let Statement::Dense(d) = one("dense units softmax l2 1e-3") else {
-        panic!()
-    };
-    assert_eq!(d.units.node, Expr::Param("units".into()));
-    assert_eq!(d.activation.unwrap().node, Activation::SOFTMAX);
-    assert_eq!(d.l2.unwrap().node, 0.001);
+    let d = layer("dense 10");
+    assert_eq!(expr_of(&d, "units"), "10");
+    assert!(d.activation("activation").is_none());
+    let d = layer("dense units softmax l2 1e-3");
+    assert_eq!(d.expr("units").unwrap().node, Expr::Param("units".into()));
+    assert_eq!(d.activation("activation").unwrap().node, Activation::SOFTMAX);
+    assert_eq!(d.number("l2").unwrap().node, 0.001);
 }
 
 #[test]
-fn flatten_dropout_batchnorm_activations() {
-    assert_eq!(one("flatten"), Statement::Flatten);
-    assert_eq!(one("batchnorm"), Statement::BatchNorm);
-    assert!(matches!(one("dropout 0.25"), Statement::Dropout(r) if r.node == 0.25));
-    assert!(matches!(one("dropout .5"), Statement::Dropout(r) if r.node == 0.5));
+fn flatten_dropout_batchnorm_activations_and_graph_layers() {
+    assert_eq!(
+        (layer("flatten").kind, layer("flatten").values.len()),
+        ("flatten", 0)
+    );
+    assert_eq!(layer("batchnorm").kind, "batchnorm");
+    assert_eq!(layer("dropout 0.25").number("rate").unwrap().node, 0.25);
+    assert_eq!(layer("dropout .5").number("rate").unwrap().node, 0.5);
     for a in Activation::all() {
-        assert_eq!(one(a.keyword()), Statement::Activation(a));
+        let l = layer(a.keyword());
+        assert_eq!((l.kind, l.keyword.node.as_str()), ("ACTIVATION", a.keyword()));
+    }
+    let names = |l: LayerStatement| l.operands.into_iter().map(|n| n.node).collect::<Vec<_>>();
+    assert_eq!(names(layer("add a b")), ["a", "b"]);
+    assert_eq!(names(layer("concat in")), ["in"]);
+    assert_eq!(word_of(&layer("globalpool max"), "kind"), Some("max"));
+    assert_eq!(word_of(&layer("globalpool"), "kind"), None);
+}
+
+/// Each kind's example is a statement its signature reads, and every word
+/// of the grammar's `kind_word` is a kind's keyword.
+#[test]
+fn the_kinds_examples_parse_and_kind_words_are_kinds() {
+    for s in SIGNATURES {
+        assert_eq!(layer(s.example).kind, s.name(), "{}", s.example);
+    }
+    let grammar = include_str!("../../grammar/cnn.pest");
+    let rule = grammar
+        .split("\nkind_word = @{")
+        .nth(1)
+        .expect("a kind_word rule");
+    for word in rule[..rule.find('}').unwrap()].split('"').skip(1).step_by(2) {
+        assert!(SIGNATURES.iter().any(|s| s.word() == Some(word)), "{word}");
     }
 }
 
@@ -208,7 +230,7 @@ fn separators_comments_and_spacing() {
     let src = "\n# a comment; with a semicolon\n  input 28x28x1 ;conv 8 3x3 relu # trailing\n\n\t pool 2;;dense 10 softmax;\n";
     let all = statements(src);
     assert_eq!(all.len(), 4);
-    assert!(matches!(all[3], Statement::Dense(_)));
+    assert!(matches!(&all[3], Statement::Layer(l) if l.kind == "dense"));
     assert_eq!(statements("").len(), 0);
     assert_eq!(statements("# only a comment").len(), 0);
     assert_eq!(statements("flatten\r\nflatten\r\n").len(), 2, "CRLF line ends");
@@ -217,29 +239,31 @@ fn separators_comments_and_spacing() {
 #[test]
 fn spans_point_at_the_source() {
     let src = "input 28x28x1\nconv 32 3x3 relu";
-    let program = parse(src).unwrap();
-    let Statement::Conv(c) = &program.statements[1].node else {
+    let program = parse(src, SIGNATURES).unwrap();
+    let Statement::Layer(c) = &program.statements[1].node else {
         panic!()
     };
     assert_eq!(&src[program.statements[1].span.range()], "conv 32 3x3 relu");
-    assert_eq!(&src[c.kernel.span.range()], "3x3");
-    assert_eq!(&src[c.activation.as_ref().unwrap().span.range()], "relu");
+    assert_eq!(&src[c.window("kernel").unwrap().span.range()], "3x3");
+    assert_eq!(&src[c.activation("activation").unwrap().span.range()], "relu");
 }
 
 #[test]
 fn keywords_need_word_boundaries() {
-    assert!(parse("dense10").is_err());
-    assert!(parse("conv 32 3x3 relux").is_err());
+    assert!(parse("dense10", SIGNATURES).is_err());
+    assert!(parse("conv 32 3x3 relux", SIGNATURES).is_err());
     // An identifier may start with a keyword.
-    let Statement::Dense(d) = one("dense relu_units") else {
-        panic!()
-    };
-    assert_eq!(d.units.node, Expr::Param("relu_units".into()));
+    let d = layer("dense relu_units");
+    assert_eq!(d.expr("units").unwrap().node, Expr::Param("relu_units".into()));
 }
 
 #[test]
 fn every_bad_line_is_reported() {
-    let err = parse("input 28x28x1\nconv2d 3 3x3\npool 2\ndense 10 sofmax\nflatten x").unwrap_err();
+    let err = parse(
+        "input 28x28x1\nconv2d 3 3x3\npool 2\ndense 10 sofmax\nflatten x",
+        SIGNATURES,
+    )
+    .unwrap_err();
     let lines: Vec<usize> = err
         .0
         .iter()
@@ -256,7 +280,7 @@ fn every_bad_line_is_reported() {
 
 #[test]
 fn semicolon_in_a_comment_of_a_bad_line_is_one_error() {
-    let err = parse("conv 32 3x3 nonsense # a; b\n").unwrap_err();
+    let err = parse("conv 32 3x3 nonsense # a; b\n", SIGNATURES).unwrap_err();
     assert_eq!(err.0.len(), 1);
 }
 
@@ -264,23 +288,27 @@ fn semicolon_in_a_comment_of_a_bad_line_is_one_error() {
 fn deep_nesting_and_long_expressions_are_refused_not_overflowed() {
     let deep = format!("param x = {}1{}", "(".repeat(100_000), ")".repeat(100_000));
     assert!(
-        parse(&deep).unwrap_err().0[0]
+        parse(&deep, SIGNATURES).unwrap_err().0[0]
             .message
             .contains("nested too deeply")
     );
     let long = format!("param x = 1{}", "+1".repeat(100_000));
-    assert!(parse(&long).unwrap_err().0[0].message.contains("too long"));
+    assert!(
+        parse(&long, SIGNATURES).unwrap_err().0[0]
+            .message
+            .contains("too long")
+    );
     let ok = format!(
         "param x = {}1{}",
         "(".repeat(MAX_NESTING),
         ")".repeat(MAX_NESTING)
     );
-    assert!(parse(&ok).is_ok());
+    assert!(parse(&ok, SIGNATURES).is_ok());
 }
 
 #[test]
 fn huge_integers_are_errors() {
-    let err = parse("conv 99999999999999999999999 3x3").unwrap_err();
+    let err = parse("conv 99999999999999999999999 3x3", SIGNATURES).unwrap_err();
     assert!(err.0[0].message.contains("too large"), "{:?}", err.0[0]);
 }
 
@@ -305,16 +333,12 @@ fn every_activation_word_of_the_rows_parses() {
     assert_eq!(in_grammar, in_rows);
     for word in Activation::words() {
         let a = Activation::named(word).unwrap();
-        assert!(matches!(one(word), Statement::Activation(b) if b == a), "{word}");
-        let Statement::Dense(d) = one(&format!("dense 5 {word}")) else {
-            panic!("{word}")
-        };
-        assert_eq!(d.activation.unwrap().node, a, "{word}");
-        let Statement::Conv(c) = one(&format!("conv 4 3x3 {word} same")) else {
-            panic!("{word}")
-        };
-        assert_eq!(c.activation.unwrap().node, a, "{word}");
+        assert_eq!(Activation::named(&layer(word).keyword.node), Some(a), "{word}");
+        let d = layer(&format!("dense 5 {word}"));
+        assert_eq!(d.activation("activation").unwrap().node, a, "{word}");
+        let c = layer(&format!("conv 4 3x3 {word} same"));
+        assert_eq!(c.activation("activation").unwrap().node, a, "{word}");
     }
-    assert!(parse("relu6x").is_err() && parse("dense 5 relux").is_err());
+    assert!(parse("relu6x", SIGNATURES).is_err() && parse("dense 5 relux", SIGNATURES).is_err());
     assert_eq!(Activation::named("swish"), Activation::named("silu"));
 }

@@ -181,6 +181,10 @@ def forward(desc, trainable, state, x, training=True):
             x = x + trainable[name + ".bias"]
         elif kind == "pool":
             x = pool(x, layer)
+        elif kind == "pad":
+            # ZeroPad2d / ZeroPadding2D: zeros above and below, left and right.
+            ph, pw = layer["pad"]
+            x = jnp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         elif kind == "flatten":
             x = x.reshape(x.shape[0], -1)  # NCHW: channel, row, column, as nn.Flatten
         elif kind == "batchnorm":

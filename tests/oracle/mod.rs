@@ -164,6 +164,7 @@ fn describe_kind(kind: &LayerKind, input: Shape, output: Shape) -> Value {
             "stride": p.stride,
         }),
         LayerKind::Dense(d) => json!({"kind": "dense", "units": d.units}),
+        LayerKind::Pad(p) => json!({"kind": "pad", "pad": p.0}),
         LayerKind::Flatten(_) => json!({"kind": "flatten"}),
         LayerKind::Dropout(d) => json!({"kind": "dropout", "rate": d.rate}),
         LayerKind::BatchNorm(_) => json!({"kind": "batchnorm"}),

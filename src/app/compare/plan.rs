@@ -225,7 +225,7 @@ fn sweep(request: &PlanRequest, dir: &Path) -> Result<(Sweep, Vec<String>), Fail
 /// would plan a job that must fail: refused now, naming the file.
 fn refuse_unknown_settings(variant: &Variant, text: &str) -> Result<(), Failure> {
     // A file that does not parse is reported by its run, as any bad model.
-    let Ok(program) = crate::syntax::parse(text) else {
+    let Ok(program) = crate::syntax::parse(text, crate::kinds::SIGNATURES) else {
         return Ok(());
     };
     let declared: Vec<&str> = program

@@ -136,7 +136,8 @@ impl ModelFile {
     }
 
     pub fn parse(source: Source) -> Result<Self, Failure> {
-        let program = syntax::parse(&source.text).map_err(|d| invalid(&source, d.0))?;
+        let program =
+            syntax::parse(&source.text, crate::kinds::SIGNATURES).map_err(|d| invalid(&source, d.0))?;
         Ok(ModelFile { source, program })
     }
 
