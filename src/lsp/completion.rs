@@ -197,6 +197,16 @@ mod tests {
         assert_eq!(offered("dense 10 softmax l|"), vec!["l2", "from"]);
     }
 
+    /// Where a number is due (a dropout rate, an `l2` factor) no word fits,
+    /// so nothing is offered; once it is written, the rest is.
+    #[test]
+    fn nothing_where_a_number_is_due() {
+        assert!(offered("dropout |").is_empty());
+        assert!(offered("dense 10 l2 |").is_empty());
+        assert_eq!(offered("dropout 0.5 |"), vec!["from"]);
+        assert_eq!(offered("dense 10 l2 1e-4 |").first().map(String::as_str), Some("from"));
+    }
+
     #[test]
     fn names_and_params_in_their_scope() {
         let text = "param w = 4\nblock b(f)\n  x: conv f 1x1\n  add |\nend\ny: conv w 1x1\n";
