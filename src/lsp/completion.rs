@@ -204,7 +204,10 @@ mod tests {
         assert!(offered("dropout |").is_empty());
         assert!(offered("dense 10 l2 |").is_empty());
         assert_eq!(offered("dropout 0.5 |"), vec!["from"]);
-        assert_eq!(offered("dense 10 l2 1e-4 |").first().map(String::as_str), Some("from"));
+        assert_eq!(
+            offered("dense 10 l2 1e-4 |").first().map(String::as_str),
+            Some("from")
+        );
     }
 
     #[test]
