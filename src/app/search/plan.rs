@@ -220,17 +220,14 @@ impl Checker<'_> {
     /// The configuration with its counts, pruned when it does not check
     /// or exceeds a static constraint; and its checked model, if it checks.
     fn candidate(&mut self, variant: &Variant) -> Result<(Candidate, Option<(Source, Model)>), Failure> {
-        let file = match self.files.get(&variant.file) {
-            Some(f) => f.clone(),
-            None => {
-                let f = ModelFile::read(&variant.file)?;
-                self.files.insert(variant.file.clone(), f.clone());
-                f
-            }
-        };
+        if !self.files.contains_key(&variant.file) {
+            let file = ModelFile::read(&variant.file)?;
+            self.files.insert(variant.file.clone(), file);
+        }
+        let declares_input = self.files[&variant.file].declares_input();
         let input = match self.request.input {
             Some(i) => Some(i),
-            None if file.declares_input() => None,
+            None if declares_input => None,
             None => Some(self.data_shape()?),
         };
         let request = ModelRequest {
@@ -248,6 +245,7 @@ impl Checker<'_> {
             step_ms: None,
             pruned: None,
         };
+        let file = &self.files[&variant.file];
         match file.check(&request, None) {
             Ok(model) => {
                 candidate.params = model.params().total();
@@ -255,7 +253,7 @@ impl Checker<'_> {
                 candidate.filters = model.conv_filters();
                 candidate.activation_bytes_per_image = model.activation_bytes();
                 candidate.pruned = self.request.constraints.static_excess(&model);
-                Ok((candidate, Some((file.source, model))))
+                Ok((candidate, Some((file.source.clone(), model))))
             }
             Err(failure) => {
                 let message = failure.message();

@@ -124,7 +124,7 @@ fn invalid(source: &Source, diagnostics: Vec<Diagnostic>) -> Failure {
 /// A model file read and parsed once: whether it declares its input, and
 /// each check of it (with the data's shape, or another `--set`), start
 /// from the same parse.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ModelFile {
     pub source: Source,
     program: Program,
@@ -132,10 +132,7 @@ pub struct ModelFile {
 
 impl ModelFile {
     pub fn read(path: &Path) -> Result<Self, Failure> {
-        Self::parse(read_source(path)?)
-    }
-
-    pub fn parse(source: Source) -> Result<Self, Failure> {
+        let source = read_source(path)?;
         let program =
             syntax::parse(&source.text, crate::kinds::SIGNATURES).map_err(|d| invalid(&source, d.0))?;
         Ok(ModelFile { source, program })
@@ -286,8 +283,7 @@ pub fn model_fits_data(source: &Source, model: &Model, loaded: &LoadedData) -> R
 }
 
 /// An inference plan for the current device (forward and loss only: no
-/// gradients, no optimizer state), for `eval`, `predict` and the GEMM
-/// benchmark.
+/// gradients, no optimizer state), for `eval` and `predict`.
 pub fn plan_inference(gpu: &Gpu, source: &Source, model: &Model, batch: usize) -> Result<Compiled, Failure> {
     let options = LowerOptions {
         batch,
