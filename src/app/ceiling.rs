@@ -63,7 +63,9 @@ pub fn gflops(flops: u64, ms: f64) -> Option<f64> {
 /// cached; `fresh` measures again and replaces the cached one.
 pub fn ceiling(gpu: &Gpu, measure: bool, fresh: bool) -> Result<Option<Ceiling>, Failure> {
     let path = cache_dir().join("ceiling.json");
-    let key = adapter_key(gpu);
+    // What was measured is part of the key: another size or variant list
+    // measures again rather than trusting an old figure.
+    let key = format!("{} | {SIZE} {VARIANTS:?}", adapter_key(gpu));
     if !fresh && let Some(c) = cached(&path, &key) {
         return Ok(Some(c));
     }
