@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::tiles::{adapter_key, cache_dir};
+use super::tiles::{adapter_key, cache_dir, read_json, write_json};
 use super::workflow::Failure;
 use crate::codegen::{LowerOptions, Purpose, Tile, Tiling, plan};
 use crate::model::CheckOptions;
@@ -81,25 +81,16 @@ pub fn ceiling(gpu: &Gpu, measure: bool, fresh: bool) -> Result<Option<Ceiling>,
 /// The ceiling cached for `key`; none when the file is missing, unreadable
 /// or not a cache (a corrupt file is measured over, never trusted).
 fn cached(path: &Path, key: &str) -> Option<Ceiling> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut cache: Cache = serde_json::from_str(&text).ok()?;
-    cache
+    read_json::<Cache>(path)
         .remove(key)
         .filter(|c| c.gflops.is_finite() && c.gflops > 0.0)
 }
 
 /// Adds `key`'s ceiling to the cache file, keeping the other adapters'.
 fn store(path: &Path, key: &str, ceiling: Ceiling) -> std::io::Result<()> {
-    let mut cache: Cache = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let mut cache: Cache = read_json(path);
     cache.insert(key.to_string(), ceiling);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let text = serde_json::to_string_pretty(&cache).expect("a cache serialises") + "\n";
-    crate::atomic::write(path, text.as_bytes())
+    write_json(path, &cache)
 }
 
 /// Times every variant of the GEMM (the dense-layer forward kernel of an

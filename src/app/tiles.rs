@@ -5,7 +5,7 @@
 //! changed kernel is tuned afresh.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::codegen::{Tile, Tiling};
 use crate::runtime::Gpu;
@@ -43,10 +43,25 @@ pub fn adapter_key(gpu: &Gpu) -> String {
 }
 
 pub fn read_cache() -> Cache {
-    std::fs::read_to_string(cache_path())
+    read_json(&cache_path())
+}
+
+/// A JSON cache file of cnnc's: its contents, or empty when it is missing,
+/// unreadable or not such a cache (a cache is rebuilt, never trusted).
+pub fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
+}
+
+/// Writes a JSON cache file whole (atomically), making its folder.
+pub fn write_json<T: serde::Serialize>(path: &Path, cache: &T) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string_pretty(cache).expect("a cache serialises") + "\n";
+    crate::atomic::write(path, text.as_bytes())
 }
 
 /// The tiles tuned on this adapter (empty if none).

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::tiles::{adapter_key, cache_path, read_cache};
+use super::tiles::{adapter_key, cache_path, read_cache, write_json};
 use super::workflow::Failure;
 use crate::Model;
 use crate::codegen::{self, GemmKind, LowerOptions, OptimizerKind, Plan, Tile, Tiling, plan};
@@ -145,11 +145,7 @@ fn save(gpu: &Gpu, best: BTreeMap<String, Tile>) -> Result<(), String> {
     let mut cache = read_cache();
     cache.entry(adapter_key(gpu)).or_default().extend(best);
     let path = cache_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let text = serde_json::to_string_pretty(&cache).expect("a cache serialises") + "\n";
-    crate::atomic::write(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    write_json(&path, &cache).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub fn to_text(rows: &[TuneRow]) -> String {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Model;
 use crate::app::bench;
-use crate::app::tiles::{adapter_key, cache_dir};
+use crate::app::tiles::{adapter_key, cache_dir, read_json, write_json};
 use crate::app::workflow::{Failure, plan_for_training};
 use crate::runtime::{Executable, Gpu};
 use crate::source::Source;
@@ -87,22 +87,18 @@ fn cache_path() -> PathBuf {
 pub fn step_ms(gpu: &Gpu, source: &Source, model: &Model, options: &TrainOptions) -> Result<f64, Failure> {
     let compiled = plan_for_training(gpu, source, model, options)?;
     let (adapter, kernels) = (adapter_key(gpu), sha256(compiled.shaders.concat().as_bytes()));
-    let read = || -> StepCache {
-        std::fs::read_to_string(cache_path())
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
-    };
-    if let Some(&ms) = read().get(&adapter).and_then(|a| a.get(&kernels)) {
+    if let Some(&ms) = read_json::<StepCache>(&cache_path())
+        .get(&adapter)
+        .and_then(|a| a.get(&kernels))
+    {
         return Ok(ms);
     }
     let exe = Executable::new(gpu, compiled)?;
     let ms = bench::train_step_ms(gpu, &exe, model, options, 1, TIMED_STEPS)?;
-    let mut cache = read();
+    let mut cache: StepCache = read_json(&cache_path());
     cache.entry(adapter).or_default().insert(kernels, ms);
-    let path = cache_path();
-    let text = serde_json::to_string_pretty(&cache).expect("a cache serialises") + "\n";
-    let _ = std::fs::create_dir_all(cache_dir()).and_then(|()| crate::atomic::write(&path, text.as_bytes()));
+    // Failing to write the cache only loses it.
+    let _ = write_json(&cache_path(), &cache);
     Ok(ms)
 }
 
